@@ -1,0 +1,102 @@
+//! RewardPolicy: how verified work becomes tokens, per epoch.
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Epoch length, emission schedule and pool weights; node CRs name a policy in
+/// `spec.rewardPolicy`. Amounts and weights are strings so no float ever touches a reward.
+#[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "depin.dev",
+    version = "v1alpha1",
+    kind = "RewardPolicy",
+    status = "RewardPolicyStatus",
+    shortname = "rp",
+    category = "depin",
+    doc = "How verified work is turned into token rewards each epoch.",
+    printcolumn(name = "Epoch s", type_ = "integer", json_path = ".spec.epochSeconds"),
+    printcolumn(name = "Token", type_ = "string", json_path = ".spec.token.symbol"),
+    printcolumn(name = "Last epoch", type_ = "integer", json_path = ".status.lastClosedEpoch"),
+    printcolumn(name = "Valid", type_ = "string", json_path = r#".status.conditions[?(@.type=="Valid")].status"#),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct RewardPolicySpec {
+    /// Epoch length in seconds (production: 86400; short values for tests and demos).
+    #[serde(default = "default_epoch_seconds")]
+    #[schemars(range(min = 1))]
+    pub epoch_seconds: u64,
+    /// The token rewards are paid in.
+    pub token: Token,
+    /// How many base units each epoch mints.
+    pub emission: Emission,
+    /// Share of each epoch's emission per node kind; must sum to 1.
+    pub pools: Pools,
+}
+
+fn default_epoch_seconds() -> u64 {
+    86_400
+}
+
+/// Token display parameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Token {
+    /// Ticker symbol, 2 to 10 upper-case letters or digits.
+    #[schemars(regex(pattern = r"^[A-Z0-9]{2,10}$"))]
+    pub symbol: String,
+    /// Decimal places of one token; amounts are integers in base units (10^-decimals).
+    #[schemars(range(min = 0, max = 18))]
+    pub decimals: u8,
+}
+
+/// Emission schedule with halving.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Emission {
+    /// Base units minted in epoch 0 (integer string).
+    #[schemars(schema_with = "crate::schema::amount")]
+    pub initial_per_epoch: String,
+    /// Emission halves every this many epochs (at least 1).
+    #[schemars(range(min = 1))]
+    pub halving_every_epochs: u64,
+    /// Optional cap on total scheduled emission in base units; emission stops at the cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::schema::optional_amount")]
+    pub max_supply: Option<String>,
+}
+
+/// Pool weights per node kind, decimal strings between 0 and 1.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Pools {
+    /// Weight of the HotspotGateway pool.
+    #[schemars(schema_with = "crate::schema::weight")]
+    pub hotspot: String,
+    /// Weight of the StorageNode pool.
+    #[schemars(schema_with = "crate::schema::weight")]
+    pub storage: String,
+    /// Weight of the GpuWorker pool.
+    #[schemars(schema_with = "crate::schema::weight")]
+    pub gpu: String,
+    /// Weight of the MeterBridge pool.
+    #[schemars(schema_with = "crate::schema::weight")]
+    pub meter: String,
+}
+
+/// What the reward controller reports about a policy.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RewardPolicyStatus {
+    /// The spec generation this status was computed from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Valid (spec passed cross-field checks such as weights summing to 1).
+    #[serde(default)]
+    #[schemars(schema_with = "crate::schema::conditions")]
+    pub conditions: Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>,
+    /// Highest epoch closed under this policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_closed_epoch: Option<u64>,
+}

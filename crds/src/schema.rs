@@ -1,0 +1,67 @@
+//! Hand-written schema fragments for what schemars cannot say in OpenAPI v3.0 terms.
+
+use schemars::{Schema, SchemaGenerator, json_schema};
+
+/// A Kubernetes quantity that must be greater than zero. Written as int-or-string so
+/// `capacity: 100Gi` and `capacity: 5` both work. `minimum` only constrains integers and
+/// `pattern` only strings, so side by side they bound each form without typed branches
+/// (which structural schemas forbid).
+pub fn positive_quantity(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "x-kubernetes-int-or-string": true,
+        "minimum": 1,
+        "pattern": POSITIVE_QUANTITY
+    })
+}
+
+/// Same as [`positive_quantity`] for optional fields.
+pub fn optional_positive_quantity(g: &mut SchemaGenerator) -> Schema {
+    let mut schema = positive_quantity(g);
+    schema.insert("nullable".into(), true.into());
+    schema
+}
+
+/// A Kubernetes quantity with at least one non-zero digit (so "0", "0Gi", "0.0" fail).
+const POSITIVE_QUANTITY: &str = r"^\+?([0-9]*[1-9][0-9]*(\.[0-9]*)?|[0-9]*\.[0-9]*[1-9][0-9]*)([KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?$";
+
+/// A conditions list that server-side apply merges by `type` instead of replacing whole.
+pub fn conditions(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "array",
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["type"],
+        "items": {
+            "type": "object",
+            "required": ["type", "status", "lastTransitionTime", "reason", "message"],
+            "properties": {
+                "type": {"type": "string", "description": "Condition type: Ready, Progressing, Degraded, InvalidSpec, Proving."},
+                "status": {"type": "string", "enum": ["True", "False", "Unknown"], "description": "True, False or Unknown."},
+                "reason": {"type": "string", "description": "CamelCase reason for the last transition."},
+                "message": {"type": "string", "description": "Human-readable detail."},
+                "lastTransitionTime": {"type": "string", "format": "date-time", "description": "When status last changed."},
+                "observedGeneration": {"type": "integer", "format": "int64", "description": "Generation the condition was computed from."}
+            }
+        }
+    })
+}
+
+/// A decimal weight in [0, 1], as a string so reward math never sees a float.
+pub fn weight(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "string",
+        "pattern": r"^(0(\.[0-9]{1,9})?|1(\.0{1,9})?|\.[0-9]{1,9})$",
+        "description": "Decimal weight between 0 and 1, as a string (e.g. \"0.4\")."
+    })
+}
+
+/// A non-negative integer amount of base units, as a string (u128 does not fit JSON numbers).
+pub fn amount(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({"type": "string", "pattern": "^[0-9]{1,38}$"})
+}
+
+/// Same as [`amount`] for optional fields.
+pub fn optional_amount(g: &mut SchemaGenerator) -> Schema {
+    let mut schema = amount(g);
+    schema.insert("nullable".into(), true.into());
+    schema
+}

@@ -1,0 +1,84 @@
+//! One controller per node kind, all sharing one pipeline:
+//! dereference → validate (pure) → build (pure) → apply (server-side) → status.
+
+pub mod desired;
+pub mod gpu_worker;
+pub mod hotspot_gateway;
+pub mod identity;
+pub mod meter_bridge;
+pub mod pipeline;
+pub mod pod;
+pub mod quantity;
+pub mod status;
+pub mod storage_node;
+pub mod workload;
+
+use crate::context::Context;
+use crate::error::InvalidSpec;
+use depin_crds::{NodeSpec, NodeStatus};
+use depin_proto::config::{GpuConfig, HotspotConfig, MeterConfig, Role, StorageConfig};
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::{PodTemplateSpec, Service};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::fmt::Debug;
+use std::sync::Arc;
+
+/// The kind-specific part of the agent configuration, produced by `validate`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RoleSettings {
+    /// HotspotGateway settings.
+    Hotspot(HotspotConfig),
+    /// StorageNode settings.
+    Storage(StorageConfig),
+    /// GpuWorker settings.
+    Gpu(GpuConfig),
+    /// MeterBridge settings.
+    Meter(MeterConfig),
+}
+
+/// The agent workload for one node.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Workload {
+    /// Stateless roles.
+    Deployment(Deployment),
+    /// Roles that own a volume.
+    StatefulSet(StatefulSet),
+}
+
+/// What a node kind adds to the shared pipeline.
+pub trait NodeKind:
+    kube::Resource<DynamicType = (), Scope = NamespaceResourceScope>
+    + Clone
+    + Debug
+    + Serialize
+    + DeserializeOwned
+    + Send
+    + Sync
+    + 'static
+{
+    /// The CR's spec type.
+    type Spec: NodeSpec + Send + Sync;
+    /// Which agent role serves this kind.
+    const ROLE: Role;
+    /// The spec.
+    fn spec(&self) -> &Self::Spec;
+    /// The status, if any.
+    fn node_status(&self) -> Option<&NodeStatus>;
+    /// Pure checks the schema cannot express; returns the agent's role settings.
+    fn validate(&self) -> Result<RoleSettings, InvalidSpec>;
+    /// Pure: the workload and any Services, from the shared agent pod template.
+    fn build(&self, settings: &RoleSettings, pod: PodTemplateSpec) -> (Workload, Vec<Service>);
+}
+
+/// Runs the four controllers until shutdown.
+pub async fn run(ctx: Arc<Context>, shutdown: &crate::Shutdown) {
+    tokio::join!(
+        pipeline::run::<depin_crds::HotspotGateway>(ctx.clone(), shutdown.signal()),
+        pipeline::run::<depin_crds::StorageNode>(ctx.clone(), shutdown.signal()),
+        pipeline::run::<depin_crds::GpuWorker>(ctx.clone(), shutdown.signal()),
+        pipeline::run::<depin_crds::MeterBridge>(ctx, shutdown.signal()),
+    );
+}

@@ -1,0 +1,235 @@
+//! Pure status computation: conditions from what was applied, transitions only when real.
+
+use super::Workload;
+use crate::error::{Error, InvalidSpec};
+use depin_crds::NodeStatus;
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use serde::Serialize;
+
+/// Condition types the node controllers own.
+pub const READY: &str = "Ready";
+/// Rolling out a new spec.
+pub const PROGRESSING: &str = "Progressing";
+/// Applying failed.
+pub const DEGRADED: &str = "Degraded";
+/// The spec was refused.
+pub const INVALID_SPEC: &str = "InvalidSpec";
+
+/// Readiness read off an applied workload.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rollout {
+    /// Replicas asked for.
+    pub desired: i32,
+    /// Replicas ready.
+    pub ready: i32,
+    /// Replicas running the current template.
+    pub updated: i32,
+    /// The workload controller has seen the latest generation.
+    pub observed: bool,
+}
+
+impl Rollout {
+    /// Reads the rollout state of an applied Deployment or StatefulSet.
+    pub fn of(workload: &Workload) -> Self {
+        let (generation, desired, status) = match workload {
+            Workload::Deployment(d) => (
+                d.metadata.generation,
+                d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
+                d.status.as_ref().map(|s| (s.observed_generation, s.ready_replicas, s.updated_replicas)),
+            ),
+            Workload::StatefulSet(s) => (
+                s.metadata.generation,
+                s.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
+                s.status.as_ref().map(|s| (s.observed_generation, s.ready_replicas, s.updated_replicas)),
+            ),
+        };
+        let (observed_gen, ready, updated) = status.unwrap_or_default();
+        Self {
+            desired,
+            ready: ready.unwrap_or(0),
+            updated: updated.unwrap_or(0),
+            observed: observed_gen.is_some() && observed_gen >= generation,
+        }
+    }
+}
+
+/// What the reconcile achieved, for status.
+#[derive(Debug)]
+pub enum Outcome<'a> {
+    /// Children applied; the workload reports this rollout.
+    Applied(Rollout),
+    /// The spec was refused.
+    Invalid(&'a InvalidSpec),
+    /// Applying failed.
+    Failed(&'a Error),
+}
+
+/// The status fields the node controller owns (the verifier and reward controller own
+/// `proofs` and `rewards` under their own field managers).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnedStatus {
+    /// Spec generation this status describes.
+    pub observed_generation: Option<i64>,
+    /// Ready, Progressing, Degraded, InvalidSpec.
+    pub conditions: Vec<Condition>,
+    /// Hex public key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+    /// Short key prefix for `kubectl get`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_prefix: Option<String>,
+    /// Identity Secret name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity_secret: Option<String>,
+    /// Ready agent replicas.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ready_replicas: Option<i32>,
+}
+
+impl OwnedStatus {
+    /// The owned part of a status read from the API, to compare against.
+    pub fn from_current(status: Option<&NodeStatus>) -> Self {
+        let Some(s) = status else { return Self::default() };
+        let mut conditions: Vec<Condition> =
+            s.conditions.iter().filter(|c| OWNED.contains(&c.type_.as_str())).cloned().collect();
+        conditions.sort_by(|a, b| a.type_.cmp(&b.type_));
+        Self {
+            observed_generation: s.observed_generation,
+            conditions,
+            public_key: s.public_key.clone(),
+            key_prefix: s.key_prefix.clone(),
+            identity_secret: s.identity_secret.clone(),
+            ready_replicas: s.ready_replicas,
+        }
+    }
+}
+
+const OWNED: [&str; 4] = [DEGRADED, INVALID_SPEC, PROGRESSING, READY];
+
+/// (type, status, reason, message) the outcome calls for; `None` keeps the current condition.
+fn wanted(outcome: &Outcome<'_>) -> [(&'static str, Option<(bool, String, String)>); 4] {
+    match outcome {
+        Outcome::Applied(r) => {
+            let ready = r.desired > 0 && r.ready >= r.desired;
+            let rolling = !r.observed || r.updated < r.desired || r.ready < r.desired;
+            let counts = format!("{}/{} agent pods ready", r.ready, r.desired);
+            [
+                (DEGRADED, Some((false, "Applied".into(), "all children applied".into()))),
+                (INVALID_SPEC, Some((false, "Valid".into(), "spec passed validation".into()))),
+                (
+                    PROGRESSING,
+                    Some(if rolling {
+                        (true, "RollingOut".into(), counts.clone())
+                    } else {
+                        (false, "Stable".into(), "workload matches the spec".into())
+                    }),
+                ),
+                (
+                    READY,
+                    Some(match (r.desired, ready) {
+                        (0, _) => (false, "Parked".into(), "spec.agent.replicas is 0".into()),
+                        (_, true) => (true, "AgentReady".into(), counts),
+                        (_, false) => (false, "AgentNotReady".into(), counts),
+                    }),
+                ),
+            ]
+        }
+        Outcome::Invalid(invalid) => [
+            (DEGRADED, Some((false, "InvalidSpec".into(), "nothing applied while the spec is invalid".into()))),
+            (INVALID_SPEC, Some((true, "InvalidField".into(), invalid.to_string()))),
+            (PROGRESSING, Some((false, "InvalidSpec".into(), "waiting for a valid spec".into()))),
+            (READY, None),
+        ],
+        Outcome::Failed(err) => [
+            (DEGRADED, Some((true, err.reason().into(), err.to_string()))),
+            (INVALID_SPEC, None),
+            (PROGRESSING, None),
+            (READY, None),
+        ],
+    }
+}
+
+/// Computes the owned status. `lastTransitionTime` moves only when a condition's status
+/// flips, so re-running with the same outcome yields identical bytes and no write.
+pub fn compute(current: &OwnedStatus, outcome: &Outcome<'_>, generation: Option<i64>, now: Timestamp) -> Vec<Condition> {
+    let mut out = Vec::new();
+    for (type_, want) in wanted(outcome) {
+        let existing = current.conditions.iter().find(|c| c.type_ == type_);
+        let Some((status, reason, message)) = want else {
+            out.extend(existing.cloned());
+            continue;
+        };
+        let status = if status { "True" } else { "False" }.to_string();
+        let last_transition_time = match existing {
+            Some(c) if c.status == status => c.last_transition_time.clone(),
+            _ => Time(now),
+        };
+        out.push(Condition { type_: type_.into(), status, reason, message, last_transition_time, observed_generation: generation });
+    }
+    out
+}
+
+/// True when the condition of `type_` is newly True (for Events on transitions only).
+pub fn became_true(before: &OwnedStatus, after: &[Condition], type_: &str) -> bool {
+    let is_true = |cs: &[Condition]| cs.iter().any(|c| c.type_ == type_ && c.status == "True");
+    !is_true(&before.conditions) && is_true(after)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(secs: i64) -> Timestamp {
+        Timestamp::from_second(secs).expect("valid")
+    }
+
+    fn status_of(conds: &[Condition], type_: &str) -> (String, String) {
+        let c = conds.iter().find(|c| c.type_ == type_).expect(type_);
+        (c.status.clone(), c.reason.clone())
+    }
+
+    #[test]
+    fn ready_follows_the_workload_and_transition_time_only_moves_on_flips() {
+        let rolling = Rollout { desired: 1, ready: 0, updated: 1, observed: true };
+        let first = compute(&OwnedStatus::default(), &Outcome::Applied(rolling), Some(1), t(100));
+        assert_eq!(status_of(&first, READY), ("False".into(), "AgentNotReady".into()));
+        assert_eq!(status_of(&first, PROGRESSING), ("True".into(), "RollingOut".into()));
+
+        let current = OwnedStatus { conditions: first.clone(), ..OwnedStatus::default() };
+        let same = compute(&current, &Outcome::Applied(rolling), Some(1), t(200));
+        assert_eq!(same, first, "same outcome later must be byte-identical");
+
+        let ready = Rollout { ready: 1, ..rolling };
+        let next = compute(&current, &Outcome::Applied(ready), Some(1), t(300));
+        assert_eq!(status_of(&next, READY), ("True".into(), "AgentReady".into()));
+        let ready_c = next.iter().find(|c| c.type_ == READY).expect("ready");
+        assert_eq!(ready_c.last_transition_time, Time(t(300)));
+        let degraded = next.iter().find(|c| c.type_ == DEGRADED).expect("degraded");
+        assert_eq!(degraded.last_transition_time, Time(t(100)), "unchanged Degraded keeps its time");
+    }
+
+    #[test]
+    fn invalid_spec_names_the_field_and_failures_keep_ready() {
+        let invalid = InvalidSpec::new("spec.capacity", "too small");
+        let conds = compute(&OwnedStatus::default(), &Outcome::Invalid(&invalid), Some(2), t(1));
+        let c = conds.iter().find(|c| c.type_ == INVALID_SPEC).expect("invalid");
+        assert_eq!((c.status.as_str(), c.message.as_str()), ("True", "spec.capacity: too small"));
+
+        let ready = compute(&OwnedStatus::default(), &Outcome::Applied(Rollout { desired: 1, ready: 1, updated: 1, observed: true }), Some(2), t(1));
+        let current = OwnedStatus { conditions: ready, ..OwnedStatus::default() };
+        let err = Error::InvalidObject("boom".into());
+        let failed = compute(&current, &Outcome::Failed(&err), Some(2), t(5));
+        assert_eq!(status_of(&failed, READY), ("True".into(), "AgentReady".into()));
+        assert_eq!(status_of(&failed, DEGRADED), ("True".into(), "InvalidObject".into()));
+        assert!(became_true(&current, &failed, DEGRADED));
+        assert!(!became_true(&current, &failed, READY));
+    }
+
+    #[test]
+    fn parked_node_is_not_ready() {
+        let conds = compute(&OwnedStatus::default(), &Outcome::Applied(Rollout { observed: true, ..Rollout::default() }), None, t(1));
+        assert_eq!(status_of(&conds, READY), ("False".into(), "Parked".into()));
+    }
+}

@@ -1,0 +1,136 @@
+//! depin-operator: controllers for the four node kinds, the verifier and the reward
+//! controller, behind one leader lease.
+
+pub mod config;
+pub mod context;
+pub mod controllers;
+pub mod error;
+pub mod http;
+pub mod leader;
+pub mod metrics;
+pub mod telemetry;
+
+use crate::config::Config;
+use crate::context::Context;
+use crate::metrics::Metrics;
+use anyhow::Context as _;
+use kube::api::ListParams;
+use kube::{Api, Client, CustomResourceExt};
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// The one field manager for everything the operator applies.
+pub const FIELD_MANAGER: &str = "depin-operator";
+
+/// Runs the operator until SIGTERM/SIGINT or loss of leadership.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    // kube and tonic may both pull in rustls; pick the provider once, explicitly.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = Client::try_default().await.context("connecting to the Kubernetes API")?;
+    check_crds(&client).await?;
+    let metrics = Metrics::new()?;
+    let (ready_tx, ready_rx) = watch::channel(false);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let shutdown = Shutdown(stop_rx);
+    let http = tokio::spawn(http::serve(
+        config.http_addr,
+        http::HttpState { metrics: metrics.clone(), ready: ready_rx },
+        shutdown.signal(),
+    ));
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutdown requested");
+        let _ = stop_tx.send(true);
+    });
+
+    let mut leading = if config.leader_election {
+        leader::elect(client.clone(), &config).await?
+    } else {
+        watch::channel(true).1
+    };
+    let ctx = Arc::new(Context::new(client, config, metrics.clone()));
+    tokio::select! {
+        _ = leading.wait_for(|l| *l) => {}
+        _ = shutdown.signal() => return Ok(()),
+    }
+    tracing::info!(replica = %ctx.config.pod_name, "leading; starting controllers");
+    metrics.leader.set(1);
+    let _ = ready_tx.send(true);
+    let lost = async move {
+        let _ = leading.wait_for(|l| !*l).await;
+    };
+    tokio::select! {
+        _ = controllers::run(ctx, &shutdown) => {}
+        _ = lost => {
+            // A standby may already be acting; stop at once rather than race it.
+            tracing::error!("lost the leader lease; exiting");
+            std::process::exit(1);
+        }
+    }
+    metrics.leader.set(0);
+    let _ = http.await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Hands out futures that resolve once shutdown was requested.
+#[derive(Clone)]
+pub struct Shutdown(watch::Receiver<bool>);
+
+impl Shutdown {
+    /// A future resolving on shutdown (each component gets its own).
+    pub fn signal(&self) -> impl std::future::Future<Output = ()> + Send + Sync + 'static {
+        let mut rx = self.0.clone();
+        async move {
+            // An error means the sender is gone, which also means shutting down.
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    }
+
+    /// A handle that never fires, for tests that stop by dropping the runtime.
+    pub fn never() -> (watch::Sender<bool>, Self) {
+        let (tx, rx) = watch::channel(false);
+        (tx, Self(rx))
+    }
+}
+
+/// Fails with a clear message when a CRD is missing, instead of retrying forever.
+async fn check_crds(client: &Client) -> anyhow::Result<()> {
+    async fn probe<K>(client: &Client) -> anyhow::Result<()>
+    where
+        K: kube::Resource<DynamicType = ()> + CustomResourceExt + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    {
+        let api: Api<kube::api::PartialObjectMeta<K>> = Api::all(client.clone());
+        api.list_metadata(&ListParams::default().limit(1)).await.map(|_| ()).with_context(|| {
+            format!("CRD {} is not installed: run `kubectl apply --server-side -f crds/` first", K::crd_name())
+        })
+    }
+    probe::<depin_crds::HotspotGateway>(client).await?;
+    probe::<depin_crds::StorageNode>(client).await?;
+    probe::<depin_crds::GpuWorker>(client).await?;
+    probe::<depin_crds::MeterBridge>(client).await?;
+    probe::<depin_crds::RewardPolicy>(client).await?;
+    probe::<depin_crds::RewardEpoch>(client).await?;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for SIGTERM");
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
