@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The whole test suite: lint, pure tests, then everything that needs a real cluster.
+#
+# By default it brings up the local single-node cluster (e2e/cluster.sh; cached after the
+# first run), packages the operator and agent as images, runs the harness and end-to-end
+# tests, and takes the cluster down again (then checks nothing was left behind).
+# With KUBECONFIG set it targets that cluster instead and skips the harness; the images
+# must then be pullable there (DEPIN_OPERATOR_IMAGE, DEPIN_AGENT_IMAGE; see README).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+step() { echo; echo "=== $* ($(date +%T))"; }
+t_start=$SECONDS
+
+step "format and lint"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --features depin-e2e/cluster -- -D warnings
+
+step "pure tests (no cluster)"
+cargo test --workspace
+
+step "build binaries for the cluster tests"
+cargo build -p depin-operator -p depin-agent -p depin-e2e --bins
+mkdir -p target/image
+for b in depin-operator depin-agent incluster-probe; do
+  # Debug symbols stay on the build machine; images get the stripped binary.
+  strip -o "target/image/$b" "target/debug/$b"
+done
+
+local_cluster=0
+was_up=0
+if [[ -z ${KUBECONFIG:-} ]]; then
+  local_cluster=1
+  bash e2e/cluster.sh status >/dev/null 2>&1 && was_up=1
+  step "local cluster up"
+  bash e2e/cluster.sh up
+  export KUBECONFIG
+  KUBECONFIG=$(bash e2e/cluster.sh kubeconfig)
+  bash e2e/cluster.sh gpu 8
+  for b in depin-operator depin-agent incluster-probe; do
+    bash e2e/cluster.sh load-image "$b:dev" "target/image/$b"
+  done
+  step "harness tests"
+  bash e2e/cluster.sh test
+else
+  echo "using the cluster in KUBECONFIG=$KUBECONFIG; skipping the local harness"
+fi
+
+step "end-to-end tests on the cluster"
+cargo test -p depin-e2e --features cluster -- --test-threads=1
+
+if [[ $local_cluster == 1 && $was_up == 0 ]]; then
+  step "local cluster down"
+  bash e2e/cluster.sh down
+  bash e2e/harness-test.sh after-down
+elif [[ $local_cluster == 1 ]]; then
+  echo "the cluster was already up before the tests; leaving it up (e2e/cluster.sh down stops it)"
+fi
+echo
+echo "all tests passed in $((SECONDS - t_start)) s"

@@ -1,0 +1,481 @@
+//! The foundation on a real cluster: CRDs, the operator as a least-privilege pod, and each
+//! node kind reconciled into ready agent pods. Run by the test command with
+//! `cargo test -p depin-e2e --features cluster -- --test-threads=1`.
+
+use depin_crds::{GpuWorker, HotspotGateway, MeterBridge, NodeStatus, RewardPolicy, StorageNode};
+use depin_e2e::deploy::{self, OPERATOR, OPERATOR_NAMESPACE};
+use depin_e2e::{TestNamespace, apply, client, condition, eventually, repo_root, yaml_documents};
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
+};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
+use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::core::GroupVersionKind;
+use kube::discovery::ApiResource;
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use std::fmt::Debug;
+use std::time::Duration;
+
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
+
+async fn setup() -> anyhow::Result<Client> {
+    let client = client().await?;
+    deploy::install_crds(&client).await?;
+    deploy::deploy_operator(&client).await?;
+    let policies: Api<RewardPolicy> = Api::all(client.clone());
+    let example = example_docs()?
+        .into_iter()
+        .find(|d| d["kind"] == "RewardPolicy")
+        .expect("policy example");
+    apply(&policies, &serde_json::from_value(example)?).await?;
+    Ok(client)
+}
+
+fn example_docs() -> anyhow::Result<Vec<serde_json::Value>> {
+    yaml_documents(&std::fs::read_to_string(
+        repo_root().join("examples/minimal-fleet.yaml"),
+    )?)
+}
+
+/// The documented example of `K`, moved into namespace `ns`.
+fn example<K: Resource<DynamicType = ()> + DeserializeOwned>(ns: &str) -> anyhow::Result<K> {
+    let kind = K::kind(&());
+    let mut doc = example_docs()?
+        .into_iter()
+        .find(|d| d["kind"] == *kind)
+        .expect("example");
+    doc["metadata"]["namespace"] = ns.into();
+    Ok(serde_json::from_value(doc)?)
+}
+
+/// Waits until the node's Ready condition is True and returns its status.
+async fn wait_ready<K>(
+    api: &Api<K>,
+    name: &str,
+    status: fn(&K) -> Option<&NodeStatus>,
+) -> anyhow::Result<NodeStatus>
+where
+    K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned,
+{
+    eventually(&format!("{name} Ready=True"), READY_TIMEOUT, || async {
+        let node = api.get(name).await?;
+        let s = status(&node).cloned();
+        Ok((condition(s.as_ref(), "Ready").as_deref() == Some("True"))
+            .then_some(s)
+            .flatten())
+    })
+    .await
+}
+
+fn secret_pub(secret: &Secret) -> String {
+    String::from_utf8(secret.data.as_ref().expect("data")["ed25519.pub"].0.clone()).expect("utf8")
+}
+
+#[tokio::test]
+async fn invalid_resources_are_refused_naming_the_field() -> anyhow::Result<()> {
+    let client = setup().await?;
+    let ns = TestNamespace::create(&client, "invalid").await?;
+    let dir = repo_root().join("e2e/fixtures/invalid");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir)? {
+        let path = entry?.path();
+        let text = std::fs::read_to_string(&path)?;
+        let expect = text
+            .lines()
+            .find_map(|l| l.strip_prefix("# expect: "))
+            .expect("expect comment")
+            .trim()
+            .to_string();
+        let doc = yaml_documents(&text)?.remove(0);
+        let gvk =
+            GroupVersionKind::gvk("depin.dev", "v1alpha1", doc["kind"].as_str().expect("kind"));
+        let (resource, caps) = kube::discovery::pinned_kind(&client, &gvk).await?;
+        let api: Api<DynamicObject> = match caps.scope {
+            kube::discovery::Scope::Namespaced => {
+                Api::namespaced_with(client.clone(), &ns.name, &resource)
+            }
+            kube::discovery::Scope::Cluster => Api::all_with(client.clone(), &resource),
+        };
+        let obj: DynamicObject = serde_json::from_value(doc)?;
+        let err = api
+            .create(&PostParams::default(), &obj)
+            .await
+            .expect_err(&format!("{} must be refused", path.display()));
+        let kube::Error::Api(status) = err else {
+            anyhow::bail!("{}: unexpected error {err}", path.display())
+        };
+        assert_eq!(status.code, 422, "{}: {}", path.display(), status.message);
+        assert!(
+            status.message.contains(&expect),
+            "{}: message {:?} does not name {expect}",
+            path.display(),
+            status.message
+        );
+        checked += 1;
+    }
+    assert!(checked >= 6, "only {checked} invalid fixtures checked");
+    ns.cleanup().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn operator_runs_as_a_pod_with_least_privilege() -> anyhow::Result<()> {
+    let client = setup().await?;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), OPERATOR_NAMESPACE);
+    let list = pods
+        .list(&ListParams::default().labels(&format!("app.kubernetes.io/name={OPERATOR}")))
+        .await?;
+    let pod = list.items.first().expect("operator pod");
+    let spec = pod.spec.as_ref().expect("spec");
+    assert_eq!(spec.service_account_name.as_deref(), Some(OPERATOR));
+    let user = format!("system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR}");
+    let can = |verb: &str, group: &str, resource: &str, namespace: Option<&str>| {
+        let client = client.clone();
+        let review = SubjectAccessReview {
+            spec: SubjectAccessReviewSpec {
+                user: Some(user.clone()),
+                resource_attributes: Some(ResourceAttributes {
+                    verb: Some(verb.into()),
+                    group: Some(group.into()),
+                    resource: Some(resource.into()),
+                    namespace: namespace.map(str::to_string),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        async move {
+            let api: Api<SubjectAccessReview> = Api::all(client);
+            let result = api.create(&PostParams::default(), &review).await?;
+            anyhow::Ok(result.status.map(|s| s.allowed).unwrap_or(false))
+        }
+    };
+    assert!(can("patch", "apps", "deployments", Some("fleet")).await?);
+    assert!(can("create", "", "secrets", Some("fleet")).await?);
+    assert!(can("patch", "depin.dev", "storagenodes/status", Some("fleet")).await?);
+    assert!(
+        !can("list", "", "secrets", None).await?,
+        "must not list every Secret"
+    );
+    assert!(
+        !can("delete", "", "secrets", Some("fleet")).await?,
+        "must not delete identity Secrets"
+    );
+    assert!(!can("delete", "", "nodes", None).await?);
+    assert!(
+        !can(
+            "create",
+            "rbac.authorization.k8s.io",
+            "clusterrolebindings",
+            None
+        )
+        .await?
+    );
+    assert!(
+        !can("update", "depin.dev", "rewardepochs", None).await?,
+        "epochs are immutable"
+    );
+    assert!(
+        !can("create", "coordination.k8s.io", "leases", Some("default")).await?,
+        "leases only in its own namespace"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn every_kind_becomes_ready_with_its_children() -> anyhow::Result<()> {
+    let client = setup().await?;
+    let ns = TestNamespace::create(&client, "kinds").await?;
+    let hs: HotspotGateway = example(&ns.name)?;
+    let sn: StorageNode = {
+        let mut sn: StorageNode = example(&ns.name)?;
+        // 100Gi is the documented example; the local hostPath provisioner does not
+        // allocate, but keep the test volume small anyway.
+        sn.spec.capacity.0 = "2Gi".into();
+        sn
+    };
+    let gw: GpuWorker = example(&ns.name)?;
+    let mb: MeterBridge = example(&ns.name)?;
+    apply(&ns.api::<HotspotGateway>(), &hs).await?;
+    apply(&ns.api::<StorageNode>(), &sn).await?;
+    apply(&ns.api::<GpuWorker>(), &gw).await?;
+    apply(&ns.api::<MeterBridge>(), &mb).await?;
+
+    let hs_status = wait_ready(&ns.api::<HotspotGateway>(), "hs-amsterdam-1", |n| {
+        n.status.as_ref()
+    })
+    .await?;
+    let sn_status = wait_ready(&ns.api::<StorageNode>(), "sn-1", |n| n.status.as_ref()).await?;
+    let gw_status = wait_ready(&ns.api::<GpuWorker>(), "gpu-1", |n| n.status.as_ref()).await?;
+    let mb_status = wait_ready(&ns.api::<MeterBridge>(), "meter-roof-1", |n| {
+        n.status.as_ref()
+    })
+    .await?;
+
+    let secrets = ns.api::<Secret>();
+    for (name, status) in [
+        ("hs-amsterdam-1", &hs_status),
+        ("sn-1", &sn_status),
+        ("gpu-1", &gw_status),
+        ("meter-roof-1", &mb_status),
+    ] {
+        let secret = secrets.get(&format!("{name}-identity")).await?;
+        assert_eq!(
+            status.public_key.as_deref(),
+            Some(secret_pub(&secret).as_str()),
+            "{name} status key"
+        );
+        assert!(
+            secret.owner_references().is_empty(),
+            "{name}: retained Secret must not be garbage collected"
+        );
+        let cm = ns.api::<ConfigMap>().get(&format!("{name}-agent")).await?;
+        assert_eq!(cm.owner_references()[0].name, name);
+        let config = &cm.data.as_ref().expect("data")["agent.yaml"];
+        assert!(config.contains(&format!("name: {name}")), "{config}");
+        assert_eq!(status.ready_replicas, Some(1));
+        assert!(status.observed_generation.is_some());
+    }
+    let svc = ns.api::<Service>().get("hs-amsterdam-1-pf").await?;
+    let port = &svc
+        .spec
+        .as_ref()
+        .expect("spec")
+        .ports
+        .as_ref()
+        .expect("ports")[0];
+    assert_eq!((port.port, port.protocol.as_deref()), (1680, Some("UDP")));
+    let sts = ns.api::<StatefulSet>().get("sn-1").await?;
+    assert_eq!(sts.owner_references()[0].kind, "StorageNode");
+    let pvc = ns
+        .api::<k8s_openapi::api::core::v1::PersistentVolumeClaim>()
+        .get("data-sn-1-0")
+        .await?;
+    assert_eq!(
+        pvc.status.as_ref().and_then(|s| s.phase.as_deref()),
+        Some("Bound")
+    );
+    let pods = ns
+        .api::<Pod>()
+        .list(&ListParams::default().labels("depin.dev/node=gpu-1"))
+        .await?;
+    let gpu_pod = pods.items.first().expect("gpu pod");
+    let limits = gpu_pod.spec.as_ref().expect("spec").containers[0]
+        .resources
+        .as_ref()
+        .and_then(|r| r.limits.clone())
+        .expect("limits");
+    assert_eq!(limits["nvidia.com/gpu"].0, "1");
+
+    // `kubectl get depin` lists the fleet: every node kind carries the category.
+    let discovery = kube::Discovery::new(client.clone())
+        .filter(&["depin.dev"])
+        .run()
+        .await?;
+    let mut kinds: Vec<String> = discovery
+        .groups()
+        .flat_map(|g| g.recommended_resources())
+        .filter(|(r, _): &(ApiResource, _)| r.kind != "RewardEpoch" && r.kind != "RewardPolicy")
+        .map(|(r, _)| r.kind)
+        .collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        ["GpuWorker", "HotspotGateway", "MeterBridge", "StorageNode"]
+    );
+    ns.cleanup().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn spec_change_rolls_the_workload_and_status_follows() -> anyhow::Result<()> {
+    let client = setup().await?;
+    let ns = TestNamespace::create(&client, "change").await?;
+    let api = ns.api::<MeterBridge>();
+    let mb: MeterBridge = example(&ns.name)?;
+    apply(&api, &mb).await?;
+    wait_ready(&api, "meter-roof-1", |n| n.status.as_ref()).await?;
+    let deployments = ns.api::<Deployment>();
+    let hash = |d: &Deployment| {
+        d.spec
+            .as_ref()
+            .and_then(|s| s.template.metadata.as_ref())
+            .and_then(|m| m.annotations.clone())
+            .unwrap_or_default()["depin.dev/config-hash"]
+            .clone()
+    };
+    let before = deployments.get("meter-roof-1").await?;
+    let patch = serde_json::json!({"spec": {"ratedCapacityKw": 7.5}});
+    api.patch(
+        "meter-roof-1",
+        &PatchParams::default(),
+        &Patch::Merge(patch),
+    )
+    .await?;
+    let after = eventually("deployment template changed", READY_TIMEOUT, || async {
+        let d = deployments.get("meter-roof-1").await?;
+        Ok((hash(&d) != hash(&before)).then_some(d))
+    })
+    .await?;
+    let cm = ns.api::<ConfigMap>().get("meter-roof-1-agent").await?;
+    assert!(cm.data.as_ref().expect("data")["agent.yaml"].contains("ratedCapacityKw: 7.5"));
+    assert!(after.metadata.generation > before.metadata.generation);
+    let status = eventually(
+        "status observes generation 2 and Ready",
+        READY_TIMEOUT,
+        || async {
+            let node = api.get("meter-roof-1").await?;
+            let s = node.status.clone().unwrap_or_default();
+            let done = s.observed_generation == node.metadata.generation
+                && condition(Some(&s), "Ready").as_deref() == Some("True");
+            Ok(done.then_some(s))
+        },
+    )
+    .await?;
+    assert_eq!(status.observed_generation, Some(2));
+
+    // A spec the schema accepts but the operator cannot honour gets InvalidSpec naming the field.
+    let sn_api = ns.api::<StorageNode>();
+    let mut sn: StorageNode = example(&ns.name)?;
+    sn.spec.capacity.0 = "512Mi".into();
+    apply(&sn_api, &sn).await?;
+    let message = eventually("InvalidSpec condition", READY_TIMEOUT, || async {
+        let node = sn_api.get("sn-1").await?;
+        let s = node.status.unwrap_or_default();
+        Ok(s.conditions
+            .iter()
+            .find(|c| c.type_ == "InvalidSpec" && c.status == "True")
+            .map(|c| c.message.clone()))
+    })
+    .await?;
+    assert!(message.contains("spec.capacity"), "{message}");
+    ns.cleanup().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn deleting_a_node_collects_children_but_keeps_its_identity() -> anyhow::Result<()> {
+    let client = setup().await?;
+    let ns = TestNamespace::create(&client, "delete").await?;
+    let api = ns.api::<HotspotGateway>();
+    let hs: HotspotGateway = example(&ns.name)?;
+    apply(&api, &hs).await?;
+    let first = wait_ready(&api, "hs-amsterdam-1", |n| n.status.as_ref()).await?;
+    api.delete("hs-amsterdam-1", &DeleteParams::foreground())
+        .await?;
+    eventually("children garbage-collected", READY_TIMEOUT, || async {
+        let gone = ns
+            .api::<Deployment>()
+            .get_opt("hs-amsterdam-1")
+            .await?
+            .is_none()
+            && ns
+                .api::<ConfigMap>()
+                .get_opt("hs-amsterdam-1-agent")
+                .await?
+                .is_none()
+            && ns
+                .api::<Service>()
+                .get_opt("hs-amsterdam-1-pf")
+                .await?
+                .is_none()
+            && api.get_opt("hs-amsterdam-1").await?.is_none();
+        Ok(gone.then_some(()))
+    })
+    .await?;
+    assert!(
+        ns.api::<Secret>()
+            .get_opt("hs-amsterdam-1-identity")
+            .await?
+            .is_some(),
+        "identity Secret retained"
+    );
+    apply(&api, &hs).await?;
+    let second = wait_ready(&api, "hs-amsterdam-1", |n| n.status.as_ref()).await?;
+    assert_eq!(
+        first.public_key, second.public_key,
+        "re-created node keeps its identity"
+    );
+
+    // retainOnDelete: false hands the Secret to garbage collection with the node.
+    let mut disposable = hs.clone();
+    disposable.metadata.name = Some("hs-disposable".into());
+    disposable.spec.identity = Some(depin_crds::IdentitySpec {
+        secret_name: None,
+        retain_on_delete: Some(false),
+    });
+    apply(&api, &disposable).await?;
+    wait_ready(&api, "hs-disposable", |n| n.status.as_ref()).await?;
+    let secret = ns.api::<Secret>().get("hs-disposable-identity").await?;
+    assert_eq!(secret.owner_references()[0].name, "hs-disposable");
+    api.delete("hs-disposable", &DeleteParams::foreground())
+        .await?;
+    eventually("non-retained Secret collected", READY_TIMEOUT, || async {
+        Ok(ns
+            .api::<Secret>()
+            .get_opt("hs-disposable-identity")
+            .await?
+            .is_none()
+            .then_some(()))
+    })
+    .await?;
+    ns.cleanup().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn restarting_the_operator_keeps_every_identity() -> anyhow::Result<()> {
+    let client = setup().await?;
+    let ns = TestNamespace::create(&client, "restart").await?;
+    let api = ns.api::<GpuWorker>();
+    let gw: GpuWorker = example(&ns.name)?;
+    apply(&api, &gw).await?;
+    let before = wait_ready(&api, "gpu-1", |n| n.status.as_ref()).await?;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), OPERATOR_NAMESPACE);
+    let selector = format!("app.kubernetes.io/name={OPERATOR}");
+    let old: Vec<String> = pods
+        .list(&ListParams::default().labels(&selector))
+        .await?
+        .items
+        .iter()
+        .map(|p| p.name_any())
+        .collect();
+    for name in &old {
+        pods.delete(name, &DeleteParams::default()).await?;
+    }
+    eventually("a new operator pod is ready", READY_TIMEOUT, || async {
+        let list = pods.list(&ListParams::default().labels(&selector)).await?;
+        let ready = list.items.iter().any(|p| {
+            !old.contains(&p.name_any())
+                && p.status
+                    .as_ref()
+                    .and_then(|s| s.conditions.as_ref())
+                    .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+        });
+        Ok(ready.then_some(()))
+    })
+    .await?;
+    // Force a reconcile by the new operator: a spec change.
+    api.patch(
+        "gpu-1",
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"spec": {"declaredTops": 1200}})),
+    )
+    .await?;
+    let after = eventually(
+        "new operator reconciled generation 2",
+        READY_TIMEOUT,
+        || async {
+            let node = api.get("gpu-1").await?;
+            let s = node.status.clone().unwrap_or_default();
+            Ok((s.observed_generation == node.metadata.generation).then_some(s))
+        },
+    )
+    .await?;
+    assert_eq!(before.public_key, after.public_key);
+    ns.cleanup().await;
+    Ok(())
+}
