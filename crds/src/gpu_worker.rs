@@ -19,12 +19,24 @@ use std::collections::BTreeMap;
     shortname = "gw",
     category = "depin",
     doc = "A GPU worker proving compute with seeded int8 matrix-multiply challenges.",
-    printcolumn(name = "Ready", type_ = "string", json_path = r#".status.conditions[?(@.type=="Ready")].status"#),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = r#".status.conditions[?(@.type=="Ready")].status"#
+    ),
     printcolumn(name = "GPUs", type_ = "integer", json_path = ".spec.gpus"),
     printcolumn(name = "Model", type_ = "string", json_path = ".spec.model"),
     printcolumn(name = "Key", type_ = "string", json_path = ".status.keyPrefix"),
-    printcolumn(name = "Proofs", type_ = "integer", json_path = ".status.proofs.accepted"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Proofs",
+        type_ = "integer",
+        json_path = ".status.proofs.accepted"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct GpuWorkerSpec {

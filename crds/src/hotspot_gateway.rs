@@ -1,6 +1,8 @@
 //! HotspotGateway: a LoRaWAN hotspot that beacons and witnesses for Proof-of-Coverage.
 
-use crate::common::{AgentSpec, IdentitySpec, Location, NodeStatus, Payout, default_policy, node_spec};
+use crate::common::{
+    AgentSpec, IdentitySpec, Location, NodeStatus, Payout, default_policy, node_spec,
+};
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -17,11 +19,23 @@ use serde::{Deserialize, Serialize};
     shortname = "hsg",
     category = "depin",
     doc = "A LoRaWAN hotspot doing Proof-of-Coverage through a Semtech packet forwarder.",
-    printcolumn(name = "Ready", type_ = "string", json_path = r#".status.conditions[?(@.type=="Ready")].status"#),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = r#".status.conditions[?(@.type=="Ready")].status"#
+    ),
     printcolumn(name = "Region", type_ = "string", json_path = ".spec.region"),
     printcolumn(name = "Key", type_ = "string", json_path = ".status.keyPrefix"),
-    printcolumn(name = "Proofs", type_ = "integer", json_path = ".status.proofs.accepted"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Proofs",
+        type_ = "integer",
+        json_path = ".status.proofs.accepted"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct HotspotGatewaySpec {
@@ -71,7 +85,9 @@ impl Default for PacketForwarder {
 
 /// LoRaWAN regional parameter plans (names as Helium uses them).
 #[allow(non_camel_case_types)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 pub enum Region {
     /// Europe 863–870 MHz.
     EU868,

@@ -4,6 +4,9 @@
 //! the schema (so every Kubernetes version enforces it); cross-field rules live in the
 //! operator's `validate` step.
 
+// kube-derive takes one `printcolumn(...)` per column; clippy reads the repeats as duplicates.
+#![allow(clippy::duplicated_attributes)]
+
 pub mod common;
 pub mod gpu_worker;
 pub mod hotspot_gateway;

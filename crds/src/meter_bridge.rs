@@ -1,6 +1,8 @@
 //! MeterBridge: an energy meter read over Modbus TCP whose readings form a signed chain.
 
-use crate::common::{AgentSpec, IdentitySpec, Location, NodeStatus, Payout, default_policy, node_spec};
+use crate::common::{
+    AgentSpec, IdentitySpec, Location, NodeStatus, Payout, default_policy, node_spec,
+};
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -17,12 +19,28 @@ use serde::{Deserialize, Serialize};
     shortname = "mb",
     category = "depin",
     doc = "A bridge to a solar inverter or smart meter proving energy readings.",
-    printcolumn(name = "Ready", type_ = "string", json_path = r#".status.conditions[?(@.type=="Ready")].status"#),
-    printcolumn(name = "Rated kW", type_ = "number", json_path = ".spec.ratedCapacityKw"),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = r#".status.conditions[?(@.type=="Ready")].status"#
+    ),
+    printcolumn(
+        name = "Rated kW",
+        type_ = "number",
+        json_path = ".spec.ratedCapacityKw"
+    ),
     printcolumn(name = "Direction", type_ = "string", json_path = ".spec.direction"),
     printcolumn(name = "Key", type_ = "string", json_path = ".status.keyPrefix"),
-    printcolumn(name = "Proofs", type_ = "integer", json_path = ".status.proofs.accepted"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Proofs",
+        type_ = "integer",
+        json_path = ".status.proofs.accepted"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct MeterBridgeSpec {

@@ -20,8 +20,17 @@ use serde::{Deserialize, Serialize};
     printcolumn(name = "Epoch", type_ = "integer", json_path = ".spec.epoch"),
     printcolumn(name = "Emission", type_ = "string", json_path = ".spec.emission"),
     printcolumn(name = "Nodes", type_ = "integer", json_path = ".spec.nodeCount"),
-    printcolumn(name = "Root", type_ = "string", json_path = ".spec.merkleRoot", priority = 1),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Root",
+        type_ = "string",
+        json_path = ".spec.merkleRoot",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct RewardEpochSpec {

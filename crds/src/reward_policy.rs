@@ -17,9 +17,21 @@ use serde::{Deserialize, Serialize};
     doc = "How verified work is turned into token rewards each epoch.",
     printcolumn(name = "Epoch s", type_ = "integer", json_path = ".spec.epochSeconds"),
     printcolumn(name = "Token", type_ = "string", json_path = ".spec.token.symbol"),
-    printcolumn(name = "Last epoch", type_ = "integer", json_path = ".status.lastClosedEpoch"),
-    printcolumn(name = "Valid", type_ = "string", json_path = r#".status.conditions[?(@.type=="Valid")].status"#),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Last epoch",
+        type_ = "integer",
+        json_path = ".status.lastClosedEpoch"
+    ),
+    printcolumn(
+        name = "Valid",
+        type_ = "string",
+        json_path = r#".status.conditions[?(@.type=="Valid")].status"#
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct RewardPolicySpec {

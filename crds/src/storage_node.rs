@@ -18,11 +18,23 @@ use serde::{Deserialize, Serialize};
     shortname = "sn",
     category = "depin",
     doc = "A storage node proving it keeps sectors on a persistent volume.",
-    printcolumn(name = "Ready", type_ = "string", json_path = r#".status.conditions[?(@.type=="Ready")].status"#),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = r#".status.conditions[?(@.type=="Ready")].status"#
+    ),
     printcolumn(name = "Capacity", type_ = "string", json_path = ".spec.capacity"),
     printcolumn(name = "Key", type_ = "string", json_path = ".status.keyPrefix"),
-    printcolumn(name = "Proofs", type_ = "integer", json_path = ".status.proofs.accepted"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Proofs",
+        type_ = "integer",
+        json_path = ".status.proofs.accepted"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct StorageNodeSpec {

@@ -164,6 +164,9 @@ pub async fn deploy_operator(client: &Client) -> anyhow::Result<()> {
             "metadata": {"namespace": ns, "labels": labels},
             "spec": {
                 "replicas": 1,
+                // Standbys are not ready until they lead, so a surge pod would wait forever
+                // for the old leader to go: replace pods one at a time instead.
+                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}},
                 "selector": {"matchLabels": labels},
                 "template": {
                     "metadata": {"labels": labels},
@@ -176,7 +179,7 @@ pub async fn deploy_operator(client: &Client) -> anyhow::Result<()> {
                             "image": operator_image,
                             "imagePullPolicy": "IfNotPresent",
                             "env": env,
-                            "ports": [{"name": "http", "containerPort": 8080}, {"name": "grpc", "containerPort": 50051}],
+                            "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}, {"name": "grpc", "containerPort": 50051, "protocol": "TCP"}],
                             "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 2},
                             "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 10},
                             "securityContext": {"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true, "capabilities": {"drop": ["ALL"]}}
@@ -194,8 +197,8 @@ pub async fn deploy_operator(client: &Client) -> anyhow::Result<()> {
         "Service",
         OPERATOR,
         json!({"metadata": {"namespace": ns, "labels": labels}, "spec": {"selector": labels, "ports": [
-            {"name": "grpc", "port": 50051, "targetPort": "grpc"},
-            {"name": "http", "port": 8080, "targetPort": "http"}
+            {"name": "grpc", "port": 50051, "targetPort": "grpc", "protocol": "TCP"},
+            {"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP"}
         ]}}),
     );
     Api::<Service>::namespaced(client.clone(), ns)

@@ -21,9 +21,26 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// A client for the cluster under test (KUBECONFIG, or the harness's kubeconfig).
+/// The local harness's kubeconfig (what `e2e/cluster.sh kubeconfig` prints).
+pub fn harness_kubeconfig() -> PathBuf {
+    let cache = std::env::var_os("DEPIN_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/depin-operator")
+        });
+    cache.join("cluster/kubeconfig")
+}
+
+/// A client for the cluster under test: KUBECONFIG when set, else the local harness.
 pub async fn client() -> anyhow::Result<Client> {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let harness = harness_kubeconfig();
+    if std::env::var_os("KUBECONFIG").is_none() && harness.exists() {
+        let kubeconfig = kube::config::Kubeconfig::read_from(&harness)?;
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
+        return Ok(Client::try_from(config)?);
+    }
     Client::try_default()
         .await
         .context("no cluster: run `e2e/cluster.sh up` or set KUBECONFIG")
@@ -130,4 +147,25 @@ pub fn yaml_documents(text: &str) -> anyhow::Result<Vec<serde_json::Value>> {
         .map(|doc| serde_json::Value::deserialize(doc).map_err(anyhow::Error::from))
         .filter(|v| !matches!(v, Ok(serde_json::Value::Null)))
         .collect()
+}
+
+/// Server-side applies every document (any kind the cluster knows), in order.
+pub async fn apply_documents(client: &Client, docs: &[serde_json::Value]) -> anyhow::Result<()> {
+    for doc in docs {
+        let api_version = doc["apiVersion"].as_str().context("apiVersion")?;
+        let kind = doc["kind"].as_str().context("kind")?;
+        let name = doc["metadata"]["name"].as_str().context("metadata.name")?;
+        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+        let gvk = kube::core::GroupVersionKind::gvk(group, version, kind);
+        let (resource, caps) = kube::discovery::pinned_kind(client, &gvk).await?;
+        let api: Api<kube::api::DynamicObject> = match (caps.scope, doc["metadata"]["namespace"].as_str()) {
+            (kube::discovery::Scope::Namespaced, Some(ns)) => Api::namespaced_with(client.clone(), ns, &resource),
+            (kube::discovery::Scope::Namespaced, None) => Api::default_namespaced_with(client.clone(), &resource),
+            (kube::discovery::Scope::Cluster, _) => Api::all_with(client.clone(), &resource),
+        };
+        api.patch(name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(doc))
+            .await
+            .with_context(|| format!("applying {kind}/{name}"))?;
+    }
+    Ok(())
 }

@@ -400,6 +400,52 @@ async fn deleting_a_node_collects_children_but_keeps_its_identity() -> anyhow::R
         "re-created node keeps its identity"
     );
 
+    // A node that had a key never silently gets a new one when its Secret is lost.
+    ns.api::<Secret>()
+        .delete("hs-amsterdam-1-identity", &DeleteParams::default())
+        .await?;
+    let touch = serde_json::json!({"metadata": {"annotations": {"e2e/touch": "1"}}});
+    api.patch(
+        "hs-amsterdam-1",
+        &PatchParams::default(),
+        &Patch::Merge(touch),
+    )
+    .await?;
+    let message = eventually("Degraded with IdentityError", READY_TIMEOUT, || async {
+        let s = api.get("hs-amsterdam-1").await?.status.unwrap_or_default();
+        Ok(s.conditions
+            .iter()
+            .find(|c| c.type_ == "Degraded" && c.status == "True" && c.reason == "IdentityError")
+            .map(|c| c.message.clone()))
+    })
+    .await?;
+    assert!(message.contains("already has public key"), "{message}");
+    assert!(
+        ns.api::<Secret>()
+            .get_opt("hs-amsterdam-1-identity")
+            .await?
+            .is_none(),
+        "no key generated behind the user's back"
+    );
+    let accept =
+        serde_json::json!({"metadata": {"annotations": {"depin.dev/accept-new-identity": "true"}}});
+    api.patch(
+        "hs-amsterdam-1",
+        &PatchParams::default(),
+        &Patch::Merge(accept),
+    )
+    .await?;
+    let rotated = eventually("new identity accepted", READY_TIMEOUT, || async {
+        let s = api.get("hs-amsterdam-1").await?.status.unwrap_or_default();
+        Ok((s.public_key.is_some() && s.public_key != first.public_key).then_some(s))
+    })
+    .await?;
+    let secret = ns.api::<Secret>().get("hs-amsterdam-1-identity").await?;
+    assert_eq!(
+        rotated.public_key.as_deref(),
+        Some(secret_pub(&secret).as_str())
+    );
+
     // retainOnDelete: false hands the Secret to garbage collection with the node.
     let mut disposable = hs.clone();
     disposable.metadata.name = Some("hs-disposable".into());

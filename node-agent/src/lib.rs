@@ -3,11 +3,16 @@
 
 pub mod http;
 pub mod metrics;
+pub mod outbox;
+pub mod roles;
+pub mod session;
 
 use anyhow::Context as _;
 use depin_proof::identity::NodeKey;
-use depin_proto::config::AgentConfig;
+use depin_proto::config::{AgentConfig, Role};
 use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::watch;
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
 /// Command-line arguments.
@@ -15,7 +20,11 @@ use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 #[command(name = "depin-agent", version, about = "DePIN node agent")]
 pub struct Args {
     /// Path of the agent configuration (the operator mounts it from the agent ConfigMap).
-    #[arg(long, env = "DEPIN_AGENT_CONFIG", default_value = "/etc/depin/agent.yaml")]
+    #[arg(
+        long,
+        env = "DEPIN_AGENT_CONFIG",
+        default_value = "/etc/depin/agent.yaml"
+    )]
     pub config: PathBuf,
     /// Log JSON lines instead of text.
     #[arg(long, env = "DEPIN_LOG_JSON", default_value_t = false, action = clap::ArgAction::Set)]
@@ -32,7 +41,10 @@ pub fn init_logging(json: bool) {
     if json {
         registry.with(fmt::layer().json()).init();
     } else {
-        registry.with(fmt::layer()).init();
+        // Colour only on a terminal: pod logs are read by kubectl and log shippers.
+        registry
+            .with(fmt::layer().with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())))
+            .init();
     }
 }
 
@@ -48,9 +60,14 @@ pub struct Agent {
 pub fn load(config_path: &std::path::Path) -> anyhow::Result<Agent> {
     let text = std::fs::read_to_string(config_path)
         .with_context(|| format!("reading agent config {}", config_path.display()))?;
-    let config = AgentConfig::from_yaml(&text).with_context(|| format!("in {}", config_path.display()))?;
-    let key_text = std::fs::read_to_string(&config.identity_key_file)
-        .with_context(|| format!("reading identity key {} (identityKeyFile)", config.identity_key_file))?;
+    let config =
+        AgentConfig::from_yaml(&text).with_context(|| format!("in {}", config_path.display()))?;
+    let key_text = std::fs::read_to_string(&config.identity_key_file).with_context(|| {
+        format!(
+            "reading identity key {} (identityKeyFile)",
+            config.identity_key_file
+        )
+    })?;
     // The error names the file, never the key material.
     let key = NodeKey::from_hex(&key_text, "identityKeyFile").context("loading identity key")?;
     Ok(Agent { config, key })
@@ -62,17 +79,108 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let public = agent.key.public().to_hex();
     tracing::info!(role = agent.config.role.as_str(), node = %agent.config.node.name, public_key = %public, "agent configured");
     if args.check {
-        println!("ok: role={} node={} public_key={}", agent.config.role.as_str(), agent.config.node.name, public);
+        println!(
+            "ok: role={} node={} public_key={}",
+            agent.config.role.as_str(),
+            agent.config.node.name,
+            public
+        );
         return Ok(());
     }
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    serve(agent, stop_rx).await
+}
+
+/// Serves /metrics, /healthz and /readyz and does the role's proof work until `stop`
+/// turns true.
+pub async fn serve(agent: Agent, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
     let metrics = metrics::AgentMetrics::new(&agent.config)?;
     let addr = std::net::SocketAddr::from(([0, 0, 0, 0], agent.config.http_port));
-    let state = http::HttpState::new(metrics);
-    // Nothing else to wait for yet: configuration and identity are loaded.
-    state.set_ready(true);
-    http::serve(addr, state, shutdown_signal()).await.context("serving /metrics")?;
+    let state = http::HttpState::new(metrics.clone());
+    // /healthz answers from the start, also while a storage node fills its sectors;
+    // /readyz waits for the role's state.
+    let mut http = tokio::spawn(http::serve(addr, state.clone(), stopped(stop.clone())));
+    tokio::select! {
+        served = &mut http => {
+            served.context("http task")?.context("serving /metrics")?;
+            return Ok(());
+        }
+        proved = prove(&agent, metrics, state, stop) => proved?,
+    }
+    http.await
+        .context("http task")?
+        .context("serving /metrics")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Does the role's proof work until `stop` turns true: prepares the role's state, marks
+/// the agent ready, then keeps a verifier session.
+pub async fn prove(
+    agent: &Agent,
+    metrics: metrics::AgentMetrics,
+    ready: http::HttpState,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let config = &agent.config;
+    let key = Arc::new(agent.key.clone());
+    let work = match config.role {
+        Role::Storage => {
+            let storage = config.storage.clone().context("storage section missing")?;
+            let started = std::time::Instant::now();
+            let (fill_key, dir) = (key.clone(), storage.data_dir.clone());
+            tracing::info!(capacity = storage.capacity_bytes, sector = storage.sector_size_bytes, %dir, "preparing sectors");
+            let role = tokio::task::spawn_blocking(move || {
+                roles::storage::StorageRole::prepare(&storage, &fill_key)
+            })
+            .await
+            .context("sector task")?
+            .with_context(|| format!("preparing sectors in {dir} (storage.dataDir)"))?;
+            metrics.commit_seconds.set(started.elapsed().as_secs_f64());
+            metrics
+                .committed_bytes
+                .set(i64::try_from(role.committed_bytes()).unwrap_or(i64::MAX));
+            roles::Work::Storage(Arc::new(role))
+        }
+        Role::Gpu => {
+            let backend = roles::gpu::Backend::detect();
+            metrics
+                .gpu_backend
+                .with_label_values(&[backend.label()])
+                .set(1);
+            roles::Work::Gpu(Arc::new(roles::gpu::GpuRole {
+                node: key.public(),
+                backend,
+            }))
+        }
+        Role::Hotspot | Role::Meter => {
+            ready.set_ready(true);
+            tracing::info!(
+                role = config.role.as_str(),
+                "this role's proof work arrives in a later issue; staying ready without a verifier session"
+            );
+            stopped(stop).await;
+            return Ok(());
+        }
+    };
+    ready.set_ready(true);
+    let prover = session::Prover {
+        endpoint: config.verifier.endpoint.clone(),
+        key,
+        work,
+        metrics,
+    };
+    session::run(prover, stop).await;
+    Ok(())
+}
+
+/// Resolves once `stop` turns true (or its sender is gone).
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
 }
 
 async fn shutdown_signal() {

@@ -1,8 +1,28 @@
 //! Agent metrics, `depin_agent_` prefix, constant labels for the node.
 
+use depin_proof::RejectReason;
 use depin_proto::config::AgentConfig;
-use prometheus::{Encoder, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
+};
 use std::collections::HashMap;
+
+/// Proof kinds as metric labels.
+pub const PROOF_LABELS: [&str; 2] = ["storage", "gpu"];
+
+/// Values of the `session_state` gauge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionState {
+    /// Not connected (waiting to retry).
+    Disconnected = 0,
+    /// Connecting or saying hello.
+    Connecting = 1,
+    /// Hello accepted; proving.
+    Established = 2,
+    /// The verifier refused the hello (e.g. UnknownNode); retrying slowly.
+    Refused = 3,
+}
 
 /// The agent's metrics registry.
 #[derive(Clone)]
@@ -10,6 +30,26 @@ pub struct AgentMetrics {
     registry: Registry,
     /// 1 while the agent is ready.
     pub ready: IntGauge,
+    /// Proof responses sent (first sends, not resends), by proof kind.
+    pub proofs_submitted: IntCounterVec,
+    /// Receipts accepting a proof, by proof kind.
+    pub proofs_accepted: IntCounterVec,
+    /// Receipts rejecting a proof, by proof kind and reason.
+    pub proofs_rejected: IntCounterVec,
+    /// Challenge arrival to receipt, by proof kind.
+    pub challenge_latency: HistogramVec,
+    /// Bytes of sectors under a commitment.
+    pub committed_bytes: IntGauge,
+    /// Throughput of the last GPU challenge, int8 TOPS, by backend.
+    pub gpu_tops: GaugeVec,
+    /// 1 for the GPU backend in use (`cpu`, `cuda`).
+    pub gpu_backend: IntGaugeVec,
+    /// Session state (0 disconnected, 1 connecting, 2 established, 3 refused).
+    pub session_state: IntGauge,
+    /// Proof messages waiting for a receipt.
+    pub outbox: IntGauge,
+    /// Seconds the last sector fill-and-commit took.
+    pub commit_seconds: Gauge,
 }
 
 impl AgentMetrics {
@@ -23,13 +63,103 @@ impl AgentMetrics {
         ]);
         let registry = Registry::new_custom(Some("depin_agent".into()), Some(labels))?;
         let info = IntGauge::with_opts(
-            Opts::new("build_info", "Agent build; value is always 1.").const_label("version", env!("CARGO_PKG_VERSION")),
+            Opts::new("build_info", "Agent build; value is always 1.")
+                .const_label("version", env!("CARGO_PKG_VERSION")),
         )?;
         info.set(1);
         let ready = IntGauge::new("ready", "1 while the agent is ready to do proof work.")?;
+        let proofs_submitted = IntCounterVec::new(
+            Opts::new("proofs_submitted_total", "Proof responses sent."),
+            &["proof"],
+        )?;
+        let proofs_accepted = IntCounterVec::new(
+            Opts::new("proofs_accepted_total", "Proofs the verifier accepted."),
+            &["proof"],
+        )?;
+        let proofs_rejected = IntCounterVec::new(
+            Opts::new(
+                "proofs_rejected_total",
+                "Proofs the verifier rejected, by reason.",
+            ),
+            &["proof", "reason"],
+        )?;
+        let challenge_latency = HistogramVec::new(
+            HistogramOpts::new(
+                "challenge_latency_seconds",
+                "Time from a challenge's arrival to its receipt.",
+            )
+            .buckets(vec![
+                0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+            ]),
+            &["proof"],
+        )?;
+        let committed_bytes = IntGauge::new(
+            "storage_committed_bytes",
+            "Bytes of sectors under a commitment.",
+        )?;
+        let gpu_tops = GaugeVec::new(
+            Opts::new("gpu_tops", "Measured int8 TOPS of the last GPU challenge."),
+            &["backend"],
+        )?;
+        let gpu_backend = IntGaugeVec::new(
+            Opts::new("gpu_backend", "1 for the GPU backend in use."),
+            &["backend"],
+        )?;
+        let session_state = IntGauge::new(
+            "session_state",
+            "Verifier session: 0 disconnected, 1 connecting, 2 established, 3 refused.",
+        )?;
+        let outbox = IntGauge::new("outbox_messages", "Proof messages waiting for a receipt.")?;
+        let commit_seconds = Gauge::new(
+            "storage_commit_seconds",
+            "Seconds the last sector fill and commit took.",
+        )?;
         registry.register(Box::new(info))?;
         registry.register(Box::new(ready.clone()))?;
-        Ok(Self { registry, ready })
+        registry.register(Box::new(proofs_submitted.clone()))?;
+        registry.register(Box::new(proofs_accepted.clone()))?;
+        registry.register(Box::new(proofs_rejected.clone()))?;
+        registry.register(Box::new(challenge_latency.clone()))?;
+        registry.register(Box::new(session_state.clone()))?;
+        registry.register(Box::new(outbox.clone()))?;
+        match config.role {
+            depin_proto::config::Role::Storage => {
+                registry.register(Box::new(committed_bytes.clone()))?;
+                registry.register(Box::new(commit_seconds.clone()))?;
+            }
+            depin_proto::config::Role::Gpu => {
+                registry.register(Box::new(gpu_tops.clone()))?;
+                registry.register(Box::new(gpu_backend.clone()))?;
+            }
+            _ => {}
+        }
+        for proof in PROOF_LABELS {
+            proofs_submitted.with_label_values(&[proof]);
+            proofs_accepted.with_label_values(&[proof]);
+            challenge_latency.with_label_values(&[proof]);
+            for reason in RejectReason::ALL {
+                proofs_rejected.with_label_values(&[proof, reason.as_str()]);
+            }
+        }
+        Ok(Self {
+            registry,
+            ready,
+            proofs_submitted,
+            proofs_accepted,
+            proofs_rejected,
+            challenge_latency,
+            committed_bytes,
+            gpu_tops,
+            gpu_backend,
+            session_state,
+            outbox,
+            commit_seconds,
+        })
+    }
+
+    /// Sets the session state gauge.
+    pub fn set_session_state(&self, state: SessionState) {
+        self.session_state.set(state as i64);
     }
 
     /// The registry, for role modules that add metrics.

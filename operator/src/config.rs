@@ -5,13 +5,25 @@ use std::time::Duration;
 
 /// Command-line and environment configuration of the operator.
 #[derive(Clone, Debug, clap::Parser)]
-#[command(name = "depin-operator", version, about = "Runs a DePIN fleet declared as Kubernetes resources")]
+#[command(
+    name = "depin-operator",
+    version,
+    about = "Runs a DePIN fleet declared as Kubernetes resources"
+)]
 pub struct Config {
     /// Image for agent pods when a node's spec.agent.image is unset.
-    #[arg(long, env = "DEPIN_AGENT_IMAGE", default_value = "localhost/depin-agent:dev")]
+    #[arg(
+        long,
+        env = "DEPIN_AGENT_IMAGE",
+        default_value = "localhost/depin-agent:dev"
+    )]
     pub agent_image: String,
     /// Pull policy for agent pods when a node's spec sets none.
-    #[arg(long, env = "DEPIN_AGENT_IMAGE_PULL_POLICY", default_value = "IfNotPresent")]
+    #[arg(
+        long,
+        env = "DEPIN_AGENT_IMAGE_PULL_POLICY",
+        default_value = "IfNotPresent"
+    )]
     pub agent_image_pull_policy: String,
     /// gRPC endpoint agents use to reach the verifier; derived from the pod namespace when unset.
     #[arg(long, env = "DEPIN_VERIFIER_ENDPOINT")]
@@ -38,7 +50,11 @@ pub struct Config {
     #[arg(long, env = "DEPIN_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
     pub leader_election: bool,
     /// Name of the coordination.k8s.io Lease replicas compete for.
-    #[arg(long, env = "DEPIN_LEASE_NAME", default_value = "depin-operator-leader")]
+    #[arg(
+        long,
+        env = "DEPIN_LEASE_NAME",
+        default_value = "depin-operator-leader"
+    )]
     pub lease_name: String,
     /// Seconds a leader's lease stays valid without renewal.
     #[arg(long, env = "DEPIN_LEASE_DURATION", default_value_t = 15)]
@@ -46,6 +62,54 @@ pub struct Config {
     /// Log as JSON lines instead of text.
     #[arg(long, env = "DEPIN_LOG_JSON", default_value_t = false, action = clap::ArgAction::Set)]
     pub log_json: bool,
+    /// Address of the verifier's gRPC service (agents connect here; leader only).
+    #[arg(long, env = "DEPIN_GRPC_ADDR", default_value = "0.0.0.0:50051")]
+    pub grpc_addr: SocketAddr,
+    /// Most concurrent agent sessions; more are refused with RESOURCE_EXHAUSTED.
+    #[arg(long, env = "DEPIN_MAX_SESSIONS", default_value_t = 1000)]
+    pub max_sessions: usize,
+    /// Sustained messages per second one agent session may send before it is cut off.
+    #[arg(long, env = "DEPIN_SESSION_RATE", default_value_t = 20.0)]
+    pub session_rate: f64,
+    /// Messages one agent session may send in a burst (token-bucket size).
+    #[arg(long, env = "DEPIN_SESSION_BURST", default_value_t = 200)]
+    pub session_burst: u32,
+    /// Shortest gap between two status.proofs writes for one node, in ms (results in between
+    /// are batched into one write).
+    #[arg(long, env = "DEPIN_STATUS_WRITE_INTERVAL_MS", default_value_t = 1000)]
+    pub status_write_interval_ms: u64,
+    /// Storage proving period: every sector is challenged once per period (Filecoin: 24 h).
+    #[arg(long, env = "DEPIN_STORAGE_PROVING_PERIOD", default_value = "86400", value_parser = parse_seconds)]
+    pub storage_proving_period: Duration,
+    /// Deadlines per proving period; sector s is due in deadline s mod this (Filecoin: 48).
+    #[arg(long, env = "DEPIN_STORAGE_DEADLINES", default_value_t = depin_proof::storage::DEFAULT_DEADLINES_PER_PERIOD)]
+    pub storage_deadlines: u32,
+    /// Leaves challenged per sector per deadline (k; 46 catches 10 % data loss with p ≥ 0.99).
+    #[arg(long, env = "DEPIN_STORAGE_CHALLENGES", default_value_t = depin_proof::storage::DEFAULT_CHALLENGES_PER_DEADLINE)]
+    pub storage_challenges: u32,
+    /// Time between GPU challenges on one session.
+    #[arg(long, env = "DEPIN_GPU_CHALLENGE_INTERVAL", default_value = "60", value_parser = parse_seconds)]
+    pub gpu_challenge_interval: Duration,
+    /// GPU challenge matrix dimension n (2n³ int8 ops); 256 keeps a CPU-only test agent under
+    /// a second even in an unoptimised build on 2 cores; real GPU fleets want 4096 or more.
+    #[arg(long, env = "DEPIN_GPU_MATRIX_N", default_value_t = 256)]
+    pub gpu_matrix_n: u32,
+    /// Rows of C a GPU worker must open (a worker that skipped half the rows passes with 2^-s).
+    #[arg(long, env = "DEPIN_GPU_SAMPLED_ROWS", default_value_t = depin_proof::gpu::DEFAULT_SAMPLED_ROWS)]
+    pub gpu_sampled_rows: u32,
+    /// Time from a GPU challenge to its commitment before it is AfterWindow.
+    #[arg(long, env = "DEPIN_GPU_DEADLINE", default_value = "60", value_parser = parse_seconds)]
+    pub gpu_deadline: Duration,
+    /// Share of the declared TOPS a GPU worker must reach, else TooSlow (0 accepts any speed).
+    #[arg(long, env = "DEPIN_GPU_MIN_FRACTION", default_value_t = depin_proof::gpu::DEFAULT_MIN_FRACTION_OF_DECLARED)]
+    pub gpu_min_fraction: f64,
+    /// Beacon tick: a new challenge entropy value this often; default 60 s (Helium), or one
+    /// storage deadline when that is shorter (a tick may not exceed a deadline).
+    #[arg(long, env = "DEPIN_BEACON_TICK", value_parser = parse_seconds)]
+    pub beacon_tick: Option<Duration>,
+    /// How long a beacon value stays usable (Helium: 180 s).
+    #[arg(long, env = "DEPIN_BEACON_LIFESPAN", default_value = "180", value_parser = parse_seconds)]
+    pub beacon_lifespan: Duration,
 }
 
 fn parse_seconds(text: &str) -> Result<Duration, String> {
@@ -58,9 +122,12 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
 impl Config {
     /// The verifier endpoint written into agent configs.
     pub fn verifier_endpoint(&self) -> String {
-        self.verifier_endpoint
-            .clone()
-            .unwrap_or_else(|| format!("http://depin-operator.{}.svc.cluster.local:50051", self.namespace))
+        self.verifier_endpoint.clone().unwrap_or_else(|| {
+            format!(
+                "http://depin-operator.{}.svc.cluster.local:50051",
+                self.namespace
+            )
+        })
     }
 
     /// Settings for tests and benchmarks that run the operator in-process.

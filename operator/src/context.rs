@@ -25,14 +25,26 @@ pub struct Context {
 impl Context {
     /// A context for `client` and `config`.
     pub fn new(client: Client, config: Config, metrics: Metrics) -> Self {
-        let reporter = Reporter { controller: crate::FIELD_MANAGER.into(), instance: Some(config.pod_name.clone()) };
-        Self { client, config, metrics, reporter, backoff: Mutex::new(HashMap::new()) }
+        let reporter = Reporter {
+            controller: crate::FIELD_MANAGER.into(),
+            instance: Some(config.pod_name.clone()),
+        };
+        Self {
+            client,
+            config,
+            metrics,
+            reporter,
+            backoff: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The next retry delay for a failing object: 1 s doubling to the configured cap, with
     /// jitter so a fleet that failed together does not retry in lockstep.
     pub fn next_backoff(&self, kind: &str, key: &str) -> Duration {
-        let mut map = self.backoff.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = self
+            .backoff
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let delay = map
             .entry(format!("{kind}/{key}"))
             .or_insert_with(|| {
@@ -51,7 +63,10 @@ impl Context {
 
     /// Forgets an object's failures after a successful reconcile.
     pub fn reset_backoff(&self, kind: &str, key: &str) {
-        let mut map = self.backoff.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = self
+            .backoff
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if map.remove(&format!("{kind}/{key}")).is_some() {
             self.set_backoff_gauge(kind, &map);
         }
@@ -60,6 +75,9 @@ impl Context {
     fn set_backoff_gauge(&self, kind: &str, map: &HashMap<String, ExponentialBackoff>) {
         let prefix = format!("{kind}/");
         let count = map.keys().filter(|k| k.starts_with(&prefix)).count();
-        self.metrics.objects_in_backoff.with_label_values(&[kind]).set(i64::try_from(count).unwrap_or(i64::MAX));
+        self.metrics
+            .objects_in_backoff
+            .with_label_values(&[kind])
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
     }
 }

@@ -15,7 +15,10 @@ pub struct InvalidSpec {
 impl InvalidSpec {
     /// An error for `field`.
     pub fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
-        Self { field: field.into(), problem: problem.into() }
+        Self {
+            field: field.into(),
+            problem: problem.into(),
+        }
     }
 }
 

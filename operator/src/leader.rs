@@ -6,8 +6,33 @@ use kube::Client;
 use kube_lease_manager::{LeaseCreateMode, LeaseManagerBuilder};
 use tokio::sync::watch;
 
-/// Starts competing for the lease; the receiver turns true while this replica leads.
-pub async fn elect(client: Client, config: &Config) -> anyhow::Result<watch::Receiver<bool>> {
+/// This replica's part in the election.
+pub struct Leadership {
+    leading: watch::Receiver<bool>,
+    done: tokio::task::JoinHandle<()>,
+}
+
+impl Leadership {
+    /// A receiver that is true while this replica leads.
+    pub fn subscribe(&self) -> watch::Receiver<bool> {
+        self.leading.clone()
+    }
+
+    /// Gives the lease up so a standby takes over at once instead of waiting for it to
+    /// expire. Every receiver from [`Self::subscribe`] must be dropped first.
+    pub async fn release(self) {
+        drop(self.leading);
+        if tokio::time::timeout(std::time::Duration::from_secs(5), self.done)
+            .await
+            .is_err()
+        {
+            tracing::warn!("releasing the leader lease timed out; it will expire instead");
+        }
+    }
+}
+
+/// Starts competing for the lease.
+pub async fn elect(client: Client, config: &Config) -> anyhow::Result<Leadership> {
     let manager = LeaseManagerBuilder::new(client, &config.lease_name)
         .with_namespace(&config.namespace)
         .with_identity(&config.pod_name)
@@ -17,12 +42,13 @@ pub async fn elect(client: Client, config: &Config) -> anyhow::Result<watch::Rec
         .with_field_manager(crate::FIELD_MANAGER)
         .build()
         .await?;
+    // The manager's task releases the lease once every receiver is gone.
     let (leading, task) = manager.watch().await;
-    tokio::spawn(async move {
-        // The lease task only ends on an API error it could not recover from; without it
-        // this replica cannot prove leadership, so exiting (and restarting) is the safe move.
+    let done = tokio::spawn(async move {
+        // The lease task only ends early on an API error it could not recover from;
+        // without it this replica cannot prove leadership, so exiting is the safe move.
         match task.await {
-            Ok(Ok(_)) => {}
+            Ok(Ok(_)) => tracing::info!("leader lease released"),
             Ok(Err(err)) => {
                 tracing::error!(error = %err, "leader election failed; exiting");
                 std::process::exit(1);
@@ -33,5 +59,5 @@ pub async fn elect(client: Client, config: &Config) -> anyhow::Result<watch::Rec
             }
         }
     });
-    Ok(leading)
+    Ok(Leadership { leading, done })
 }

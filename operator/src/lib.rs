@@ -9,6 +9,7 @@ pub mod http;
 pub mod leader;
 pub mod metrics;
 pub mod telemetry;
+pub mod verifier;
 
 use crate::config::Config;
 use crate::context::Context;
@@ -26,7 +27,11 @@ pub const FIELD_MANAGER: &str = "depin-operator";
 pub async fn run(config: Config) -> anyhow::Result<()> {
     // kube and tonic may both pull in rustls; pick the provider once, explicitly.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = Client::try_default().await.context("connecting to the Kubernetes API")?;
+    // Refuse bad verifier flags now, not after winning the lease.
+    verifier::Settings::from_config(&config)?;
+    let client = Client::try_default()
+        .await
+        .context("connecting to the Kubernetes API")?;
     check_crds(&client).await?;
     let metrics = Metrics::new()?;
     let (ready_tx, ready_rx) = watch::channel(false);
@@ -34,7 +39,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let shutdown = Shutdown(stop_rx);
     let http = tokio::spawn(http::serve(
         config.http_addr,
-        http::HttpState { metrics: metrics.clone(), ready: ready_rx },
+        http::HttpState {
+            metrics: metrics.clone(),
+            ready: ready_rx,
+        },
         shutdown.signal(),
     ));
     tokio::spawn(async move {
@@ -43,11 +51,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let _ = stop_tx.send(true);
     });
 
-    let mut leading = if config.leader_election {
-        leader::elect(client.clone(), &config).await?
-    } else {
-        watch::channel(true).1
+    let leadership = match config.leader_election {
+        true => Some(leader::elect(client.clone(), &config).await?),
+        false => None,
     };
+    // Without election this replica always leads; the sender lives as long as `run`.
+    let (_always, always_leading) = watch::channel(true);
+    let mut leading = leadership
+        .as_ref()
+        .map_or(always_leading, leader::Leadership::subscribe);
     let ctx = Arc::new(Context::new(client, config, metrics.clone()));
     tokio::select! {
         _ = leading.wait_for(|l| *l) => {}
@@ -59,8 +71,19 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let lost = async move {
         let _ = leading.wait_for(|l| !*l).await;
     };
+    let client = ctx.client.clone();
+    let leader_work = async {
+        // The verifier serves agents only while leading; a verifier that cannot start
+        // (bad flags, port taken) stops the operator rather than leave agents unheard.
+        let verifier = verifier::run(client, &ctx.config, metrics.registry(), shutdown.clone());
+        let controllers = async {
+            controllers::run(ctx.clone(), &shutdown).await;
+            Ok(())
+        };
+        tokio::try_join!(controllers, verifier).map(|_| ())
+    };
     tokio::select! {
-        _ = controllers::run(ctx, &shutdown) => {}
+        result = leader_work => result?,
         _ = lost => {
             // A standby may already be acting; stop at once rather than race it.
             tracing::error!("lost the leader lease; exiting");
@@ -68,6 +91,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
     }
     metrics.leader.set(0);
+    if let Some(leadership) = leadership {
+        leadership.release().await;
+    }
     let _ = http.await;
     tracing::info!("stopped");
     Ok(())
@@ -98,12 +124,22 @@ impl Shutdown {
 async fn check_crds(client: &Client) -> anyhow::Result<()> {
     async fn probe<K>(client: &Client) -> anyhow::Result<()>
     where
-        K: kube::Resource<DynamicType = ()> + CustomResourceExt + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+        K: kube::Resource<DynamicType = ()>
+            + CustomResourceExt
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
     {
         let api: Api<kube::api::PartialObjectMeta<K>> = Api::all(client.clone());
-        api.list_metadata(&ListParams::default().limit(1)).await.map(|_| ()).with_context(|| {
-            format!("CRD {} is not installed: run `kubectl apply --server-side -f crds/` first", K::crd_name())
-        })
+        api.list_metadata(&ListParams::default().limit(1))
+            .await
+            .map(|_| ())
+            .with_context(|| {
+                format!(
+                    "CRD {} is not installed: run `kubectl apply --server-side -f crds/` first",
+                    K::crd_name()
+                )
+            })
     }
     probe::<depin_crds::HotspotGateway>(client).await?;
     probe::<depin_crds::StorageNode>(client).await?;
@@ -118,14 +154,15 @@ async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot listen for SIGTERM");
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot listen for SIGTERM");
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -1,6 +1,9 @@
 //! Operator metrics, one registry, `depin_operator_` prefix, labelled by node kind.
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
 
 /// All operator metrics.
 #[derive(Clone)]
@@ -16,31 +19,53 @@ pub struct Metrics {
     pub objects_in_backoff: IntGaugeVec,
     /// 1 while this replica holds the leader lease.
     pub leader: IntGauge,
+    /// Peak resident memory of this process (VmHWM), refreshed on every scrape.
+    peak_rss: IntGauge,
 }
 
 impl Metrics {
     /// Creates and registers every metric.
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new_custom(Some("depin_operator".into()), None)?;
-        let reconciles = IntCounterVec::new(Opts::new("reconciles_total", "Reconcile runs."), &["kind"])?;
+        let reconciles =
+            IntCounterVec::new(Opts::new("reconciles_total", "Reconcile runs."), &["kind"])?;
         let reconcile_errors = IntCounterVec::new(
             Opts::new("reconcile_errors_total", "Reconcile failures by reason."),
             &["kind", "reason"],
         )?;
         let reconcile_duration = HistogramVec::new(
-            HistogramOpts::new("reconcile_duration_seconds", "Reconcile wall time.")
-                .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            HistogramOpts::new("reconcile_duration_seconds", "Reconcile wall time.").buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
             &["kind"],
         )?;
-        let objects_in_backoff =
-            IntGaugeVec::new(Opts::new("objects_in_backoff", "Objects waiting to retry after errors."), &["kind"])?;
+        let objects_in_backoff = IntGaugeVec::new(
+            Opts::new(
+                "objects_in_backoff",
+                "Objects waiting to retry after errors.",
+            ),
+            &["kind"],
+        )?;
         let leader = IntGauge::new("leader", "1 while this replica holds the leader lease.")?;
+        let peak_rss = IntGauge::new(
+            "peak_rss_bytes",
+            "Peak resident memory of the operator process.",
+        )?;
         registry.register(Box::new(reconciles.clone()))?;
         registry.register(Box::new(reconcile_errors.clone()))?;
         registry.register(Box::new(reconcile_duration.clone()))?;
         registry.register(Box::new(objects_in_backoff.clone()))?;
         registry.register(Box::new(leader.clone()))?;
-        Ok(Self { registry, reconciles, reconcile_errors, reconcile_duration, objects_in_backoff, leader })
+        registry.register(Box::new(peak_rss.clone()))?;
+        Ok(Self {
+            registry,
+            reconciles,
+            reconcile_errors,
+            reconcile_duration,
+            objects_in_backoff,
+            leader,
+            peak_rss,
+        })
     }
 
     /// Pre-creates the per-kind series so dashboards show zeros instead of gaps.
@@ -57,6 +82,9 @@ impl Metrics {
 
     /// Prometheus text exposition of everything registered.
     pub fn render(&self) -> String {
+        if let Some(bytes) = peak_rss_bytes() {
+            self.peak_rss.set(bytes);
+        }
         let mut out = Vec::new();
         // Encoding into a Vec cannot fail on I/O; an encoder error would mean a broken metric.
         if let Err(err) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
@@ -64,4 +92,12 @@ impl Metrics {
         }
         String::from_utf8(out).unwrap_or_default()
     }
+}
+
+/// VmHWM from /proc/self/status (Linux only; None elsewhere).
+fn peak_rss_bytes() -> Option<i64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: i64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }

@@ -35,6 +35,19 @@ impl Layout {
         self
     }
 
+    /// Appends a u128, big-endian (work-unit totals).
+    pub(crate) fn u128(mut self, value: u128) -> Self {
+        self.bytes.extend_from_slice(&value.to_be_bytes());
+        self
+    }
+
+    /// Appends variable-length bytes (names, labels) behind a u32 length.
+    pub(crate) fn bytes(self, value: &[u8]) -> Self {
+        let mut out = self.count(value.len());
+        out.bytes.extend_from_slice(value);
+        out
+    }
+
     /// Appends a fixed 32-byte value (key, hash, nonce) without a prefix.
     pub(crate) fn fixed32(mut self, value: &[u8; 32]) -> Self {
         self.bytes.extend_from_slice(value);

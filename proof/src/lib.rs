@@ -13,6 +13,7 @@ pub mod gpu;
 pub mod identity;
 mod layout;
 pub mod merkle;
+pub mod receipt;
 pub mod reject;
 pub mod session;
 pub mod storage;

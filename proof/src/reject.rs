@@ -94,6 +94,12 @@ impl RejectReason {
         RejectReason::Malformed,
     ];
 
+    /// The reason named `name` (the inverse of [`RejectReason::as_str`]), for decoding
+    /// receipts and status.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|reason| reason.as_str() == name)
+    }
+
     /// The variant name, used verbatim as the metric label and condition reason.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -130,6 +136,7 @@ mod tests {
         let mut seen = std::collections::BTreeSet::new();
         for reason in RejectReason::ALL {
             assert_eq!(reason.as_str(), format!("{reason:?}"));
+            assert_eq!(RejectReason::from_name(reason.as_str()), Some(reason));
             assert!(
                 seen.insert(reason.as_str()),
                 "duplicate label {}",

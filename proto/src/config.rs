@@ -195,8 +195,15 @@ impl AgentConfig {
 
     /// Cross-key checks serde cannot express.
     pub fn check(&self) -> Result<(), ConfigError> {
-        let invalid = |key, problem: &str| Err(ConfigError::Invalid { key, problem: problem.to_string() });
-        if !(self.verifier.endpoint.starts_with("http://") || self.verifier.endpoint.starts_with("https://")) {
+        let invalid = |key, problem: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                problem: problem.to_string(),
+            })
+        };
+        if !(self.verifier.endpoint.starts_with("http://")
+            || self.verifier.endpoint.starts_with("https://"))
+        {
             return invalid("verifier.endpoint", "must be an http:// or https:// URL");
         }
         if self.node.name.is_empty() {
@@ -227,15 +234,15 @@ impl AgentConfig {
                 return invalid("storage.capacityBytes", "must hold at least one sector");
             }
         }
-        if let Some(gpu) = &self.gpu {
-            if gpu.declared_tops <= 0.0 || !gpu.declared_tops.is_finite() {
-                return invalid("gpu.declaredTops", "must be a positive number");
-            }
+        if let Some(gpu) = &self.gpu
+            && (gpu.declared_tops <= 0.0 || !gpu.declared_tops.is_finite())
+        {
+            return invalid("gpu.declaredTops", "must be a positive number");
         }
-        if let Some(meter) = &self.meter {
-            if meter.interval_seconds == 0 {
-                return invalid("meter.intervalSeconds", "must be greater than 0");
-            }
+        if let Some(meter) = &self.meter
+            && meter.interval_seconds == 0
+        {
+            return invalid("meter.intervalSeconds", "must be greater than 0");
         }
         Ok(())
     }
@@ -264,17 +271,43 @@ storage: {capacityBytes: 1073741824, sectorSizeBytes: 1073741824, dataDir: /data
     #[test]
     fn errors_name_the_key() {
         let cases = [
-            (STORAGE.replace("role: storage", "role: miner"), "unknown variant `miner`"),
-            (STORAGE.replace("dataDir", "dataDirectory"), "unknown field `dataDirectory`"),
+            (
+                STORAGE.replace("role: storage", "role: miner"),
+                "unknown variant `miner`",
+            ),
+            (
+                STORAGE.replace("dataDir", "dataDirectory"),
+                "unknown field `dataDirectory`",
+            ),
             (STORAGE.replace("'http://", "'tcp://"), "verifier.endpoint"),
-            (STORAGE.replace("storage: {", "gpu: {gpus: 1, model: x, declaredTops: 1}\nx: {"), "unknown field `x`"),
-            (STORAGE.replace("sectorSizeBytes: 1073741824", "sectorSizeBytes: 0"), "storage.sectorSizeBytes"),
-            (STORAGE.replace("capacityBytes: 1073741824", "capacityBytes: 10"), "storage.capacityBytes"),
-            (STORAGE.replace("role: storage", "role: meter"), "meter: section required"),
+            (
+                STORAGE.replace(
+                    "storage: {",
+                    "gpu: {gpus: 1, model: x, declaredTops: 1}\nx: {",
+                ),
+                "unknown field `x`",
+            ),
+            (
+                STORAGE.replace("sectorSizeBytes: 1073741824", "sectorSizeBytes: 0"),
+                "storage.sectorSizeBytes",
+            ),
+            (
+                STORAGE.replace("capacityBytes: 1073741824", "capacityBytes: 10"),
+                "storage.capacityBytes",
+            ),
+            (
+                STORAGE.replace("role: storage", "role: meter"),
+                "meter: section required",
+            ),
         ];
         for (text, expected) in cases {
-            let err = AgentConfig::from_yaml(&text).expect_err(expected).to_string();
-            assert!(err.contains(expected), "{err:?} should contain {expected:?}");
+            let err = AgentConfig::from_yaml(&text)
+                .expect_err(expected)
+                .to_string();
+            assert!(
+                err.contains(expected),
+                "{err:?} should contain {expected:?}"
+            );
         }
     }
 }

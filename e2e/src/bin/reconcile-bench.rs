@@ -46,20 +46,34 @@ async fn main() -> anyhow::Result<()> {
         .try_collect::<Vec<_>>()
         .await?;
     let created = start.elapsed();
-    let reconciled = eventually("every node reconciled", Duration::from_secs(3600), || async {
-        let list = api.list(&ListParams::default()).await?;
-        let done = list
-            .items
-            .iter()
-            .filter(|n| n.status.as_ref().is_some_and(|s| s.observed_generation.is_some() && s.public_key.is_some()))
-            .count();
-        Ok((done == nodes).then(|| start.elapsed()))
-    })
+    let reconciled = eventually(
+        "every node reconciled",
+        Duration::from_secs(3600),
+        || async {
+            let list = api.list(&ListParams::default()).await?;
+            let done = list
+                .items
+                .iter()
+                .filter(|n| {
+                    n.status
+                        .as_ref()
+                        .is_some_and(|s| s.observed_generation.is_some() && s.public_key.is_some())
+                })
+                .count();
+            Ok((done == nodes).then(|| start.elapsed()))
+        },
+    )
     .await?;
-    let peak = operator_peak_rss(&client).await.unwrap_or_else(|e| format!("unavailable ({e:#})"));
+    let peak = operator_peak_rss(&client)
+        .await
+        .unwrap_or_else(|e| format!("unavailable ({e:#})"));
     println!("nodes: {nodes}");
     println!("create calls done after: {:.1} s", created.as_secs_f64());
-    println!("all reconciled after: {:.1} s ({:.0} nodes/s)", reconciled.as_secs_f64(), nodes as f64 / reconciled.as_secs_f64());
+    println!(
+        "all reconciled after: {:.1} s ({:.0} nodes/s)",
+        reconciled.as_secs_f64(),
+        nodes as f64 / reconciled.as_secs_f64()
+    );
     println!("operator peak RSS: {peak}");
     ns.cleanup().await;
     Ok(())
@@ -69,11 +83,23 @@ async fn main() -> anyhow::Result<()> {
 /// routable from the node on the local harness).
 async fn operator_peak_rss(client: &kube::Client) -> anyhow::Result<String> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), OPERATOR_NAMESPACE);
-    let list = pods.list(&ListParams::default().labels(&format!("app.kubernetes.io/name={OPERATOR}"))).await?;
-    let pod = list.items.first().ok_or_else(|| anyhow::anyhow!("no operator pod"))?;
-    let ip = pod.status.as_ref().and_then(|s| s.pod_ip.clone()).ok_or_else(|| anyhow::anyhow!("{} has no IP", pod.name_any()))?;
+    let list = pods
+        .list(&ListParams::default().labels(&format!("app.kubernetes.io/name={OPERATOR}")))
+        .await?;
+    let pod = list
+        .items
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("no operator pod"))?;
+    let ip = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.pod_ip.clone())
+        .ok_or_else(|| anyhow::anyhow!("{} has no IP", pod.name_any()))?;
     let body = http_get(&format!("{ip}:8080"), "/metrics").await?;
-    let line = body.lines().find(|l| l.starts_with("depin_operator_peak_rss_bytes ")).ok_or_else(|| anyhow::anyhow!("metric missing"))?;
+    let line = body
+        .lines()
+        .find(|l| l.starts_with("depin_operator_peak_rss_bytes "))
+        .ok_or_else(|| anyhow::anyhow!("metric missing"))?;
     let bytes: f64 = line.split_whitespace().nth(1).unwrap_or("0").parse()?;
     Ok(format!("{:.1} MiB", bytes / 1048576.0))
 }
@@ -81,7 +107,9 @@ async fn operator_peak_rss(client: &kube::Client) -> anyhow::Result<String> {
 async fn http_get(addr: &str, path: &str) -> anyhow::Result<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await?;
-    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes()).await?;
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await?;
     let mut body = String::new();
     stream.read_to_string(&mut body).await?;
     Ok(body)

@@ -20,7 +20,11 @@ pub struct Desired {
 }
 
 /// The agent configuration for a node.
-pub fn agent_config<K: NodeKind>(obj: &K, settings: RoleSettings, defaults: &AgentDefaults) -> AgentConfig {
+pub fn agent_config<K: NodeKind>(
+    obj: &K,
+    settings: RoleSettings,
+    defaults: &AgentDefaults,
+) -> AgentConfig {
     let mut config = AgentConfig {
         role: K::ROLE,
         node: NodeRef {
@@ -29,7 +33,9 @@ pub fn agent_config<K: NodeKind>(obj: &K, settings: RoleSettings, defaults: &Age
             namespace: obj.namespace().unwrap_or_default(),
             wallet: obj.spec().payout().wallet.clone(),
         },
-        verifier: VerifierConfig { endpoint: defaults.verifier_endpoint.clone() },
+        verifier: VerifierConfig {
+            endpoint: defaults.verifier_endpoint.clone(),
+        },
         identity_key_file: format!("{IDENTITY_DIR}/{IDENTITY_KEY}"),
         http_port: depin_proto::config::AGENT_HTTP_PORT,
         hotspot: None,
@@ -47,7 +53,12 @@ pub fn agent_config<K: NodeKind>(obj: &K, settings: RoleSettings, defaults: &Age
 }
 
 /// Builds the ConfigMap, Services and workload of a node.
-pub fn build<K: NodeKind>(obj: &K, settings: RoleSettings, defaults: &AgentDefaults, identity_secret: &str) -> Result<Desired> {
+pub fn build<K: NodeKind>(
+    obj: &K,
+    settings: RoleSettings,
+    defaults: &AgentDefaults,
+    identity_secret: &str,
+) -> Result<Desired> {
     let name = obj.name_any();
     let namespace = obj.namespace().unwrap_or_default();
     let kind = K::kind(&());
@@ -57,7 +68,10 @@ pub fn build<K: NodeKind>(obj: &K, settings: RoleSettings, defaults: &AgentDefau
     let agent_yaml = agent_config(obj, settings.clone(), defaults).to_yaml()?;
     let config_name = format!("{name}-agent");
     let hash = pod::config_hash(&agent_yaml);
-    let config_map = pod::config_map(pod::child_meta(config_name.clone(), &namespace, &labels, &owner), agent_yaml);
+    let config_map = pod::config_map(
+        pod::child_meta(config_name.clone(), &namespace, &labels, &owner),
+        agent_yaml,
+    );
     let template = pod::pod_template(&PodInput {
         name: &name,
         labels: &labels,
@@ -68,5 +82,9 @@ pub fn build<K: NodeKind>(obj: &K, settings: RoleSettings, defaults: &AgentDefau
         config_hash: &hash,
     });
     let (workload, services) = obj.build(&settings, template);
-    Ok(Desired { config_map, services, workload })
+    Ok(Desired {
+        config_map,
+        services,
+        workload,
+    })
 }

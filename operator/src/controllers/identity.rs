@@ -12,6 +12,9 @@ use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use std::collections::BTreeMap;
 
+/// Annotation that lets the operator generate a new key for a node whose Secret was lost.
+pub const ACCEPT_NEW_IDENTITY: &str = "depin.dev/accept-new-identity";
+
 /// Type of the Secrets the operator generates.
 pub const SECRET_TYPE: &str = "depin.dev/identity";
 
@@ -26,7 +29,8 @@ pub struct Identity {
 
 /// Name of the Secret a node's identity lives in.
 pub fn secret_name(node: &str, spec: Option<&IdentitySpec>) -> String {
-    spec.and_then(|i| i.secret_name.clone()).unwrap_or_else(|| format!("{node}-identity"))
+    spec.and_then(|i| i.secret_name.clone())
+        .unwrap_or_else(|| format!("{node}-identity"))
 }
 
 /// Pure: a new identity Secret for node `name` holding `key`.
@@ -48,7 +52,10 @@ pub fn build_secret(
         type_: Some(SECRET_TYPE.into()),
         data: Some(BTreeMap::from([
             (IDENTITY_KEY.into(), ByteString(key.seed_hex().into_bytes())),
-            (IDENTITY_PUB.into(), ByteString(key.public().to_hex().into_bytes())),
+            (
+                IDENTITY_PUB.into(),
+                ByteString(key.public().to_hex().into_bytes()),
+            ),
         ])),
         ..Secret::default()
     }
@@ -57,19 +64,27 @@ pub fn build_secret(
 /// Reads the public key out of an identity Secret, naming the Secret and key on failure.
 pub fn public_key_of(secret: &Secret) -> Result<PublicKey> {
     let name = secret.metadata.name.clone().unwrap_or_default();
-    let problem = |p: &str| Error::Identity { secret: name.clone(), problem: p.into() };
+    let problem = |p: &str| Error::Identity {
+        secret: name.clone(),
+        problem: p.into(),
+    };
     let seed = secret
         .data
         .as_ref()
         .and_then(|d| d.get(IDENTITY_KEY))
         .ok_or_else(|| problem(&format!("has no {IDENTITY_KEY} key")))?;
-    let text = std::str::from_utf8(&seed.0).map_err(|_| problem(&format!("{IDENTITY_KEY} is not text")))?;
+    let text = std::str::from_utf8(&seed.0)
+        .map_err(|_| problem(&format!("{IDENTITY_KEY} is not text")))?;
     // The error names only the key, never its content.
-    NodeKey::from_hex(text, "ed25519.key").map(|k| k.public()).map_err(|e| problem(&e.to_string()))
+    NodeKey::from_hex(text, "ed25519.key")
+        .map(|k| k.public())
+        .map_err(|e| problem(&e.to_string()))
 }
 
 /// Makes sure node `name` has an identity and returns it. A generated Secret is created
-/// exactly once; an existing one, even a broken one, is never overwritten.
+/// exactly once; an existing one, even a broken one, is never overwritten; and a node whose
+/// status already shows a key never silently gets a new one if its Secret disappears.
+#[allow(clippy::too_many_arguments)] // one call site; a struct would only rename the arguments
 pub async fn ensure<S: NodeSpec>(
     client: &Client,
     namespace: &str,
@@ -78,23 +93,48 @@ pub async fn ensure<S: NodeSpec>(
     role: Role,
     spec: &S,
     owner: OwnerReference,
+    known_public_key: Option<&str>,
 ) -> Result<Identity> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let secret_name = secret_name(name, spec.identity());
-    let imported = spec.identity().and_then(|i| i.secret_name.as_ref()).is_some();
+    let imported = spec
+        .identity()
+        .and_then(|i| i.secret_name.as_ref())
+        .is_some();
     let retained = IdentitySpec::retained(spec.identity());
     let secret = match api.get_opt(&secret_name).await? {
         Some(secret) => secret,
         None if imported => {
-            return Err(Error::Identity { secret: secret_name, problem: "not found (spec.identity.secretName)".into() });
+            return Err(Error::Identity {
+                secret: secret_name,
+                problem: "not found (spec.identity.secretName)".into(),
+            });
+        }
+        None if known_public_key.is_some() => {
+            return Err(Error::Identity {
+                secret: secret_name,
+                problem: format!(
+                    "not found, but the node already has public key {}; restore the Secret (a new key would \
+                     orphan the node's proofs and rewards) or annotate the node {ACCEPT_NEW_IDENTITY}=true",
+                    known_public_key.unwrap_or_default()
+                ),
+            });
         }
         None => {
             let owner = (!retained).then(|| owner.clone());
-            let fresh = build_secret(&secret_name, namespace, pod::labels(name, kind, role), owner, &NodeKey::generate());
+            let fresh = build_secret(
+                &secret_name,
+                namespace,
+                pod::labels(name, kind, role),
+                owner,
+                &NodeKey::generate(),
+            );
             match api.create(&PostParams::default(), &fresh).await {
                 Ok(created) => created,
                 // Another reconcile won the race; use what it wrote.
-                Err(kube::Error::Api(status)) if status.code == 409 => api.get(&secret_name).await?,
+                Err(kube::Error::Api(status)) if status.code == 409 => {
+                    api.get(&secret_name).await?
+                }
                 Err(err) => return Err(err.into()),
             }
         }
@@ -103,21 +143,33 @@ pub async fn ensure<S: NodeSpec>(
     if !imported {
         sync_ownership(&api, &secret, &owner, retained).await?;
     }
-    Ok(Identity { secret_name, public_key })
+    Ok(Identity {
+        secret_name,
+        public_key,
+    })
 }
 
 /// Adds or removes our owner reference so garbage collection follows `retainOnDelete`.
-async fn sync_ownership(api: &Api<Secret>, secret: &Secret, owner: &OwnerReference, retained: bool) -> Result<()> {
+async fn sync_ownership(
+    api: &Api<Secret>,
+    secret: &Secret,
+    owner: &OwnerReference,
+    retained: bool,
+) -> Result<()> {
     let refs = secret.metadata.owner_references.clone().unwrap_or_default();
     let owned = refs.iter().any(|r| r.uid == owner.uid);
     let wanted: Vec<OwnerReference> = match (retained, owned) {
         (true, true) => refs.into_iter().filter(|r| r.uid != owner.uid).collect(),
-        (false, false) => refs.into_iter().chain(std::iter::once(owner.clone())).collect(),
+        (false, false) => refs
+            .into_iter()
+            .chain(std::iter::once(owner.clone()))
+            .collect(),
         _ => return Ok(()),
     };
     let name = secret.metadata.name.clone().unwrap_or_default();
     let patch = serde_json::json!({"metadata": {"ownerReferences": wanted}});
-    api.patch(&name, &PatchParams::default(), &Patch::Merge(patch)).await?;
+    api.patch(&name, &PatchParams::default(), &Patch::Merge(patch))
+        .await?;
     Ok(())
 }
 
@@ -130,16 +182,33 @@ mod tests {
         let key = NodeKey::from_seed([3; 32]);
         let secret = build_secret("n-identity", "fleet", BTreeMap::new(), None, &key);
         assert_eq!(public_key_of(&secret).expect("valid"), key.public());
-        assert!(!serde_json::to_string(&secret.metadata).expect("json").contains(&key.seed_hex()));
+        assert!(
+            !serde_json::to_string(&secret.metadata)
+                .expect("json")
+                .contains(&key.seed_hex())
+        );
         assert_eq!(secret.type_.as_deref(), Some(SECRET_TYPE));
     }
 
     #[test]
     fn broken_secret_names_secret_and_key() {
-        let mut secret = build_secret("n-identity", "fleet", BTreeMap::new(), None, &NodeKey::from_seed([3; 32]));
-        secret.data.as_mut().expect("data").insert(IDENTITY_KEY.into(), ByteString(b"zz".to_vec()));
+        let mut secret = build_secret(
+            "n-identity",
+            "fleet",
+            BTreeMap::new(),
+            None,
+            &NodeKey::from_seed([3; 32]),
+        );
+        secret
+            .data
+            .as_mut()
+            .expect("data")
+            .insert(IDENTITY_KEY.into(), ByteString(b"zz".to_vec()));
         let err = public_key_of(&secret).expect_err("bad").to_string();
-        assert_eq!(err, "identity secret n-identity: ed25519.key: not valid hex");
+        assert_eq!(
+            err,
+            "identity secret n-identity: ed25519.key: not valid hex"
+        );
         secret.data = None;
         let err = public_key_of(&secret).expect_err("missing").to_string();
         assert_eq!(err, "identity secret n-identity: has no ed25519.key key");

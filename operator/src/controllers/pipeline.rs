@@ -23,7 +23,10 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 /// Runs the controller for kind `K` until `shutdown` resolves.
-pub async fn run<K: NodeKind>(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static) {
+pub async fn run<K: NodeKind>(
+    ctx: Arc<Context>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
     let client = ctx.client.clone();
     let kind = K::kind(&()).to_string();
     ctx.metrics.register_kind(&kind);
@@ -33,7 +36,9 @@ pub async fn run<K: NodeKind>(ctx: Arc<Context>, shutdown: impl std::future::Fut
         .with_config(ControllerConfig::default().concurrency(ctx.config.reconcile_concurrency))
         .owns(Api::<Service>::all(client.clone()), owned.clone());
     let controller = match K::ROLE {
-        depin_proto::config::Role::Storage => controller.owns(Api::<StatefulSet>::all(client), owned),
+        depin_proto::config::Role::Storage => {
+            controller.owns(Api::<StatefulSet>::all(client), owned)
+        }
         _ => controller.owns(Api::<Deployment>::all(client), owned),
     };
     tracing::info!(%kind, "controller started");
@@ -50,27 +55,54 @@ pub async fn run<K: NodeKind>(ctx: Arc<Context>, shutdown: impl std::future::Fut
     tracing::info!(%kind, "controller stopped");
 }
 
-async fn reconcile<K: NodeKind>(guard: Arc<DeserializeGuard<K>>, ctx: Arc<Context>) -> Result<Action> {
+async fn reconcile<K: NodeKind>(
+    guard: Arc<DeserializeGuard<K>>,
+    ctx: Arc<Context>,
+) -> Result<Action> {
     let kind = K::kind(&()).to_string();
-    let _timer = ctx.metrics.reconcile_duration.with_label_values(&[&kind]).start_timer();
+    let _timer = ctx
+        .metrics
+        .reconcile_duration
+        .with_label_values(&[&kind])
+        .start_timer();
     ctx.metrics.reconciles.with_label_values(&[&kind]).inc();
     let result = match &guard.0 {
         Ok(node) => reconcile_node(node, &ctx).await,
         Err(invalid) => mark_unparsable::<K>(invalid, &ctx).await,
     };
+    if let Err(Error::Kube(kube::Error::Api(status))) = &result
+        && status
+            .details
+            .as_ref()
+            .is_some_and(|d| d.causes.iter().any(|c| c.reason == "NamespaceTerminating"))
+    {
+        // The namespace is going away with everything in it; nothing to repair.
+        return Ok(Action::await_change());
+    }
     match &result {
         Ok(_) => {
-            let key = guard.0.as_ref().map(|n| object_key(n.meta())).unwrap_or_default();
+            let key = guard
+                .0
+                .as_ref()
+                .map(|n| object_key(n.meta()))
+                .unwrap_or_default();
             ctx.reset_backoff(&kind, &key);
         }
         Err(err) => {
-            ctx.metrics.reconcile_errors.with_label_values(&[&kind, err.reason()]).inc();
+            ctx.metrics
+                .reconcile_errors
+                .with_label_values(&[&kind, err.reason()])
+                .inc();
         }
     }
     result
 }
 
-fn error_policy<K: NodeKind>(guard: Arc<DeserializeGuard<K>>, err: &Error, ctx: Arc<Context>) -> Action {
+fn error_policy<K: NodeKind>(
+    guard: Arc<DeserializeGuard<K>>,
+    err: &Error,
+    ctx: Arc<Context>,
+) -> Action {
     let kind = K::kind(&()).to_string();
     let key = match &guard.0 {
         Ok(node) => object_key(node.meta()),
@@ -85,13 +117,21 @@ fn error_policy<K: NodeKind>(guard: Arc<DeserializeGuard<K>>, err: &Error, ctx: 
 }
 
 fn object_key(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String {
-    format!("{}/{}", meta.namespace.as_deref().unwrap_or(""), meta.name.as_deref().unwrap_or(""))
+    format!(
+        "{}/{}",
+        meta.namespace.as_deref().unwrap_or(""),
+        meta.name.as_deref().unwrap_or("")
+    )
 }
 
 #[tracing::instrument(skip_all, fields(kind = %K::kind(&()), node = %node.name_any(), namespace = node.namespace()))]
 async fn reconcile_node<K: NodeKind>(node: &K, ctx: &Context) -> Result<Action> {
     let namespace = node.namespace().unwrap_or_default();
     let name = node.name_any();
+    if node.meta().deletion_timestamp.is_some() {
+        // Garbage collection is removing the children; re-applying them would fight it.
+        return Ok(Action::await_change());
+    }
     let current = OwnedStatus::from_current(node.node_status());
     let settings = match node.validate() {
         Ok(settings) => settings,
@@ -102,7 +142,22 @@ async fn reconcile_node<K: NodeKind>(node: &K, ctx: &Context) -> Result<Action> 
     };
     let owner = node.controller_owner_ref(&()).unwrap_or_default();
     let applied = async {
-        let identity = identity::ensure(&ctx.client, &namespace, &name, &K::kind(&()), K::ROLE, node.spec(), owner).await?;
+        let accept_new = node
+            .annotations()
+            .get(identity::ACCEPT_NEW_IDENTITY)
+            .is_some_and(|v| v == "true");
+        let known = current.public_key.as_deref().filter(|_| !accept_new);
+        let identity = identity::ensure(
+            &ctx.client,
+            &namespace,
+            &name,
+            &K::kind(&()),
+            K::ROLE,
+            node.spec(),
+            owner,
+            known,
+        )
+        .await?;
         let defaults = AgentDefaults::from_config(&ctx.config);
         let desired = desired::build(node, settings, &defaults, &identity.secret_name)?;
         let workload = apply(ctx, &namespace, desired).await?;
@@ -111,7 +166,14 @@ async fn reconcile_node<K: NodeKind>(node: &K, ctx: &Context) -> Result<Action> 
     .await;
     match applied {
         Ok((identity, workload)) => {
-            write_status(node, ctx, &current, &Outcome::Applied(Rollout::of(&workload)), Some(&identity)).await?;
+            write_status(
+                node,
+                ctx,
+                &current,
+                &Outcome::Applied(Rollout::of(&workload)),
+                Some(&identity),
+            )
+            .await?;
             Ok(Action::requeue(ctx.config.resync))
         }
         Err(err) => {
@@ -136,7 +198,8 @@ async fn apply(ctx: &Context, namespace: &str, desired: Desired) -> Result<Workl
             Err(Error::Kube(kube::Error::Api(status))) if status.code == 422 => {
                 let api: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), namespace);
                 tracing::info!(statefulset = %s.name_any(), "spec change needs a new StatefulSet; recreating");
-                api.delete(&s.name_any(), &DeleteParams::foreground()).await?;
+                api.delete(&s.name_any(), &DeleteParams::foreground())
+                    .await?;
                 return Err(Error::Kube(kube::Error::Api(status)));
             }
             other => Workload::StatefulSet(other?),
@@ -146,13 +209,19 @@ async fn apply(ctx: &Context, namespace: &str, desired: Desired) -> Result<Workl
 
 async fn ssa<T>(ctx: &Context, namespace: &str, obj: &T, params: &PatchParams) -> Result<T>
 where
-    T: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope> + Clone + Debug + Serialize + DeserializeOwned,
+    T: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + Debug
+        + Serialize
+        + DeserializeOwned,
 {
     let api: Api<T> = Api::namespaced(ctx.client.clone(), namespace);
     let mut body = serde_json::to_value(obj)?;
     body["apiVersion"] = T::api_version(&()).into();
     body["kind"] = T::kind(&()).into();
-    Ok(api.patch(&obj.name_any(), params, &Patch::Apply(body)).await?)
+    Ok(api
+        .patch(&obj.name_any(), params, &Patch::Apply(body))
+        .await?)
 }
 
 /// Writes the owned status fields if they changed; publishes Events on bad transitions.
@@ -184,12 +253,21 @@ async fn write_status<K: NodeKind>(
     }
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &node.namespace().unwrap_or_default());
     let body = serde_json::json!({"apiVersion": K::api_version(&()), "kind": K::kind(&()), "status": next});
-    api.patch_status(&node.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(body)).await?;
+    api.patch_status(
+        &node.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(body),
+    )
+    .await?;
     let warning = match outcome {
-        Outcome::Invalid(invalid) if status::became_true(current, &next.conditions, status::INVALID_SPEC) => {
+        Outcome::Invalid(invalid)
+            if status::became_true(current, &next.conditions, status::INVALID_SPEC) =>
+        {
             Some(("InvalidSpec", invalid.to_string()))
         }
-        Outcome::Failed(err) if status::became_true(current, &next.conditions, status::DEGRADED) => {
+        Outcome::Failed(err)
+            if status::became_true(current, &next.conditions, status::DEGRADED) =>
+        {
             Some((err.reason(), err.to_string()))
         }
         _ => None,
@@ -213,7 +291,8 @@ async fn mark_unparsable<K: NodeKind>(invalid: &InvalidObject, ctx: &Context) ->
         "message": invalid.error, "lastTransitionTime": jiff::Timestamp::now().to_string(),
     });
     let patch = serde_json::json!({"status": {"conditions": [condition]}});
-    api.patch_status(&name, &PatchParams::default(), &Patch::Merge(patch)).await?;
+    api.patch_status(&name, &PatchParams::default(), &Patch::Merge(patch))
+        .await?;
     let reference = k8s_openapi::api::core::v1::ObjectReference {
         api_version: Some(K::api_version(&()).into()),
         kind: Some(K::kind(&()).into()),
@@ -226,9 +305,20 @@ async fn mark_unparsable<K: NodeKind>(invalid: &InvalidObject, ctx: &Context) ->
     Err(Error::InvalidObject(invalid.error.clone()))
 }
 
-async fn publish(ctx: &Context, reference: &k8s_openapi::api::core::v1::ObjectReference, reason: &str, note: String) {
+async fn publish(
+    ctx: &Context,
+    reference: &k8s_openapi::api::core::v1::ObjectReference,
+    reason: &str,
+    note: String,
+) {
     let recorder = Recorder::new(ctx.client.clone(), ctx.reporter.clone());
-    let event = Event { type_: EventType::Warning, reason: reason.into(), note: Some(note), action: "Reconcile".into(), secondary: None };
+    let event = Event {
+        type_: EventType::Warning,
+        reason: reason.into(),
+        note: Some(note),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
     if let Err(err) = recorder.publish(&event, reference).await {
         tracing::warn!(error = %err, "publishing event failed");
     }

@@ -5,9 +5,10 @@ use crate::config::Config;
 use depin_crds::{AgentSpec, PullPolicy};
 use depin_proto::config::{AGENT_HTTP_PORT, CONFIG_DIR, CONFIG_KEY, IDENTITY_DIR, Role};
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
-    EnvVarSource, HTTPGetAction, ObjectFieldSelector, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
-    SeccompProfile, SecretVolumeSource, SecurityContext, Volume, VolumeMount,
+    Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource,
+    EnvVar, EnvVarSource, HTTPGetAction, ObjectFieldSelector, PodSecurityContext, PodSpec,
+    PodTemplateSpec, Probe, SeccompProfile, SecretVolumeSource, SecurityContext, Volume,
+    VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -67,7 +68,12 @@ pub fn selector(name: &str, kind: &str) -> BTreeMap<String, String> {
 }
 
 /// Metadata for a child object of the node.
-pub fn child_meta(name: String, namespace: &str, labels: &BTreeMap<String, String>, owner: &OwnerReference) -> ObjectMeta {
+pub fn child_meta(
+    name: String,
+    namespace: &str,
+    labels: &BTreeMap<String, String>,
+    owner: &OwnerReference,
+) -> ObjectMeta {
     ObjectMeta {
         name: Some(name),
         namespace: Some(namespace.into()),
@@ -79,7 +85,11 @@ pub fn child_meta(name: String, namespace: &str, labels: &BTreeMap<String, Strin
 
 /// The agent ConfigMap holding `agent.yaml`.
 pub fn config_map(meta: ObjectMeta, agent_yaml: String) -> ConfigMap {
-    ConfigMap { metadata: meta, data: Some(BTreeMap::from([(CONFIG_KEY.into(), agent_yaml)])), ..ConfigMap::default() }
+    ConfigMap {
+        metadata: meta,
+        data: Some(BTreeMap::from([(CONFIG_KEY.into(), agent_yaml)])),
+        ..ConfigMap::default()
+    }
 }
 
 /// Short stable hash of the agent config, for the pod annotation.
@@ -108,9 +118,15 @@ pub struct PodInput<'a> {
 /// A non-root, read-only, capability-free pod running the agent.
 pub fn pod_template(input: &PodInput<'_>) -> PodTemplateSpec {
     let agent = input.agent.cloned().unwrap_or_default();
-    let image = agent.image.clone().unwrap_or_else(|| input.defaults.image.clone());
-    let pull_policy =
-        agent.image_pull_policy.map(PullPolicy::as_str).map(str::to_string).unwrap_or(input.defaults.pull_policy.clone());
+    let image = agent
+        .image
+        .clone()
+        .unwrap_or_else(|| input.defaults.image.clone());
+    let pull_policy = agent
+        .image_pull_policy
+        .map(PullPolicy::as_str)
+        .map(str::to_string)
+        .unwrap_or(input.defaults.pull_policy.clone());
     let probe = |path: &str, period| Probe {
         http_get: Some(HTTPGetAction {
             path: Some(path.into()),
@@ -123,7 +139,10 @@ pub fn pod_template(input: &PodInput<'_>) -> PodTemplateSpec {
     let field_env = |name: &str, path: &str| EnvVar {
         name: name.into(),
         value_from: Some(EnvVarSource {
-            field_ref: Some(ObjectFieldSelector { field_path: path.into(), ..ObjectFieldSelector::default() }),
+            field_ref: Some(ObjectFieldSelector {
+                field_path: path.into(),
+                ..ObjectFieldSelector::default()
+            }),
             ..EnvVarSource::default()
         }),
         ..EnvVar::default()
@@ -132,8 +151,14 @@ pub fn pod_template(input: &PodInput<'_>) -> PodTemplateSpec {
         name: "agent".into(),
         image: Some(image),
         image_pull_policy: Some(pull_policy),
-        args: Some(vec!["--config".into(), format!("{CONFIG_DIR}/{CONFIG_KEY}")]),
-        env: Some(vec![field_env("POD_NAME", "metadata.name"), field_env("POD_NAMESPACE", "metadata.namespace")]),
+        args: Some(vec![
+            "--config".into(),
+            format!("{CONFIG_DIR}/{CONFIG_KEY}"),
+        ]),
+        env: Some(vec![
+            field_env("POD_NAME", "metadata.name"),
+            field_env("POD_NAMESPACE", "metadata.namespace"),
+        ]),
         ports: Some(vec![ContainerPort {
             name: Some("http".into()),
             container_port: i32::from(AGENT_HTTP_PORT),
@@ -141,26 +166,49 @@ pub fn pod_template(input: &PodInput<'_>) -> PodTemplateSpec {
             ..ContainerPort::default()
         }]),
         readiness_probe: Some(probe("/readyz", 5)),
-        liveness_probe: Some(Probe { failure_threshold: Some(6), ..probe("/healthz", 10) }),
+        liveness_probe: Some(Probe {
+            failure_threshold: Some(6),
+            ..probe("/healthz", 10)
+        }),
         resources: agent.resources.clone(),
         security_context: Some(SecurityContext {
             allow_privilege_escalation: Some(false),
             read_only_root_filesystem: Some(true),
             run_as_non_root: Some(true),
-            capabilities: Some(Capabilities { drop: Some(vec!["ALL".into()]), ..Capabilities::default() }),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".into()]),
+                ..Capabilities::default()
+            }),
             ..SecurityContext::default()
         }),
         volume_mounts: Some(vec![
-            VolumeMount { name: "config".into(), mount_path: CONFIG_DIR.into(), read_only: Some(true), ..VolumeMount::default() },
-            VolumeMount { name: "identity".into(), mount_path: IDENTITY_DIR.into(), read_only: Some(true), ..VolumeMount::default() },
-            VolumeMount { name: "tmp".into(), mount_path: "/tmp".into(), ..VolumeMount::default() },
+            VolumeMount {
+                name: "config".into(),
+                mount_path: CONFIG_DIR.into(),
+                read_only: Some(true),
+                ..VolumeMount::default()
+            },
+            VolumeMount {
+                name: "identity".into(),
+                mount_path: IDENTITY_DIR.into(),
+                read_only: Some(true),
+                ..VolumeMount::default()
+            },
+            VolumeMount {
+                name: "tmp".into(),
+                mount_path: "/tmp".into(),
+                ..VolumeMount::default()
+            },
         ]),
         ..Container::default()
     };
     PodTemplateSpec {
         metadata: Some(ObjectMeta {
             labels: Some(input.labels.clone()),
-            annotations: Some(BTreeMap::from([(CONFIG_HASH_ANNOTATION.into(), input.config_hash.into())])),
+            annotations: Some(BTreeMap::from([(
+                CONFIG_HASH_ANNOTATION.into(),
+                input.config_hash.into(),
+            )])),
             ..ObjectMeta::default()
         }),
         spec: Some(PodSpec {
@@ -173,13 +221,19 @@ pub fn pod_template(input: &PodInput<'_>) -> PodTemplateSpec {
                 run_as_user: Some(AGENT_UID),
                 run_as_group: Some(AGENT_UID),
                 fs_group: Some(AGENT_UID),
-                seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".into(), ..SeccompProfile::default() }),
+                seccomp_profile: Some(SeccompProfile {
+                    type_: "RuntimeDefault".into(),
+                    ..SeccompProfile::default()
+                }),
                 ..PodSecurityContext::default()
             }),
             volumes: Some(vec![
                 Volume {
                     name: "config".into(),
-                    config_map: Some(ConfigMapVolumeSource { name: input.config_map.into(), ..ConfigMapVolumeSource::default() }),
+                    config_map: Some(ConfigMapVolumeSource {
+                        name: input.config_map.into(),
+                        ..ConfigMapVolumeSource::default()
+                    }),
                     ..Volume::default()
                 },
                 Volume {
@@ -192,7 +246,11 @@ pub fn pod_template(input: &PodInput<'_>) -> PodTemplateSpec {
                     }),
                     ..Volume::default()
                 },
-                Volume { name: "tmp".into(), empty_dir: Some(EmptyDirVolumeSource::default()), ..Volume::default() },
+                Volume {
+                    name: "tmp".into(),
+                    empty_dir: Some(EmptyDirVolumeSource::default()),
+                    ..Volume::default()
+                },
             ]),
             ..PodSpec::default()
         }),
@@ -201,12 +259,17 @@ pub fn pod_template(input: &PodInput<'_>) -> PodTemplateSpec {
 
 /// A label selector matching exactly `labels`.
 pub fn label_selector(labels: BTreeMap<String, String>) -> LabelSelector {
-    LabelSelector { match_labels: Some(labels), ..LabelSelector::default() }
+    LabelSelector {
+        match_labels: Some(labels),
+        ..LabelSelector::default()
+    }
 }
 
 /// The agent container of a template built by [`pod_template`].
 pub fn agent_container(pod: &mut PodTemplateSpec) -> Option<&mut Container> {
-    pod.spec.as_mut().and_then(|spec| spec.containers.first_mut())
+    pod.spec
+        .as_mut()
+        .and_then(|spec| spec.containers.first_mut())
 }
 
 /// Replica count from the CR's agent overrides (default 1).

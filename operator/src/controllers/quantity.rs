@@ -5,9 +5,16 @@ use crate::error::InvalidSpec;
 /// Bytes in a quantity such as `100Gi`, `1.5G` or `1073741824`; `field` names it in errors.
 /// Fractions of a byte round down (a volume cannot hold part of a byte).
 pub fn bytes(text: &str, field: &str) -> Result<u64, InvalidSpec> {
-    let bad = || InvalidSpec::new(field, format!("{text:?} is not a byte quantity (e.g. 100Gi)"));
+    let bad = || {
+        InvalidSpec::new(
+            field,
+            format!("{text:?} is not a byte quantity (e.g. 100Gi)"),
+        )
+    };
     let text = text.trim();
-    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+')).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+'))
+        .unwrap_or(text.len());
     let (number, suffix) = text.split_at(split);
     let multiplier: u128 = match suffix {
         "" => 1,
@@ -30,10 +37,19 @@ pub fn bytes(text: &str, field: &str) -> Result<u64, InvalidSpec> {
     if whole.is_empty() && frac.is_empty() {
         return Err(bad());
     }
-    let parse = |s: &str| if s.is_empty() { Ok(0) } else { s.parse::<u128>().map_err(|_| bad()) };
+    let parse = |s: &str| {
+        if s.is_empty() {
+            Ok(0)
+        } else {
+            s.parse::<u128>().map_err(|_| bad())
+        }
+    };
     let frac_digits = u32::try_from(frac.len()).map_err(|_| bad())?;
     let scale = 10u128.checked_pow(frac_digits).ok_or_else(bad)?;
-    let scaled = parse(whole)?.checked_mul(scale).and_then(|w| w.checked_add(parse(frac).ok()?)).ok_or_else(bad)?;
+    let scaled = parse(whole)?
+        .checked_mul(scale)
+        .and_then(|w| w.checked_add(parse(frac).ok()?))
+        .ok_or_else(bad)?;
     let total = scaled.checked_mul(multiplier).ok_or_else(bad)? / scale;
     u64::try_from(total).map_err(|_| InvalidSpec::new(field, format!("{text:?} is too large")))
 }

@@ -36,12 +36,16 @@ impl Rollout {
             Workload::Deployment(d) => (
                 d.metadata.generation,
                 d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
-                d.status.as_ref().map(|s| (s.observed_generation, s.ready_replicas, s.updated_replicas)),
+                d.status
+                    .as_ref()
+                    .map(|s| (s.observed_generation, s.ready_replicas, s.updated_replicas)),
             ),
             Workload::StatefulSet(s) => (
                 s.metadata.generation,
                 s.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
-                s.status.as_ref().map(|s| (s.observed_generation, s.ready_replicas, s.updated_replicas)),
+                s.status
+                    .as_ref()
+                    .map(|s| (s.observed_generation, s.ready_replicas, s.updated_replicas)),
             ),
         };
         let (observed_gen, ready, updated) = status.unwrap_or_default();
@@ -91,9 +95,15 @@ pub struct OwnedStatus {
 impl OwnedStatus {
     /// The owned part of a status read from the API, to compare against.
     pub fn from_current(status: Option<&NodeStatus>) -> Self {
-        let Some(s) = status else { return Self::default() };
-        let mut conditions: Vec<Condition> =
-            s.conditions.iter().filter(|c| OWNED.contains(&c.type_.as_str())).cloned().collect();
+        let Some(s) = status else {
+            return Self::default();
+        };
+        let mut conditions: Vec<Condition> = s
+            .conditions
+            .iter()
+            .filter(|c| OWNED.contains(&c.type_.as_str()))
+            .cloned()
+            .collect();
         conditions.sort_by(|a, b| a.type_.cmp(&b.type_));
         Self {
             observed_generation: s.observed_generation,
@@ -108,16 +118,25 @@ impl OwnedStatus {
 
 const OWNED: [&str; 4] = [DEGRADED, INVALID_SPEC, PROGRESSING, READY];
 
-/// (type, status, reason, message) the outcome calls for; `None` keeps the current condition.
-fn wanted(outcome: &Outcome<'_>) -> [(&'static str, Option<(bool, String, String)>); 4] {
+/// A wanted condition: (is true, reason, message).
+type Wanted = (bool, String, String);
+
+/// The condition per type the outcome calls for; `None` keeps the current condition.
+fn wanted(outcome: &Outcome<'_>) -> [(&'static str, Option<Wanted>); 4] {
     match outcome {
         Outcome::Applied(r) => {
             let ready = r.desired > 0 && r.ready >= r.desired;
             let rolling = !r.observed || r.updated < r.desired || r.ready < r.desired;
             let counts = format!("{}/{} agent pods ready", r.ready, r.desired);
             [
-                (DEGRADED, Some((false, "Applied".into(), "all children applied".into()))),
-                (INVALID_SPEC, Some((false, "Valid".into(), "spec passed validation".into()))),
+                (
+                    DEGRADED,
+                    Some((false, "Applied".into(), "all children applied".into())),
+                ),
+                (
+                    INVALID_SPEC,
+                    Some((false, "Valid".into(), "spec passed validation".into())),
+                ),
                 (
                     PROGRESSING,
                     Some(if rolling {
@@ -137,9 +156,26 @@ fn wanted(outcome: &Outcome<'_>) -> [(&'static str, Option<(bool, String, String
             ]
         }
         Outcome::Invalid(invalid) => [
-            (DEGRADED, Some((false, "InvalidSpec".into(), "nothing applied while the spec is invalid".into()))),
-            (INVALID_SPEC, Some((true, "InvalidField".into(), invalid.to_string()))),
-            (PROGRESSING, Some((false, "InvalidSpec".into(), "waiting for a valid spec".into()))),
+            (
+                DEGRADED,
+                Some((
+                    false,
+                    "InvalidSpec".into(),
+                    "nothing applied while the spec is invalid".into(),
+                )),
+            ),
+            (
+                INVALID_SPEC,
+                Some((true, "InvalidField".into(), invalid.to_string())),
+            ),
+            (
+                PROGRESSING,
+                Some((
+                    false,
+                    "InvalidSpec".into(),
+                    "waiting for a valid spec".into(),
+                )),
+            ),
             (READY, None),
         ],
         Outcome::Failed(err) => [
@@ -153,7 +189,12 @@ fn wanted(outcome: &Outcome<'_>) -> [(&'static str, Option<(bool, String, String
 
 /// Computes the owned status. `lastTransitionTime` moves only when a condition's status
 /// flips, so re-running with the same outcome yields identical bytes and no write.
-pub fn compute(current: &OwnedStatus, outcome: &Outcome<'_>, generation: Option<i64>, now: Timestamp) -> Vec<Condition> {
+pub fn compute(
+    current: &OwnedStatus,
+    outcome: &Outcome<'_>,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> Vec<Condition> {
     let mut out = Vec::new();
     for (type_, want) in wanted(outcome) {
         let existing = current.conditions.iter().find(|c| c.type_ == type_);
@@ -166,7 +207,14 @@ pub fn compute(current: &OwnedStatus, outcome: &Outcome<'_>, generation: Option<
             Some(c) if c.status == status => c.last_transition_time.clone(),
             _ => Time(now),
         };
-        out.push(Condition { type_: type_.into(), status, reason, message, last_transition_time, observed_generation: generation });
+        out.push(Condition {
+            type_: type_.into(),
+            status,
+            reason,
+            message,
+            last_transition_time,
+            observed_generation: generation,
+        });
     }
     out
 }
@@ -192,44 +240,111 @@ mod tests {
 
     #[test]
     fn ready_follows_the_workload_and_transition_time_only_moves_on_flips() {
-        let rolling = Rollout { desired: 1, ready: 0, updated: 1, observed: true };
-        let first = compute(&OwnedStatus::default(), &Outcome::Applied(rolling), Some(1), t(100));
-        assert_eq!(status_of(&first, READY), ("False".into(), "AgentNotReady".into()));
-        assert_eq!(status_of(&first, PROGRESSING), ("True".into(), "RollingOut".into()));
+        let rolling = Rollout {
+            desired: 1,
+            ready: 0,
+            updated: 1,
+            observed: true,
+        };
+        let first = compute(
+            &OwnedStatus::default(),
+            &Outcome::Applied(rolling),
+            Some(1),
+            t(100),
+        );
+        assert_eq!(
+            status_of(&first, READY),
+            ("False".into(), "AgentNotReady".into())
+        );
+        assert_eq!(
+            status_of(&first, PROGRESSING),
+            ("True".into(), "RollingOut".into())
+        );
 
-        let current = OwnedStatus { conditions: first.clone(), ..OwnedStatus::default() };
+        let current = OwnedStatus {
+            conditions: first.clone(),
+            ..OwnedStatus::default()
+        };
         let same = compute(&current, &Outcome::Applied(rolling), Some(1), t(200));
         assert_eq!(same, first, "same outcome later must be byte-identical");
 
-        let ready = Rollout { ready: 1, ..rolling };
+        let ready = Rollout {
+            ready: 1,
+            ..rolling
+        };
         let next = compute(&current, &Outcome::Applied(ready), Some(1), t(300));
-        assert_eq!(status_of(&next, READY), ("True".into(), "AgentReady".into()));
+        assert_eq!(
+            status_of(&next, READY),
+            ("True".into(), "AgentReady".into())
+        );
         let ready_c = next.iter().find(|c| c.type_ == READY).expect("ready");
         assert_eq!(ready_c.last_transition_time, Time(t(300)));
         let degraded = next.iter().find(|c| c.type_ == DEGRADED).expect("degraded");
-        assert_eq!(degraded.last_transition_time, Time(t(100)), "unchanged Degraded keeps its time");
+        assert_eq!(
+            degraded.last_transition_time,
+            Time(t(100)),
+            "unchanged Degraded keeps its time"
+        );
     }
 
     #[test]
     fn invalid_spec_names_the_field_and_failures_keep_ready() {
         let invalid = InvalidSpec::new("spec.capacity", "too small");
-        let conds = compute(&OwnedStatus::default(), &Outcome::Invalid(&invalid), Some(2), t(1));
-        let c = conds.iter().find(|c| c.type_ == INVALID_SPEC).expect("invalid");
-        assert_eq!((c.status.as_str(), c.message.as_str()), ("True", "spec.capacity: too small"));
+        let conds = compute(
+            &OwnedStatus::default(),
+            &Outcome::Invalid(&invalid),
+            Some(2),
+            t(1),
+        );
+        let c = conds
+            .iter()
+            .find(|c| c.type_ == INVALID_SPEC)
+            .expect("invalid");
+        assert_eq!(
+            (c.status.as_str(), c.message.as_str()),
+            ("True", "spec.capacity: too small")
+        );
 
-        let ready = compute(&OwnedStatus::default(), &Outcome::Applied(Rollout { desired: 1, ready: 1, updated: 1, observed: true }), Some(2), t(1));
-        let current = OwnedStatus { conditions: ready, ..OwnedStatus::default() };
+        let ready = compute(
+            &OwnedStatus::default(),
+            &Outcome::Applied(Rollout {
+                desired: 1,
+                ready: 1,
+                updated: 1,
+                observed: true,
+            }),
+            Some(2),
+            t(1),
+        );
+        let current = OwnedStatus {
+            conditions: ready,
+            ..OwnedStatus::default()
+        };
         let err = Error::InvalidObject("boom".into());
         let failed = compute(&current, &Outcome::Failed(&err), Some(2), t(5));
-        assert_eq!(status_of(&failed, READY), ("True".into(), "AgentReady".into()));
-        assert_eq!(status_of(&failed, DEGRADED), ("True".into(), "InvalidObject".into()));
+        assert_eq!(
+            status_of(&failed, READY),
+            ("True".into(), "AgentReady".into())
+        );
+        assert_eq!(
+            status_of(&failed, DEGRADED),
+            ("True".into(), "InvalidObject".into())
+        );
         assert!(became_true(&current, &failed, DEGRADED));
         assert!(!became_true(&current, &failed, READY));
     }
 
     #[test]
     fn parked_node_is_not_ready() {
-        let conds = compute(&OwnedStatus::default(), &Outcome::Applied(Rollout { observed: true, ..Rollout::default() }), None, t(1));
+        let conds = compute(
+            &OwnedStatus::default(),
+            &Outcome::Applied(Rollout {
+                observed: true,
+                ..Rollout::default()
+            }),
+            None,
+            t(1),
+        );
         assert_eq!(status_of(&conds, READY), ("False".into(), "Parked".into()));
     }
 }

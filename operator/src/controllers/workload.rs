@@ -1,7 +1,9 @@
 //! Pure builders for the two workload shapes.
 
 use super::pod::{label_selector, selector};
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy, StatefulSet, StatefulSetSpec};
+use k8s_openapi::api::apps::v1::{
+    Deployment, DeploymentSpec, DeploymentStrategy, StatefulSet, StatefulSetSpec,
+};
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
@@ -14,7 +16,10 @@ pub fn deployment(meta: ObjectMeta, kind: &str, replicas: i32, pod: PodTemplateS
         spec: Some(DeploymentSpec {
             replicas: Some(replicas),
             selector: label_selector(selector(&name, kind)),
-            strategy: Some(DeploymentStrategy { type_: Some("Recreate".into()), ..DeploymentStrategy::default() }),
+            strategy: Some(DeploymentStrategy {
+                type_: Some("Recreate".into()),
+                ..DeploymentStrategy::default()
+            }),
             template: pod,
             revision_history_limit: Some(3),
             ..DeploymentSpec::default()

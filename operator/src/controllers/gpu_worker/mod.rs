@@ -26,11 +26,20 @@ impl NodeKind for GpuWorker {
     fn validate(&self) -> Result<RoleSettings, InvalidSpec> {
         let spec = &self.spec;
         let gpus = u32::try_from(spec.gpus).ok().filter(|g| *g > 0);
-        let Some(gpus) = gpus else { return Err(InvalidSpec::new("spec.gpus", "must be at least 1")) };
+        let Some(gpus) = gpus else {
+            return Err(InvalidSpec::new("spec.gpus", "must be at least 1"));
+        };
         if !(spec.declared_tops.is_finite() && spec.declared_tops > 0.0) {
-            return Err(InvalidSpec::new("spec.declaredTops", "must be a positive number"));
+            return Err(InvalidSpec::new(
+                "spec.declaredTops",
+                "must be a positive number",
+            ));
         }
-        Ok(RoleSettings::Gpu(GpuConfig { gpus, model: spec.model.clone(), declared_tops: spec.declared_tops }))
+        Ok(RoleSettings::Gpu(GpuConfig {
+            gpus,
+            model: spec.model.clone(),
+            declared_tops: spec.declared_tops,
+        }))
     }
 
     fn build(&self, _: &RoleSettings, mut pod: PodTemplateSpec) -> (Workload, Vec<Service>) {
@@ -42,8 +51,13 @@ impl NodeKind for GpuWorker {
         let gpus = Quantity(self.spec.gpus.to_string());
         if let Some(container) = pod::agent_container(&mut pod) {
             // Extended resources must be set as limits; requests default to the same value.
-            let resources = container.resources.get_or_insert_with(ResourceRequirements::default);
-            resources.limits.get_or_insert_with(Default::default).insert(GPU_RESOURCE.into(), gpus);
+            let resources = container
+                .resources
+                .get_or_insert_with(ResourceRequirements::default);
+            resources
+                .limits
+                .get_or_insert_with(Default::default)
+                .insert(GPU_RESOURCE.into(), gpus);
         }
         if let Some(spec) = pod.spec.as_mut() {
             if !self.spec.node_selector.is_empty() {
@@ -55,6 +69,9 @@ impl NodeKind for GpuWorker {
         }
         let meta = pod::child_meta(name, &namespace, &labels, &owner);
         let replicas = pod::replicas(self.spec.agent.as_ref());
-        (Workload::Deployment(workload::deployment(meta, &kind, replicas, pod)), vec![])
+        (
+            Workload::Deployment(workload::deployment(meta, &kind, replicas, pod)),
+            vec![],
+        )
     }
 }

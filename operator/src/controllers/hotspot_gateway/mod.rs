@@ -4,7 +4,9 @@ use super::{NodeKind, RoleSettings, Workload, pod, workload};
 use crate::error::InvalidSpec;
 use depin_crds::{HotspotGateway, HotspotGatewaySpec, NodeStatus};
 use depin_proto::config::{HotspotConfig, Role};
-use k8s_openapi::api::core::v1::{ContainerPort, PodTemplateSpec, Service, ServicePort, ServiceSpec};
+use k8s_openapi::api::core::v1::{
+    ContainerPort, PodTemplateSpec, Service, ServicePort, ServiceSpec,
+};
 use kube::{Resource, ResourceExt};
 
 impl NodeKind for HotspotGateway {
@@ -31,7 +33,10 @@ impl NodeKind for HotspotGateway {
             return Err(InvalidSpec::new(*field, "must be a finite number"));
         }
         if spec.packet_forwarder.port == depin_proto::config::AGENT_HTTP_PORT {
-            return Err(InvalidSpec::new("spec.packetForwarder.port", "8080 is the agent's HTTP port"));
+            return Err(InvalidSpec::new(
+                "spec.packetForwarder.port",
+                "8080 is the agent's HTTP port",
+            ));
         }
         Ok(RoleSettings::Hotspot(HotspotConfig {
             region: spec.region.as_str().into(),
@@ -52,12 +57,15 @@ impl NodeKind for HotspotGateway {
         let owner = self.controller_owner_ref(&()).unwrap_or_default();
         let port = i32::from(self.spec.packet_forwarder.port);
         if let Some(container) = pod::agent_container(&mut pod) {
-            container.ports.get_or_insert_with(Vec::new).push(ContainerPort {
-                name: Some("gwmp".into()),
-                container_port: port,
-                protocol: Some("UDP".into()),
-                ..ContainerPort::default()
-            });
+            container
+                .ports
+                .get_or_insert_with(Vec::new)
+                .push(ContainerPort {
+                    name: Some("gwmp".into()),
+                    container_port: port,
+                    protocol: Some("UDP".into()),
+                    ..ContainerPort::default()
+                });
         }
         let service = Service {
             metadata: pod::child_meta(format!("{name}-pf"), &namespace, &labels, &owner),
@@ -67,7 +75,11 @@ impl NodeKind for HotspotGateway {
                     name: Some("gwmp".into()),
                     port,
                     protocol: Some("UDP".into()),
-                    target_port: Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String("gwmp".into())),
+                    target_port: Some(
+                        k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(
+                            "gwmp".into(),
+                        ),
+                    ),
                     ..ServicePort::default()
                 }]),
                 ..ServiceSpec::default()
@@ -76,6 +88,9 @@ impl NodeKind for HotspotGateway {
         };
         let meta = pod::child_meta(name, &namespace, &labels, &owner);
         let replicas = pod::replicas(self.spec.agent.as_ref());
-        (Workload::Deployment(workload::deployment(meta, &kind, replicas, pod)), vec![service])
+        (
+            Workload::Deployment(workload::deployment(meta, &kind, replicas, pod)),
+            vec![service],
+        )
     }
 }

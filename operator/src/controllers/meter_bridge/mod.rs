@@ -25,13 +25,22 @@ impl NodeKind for MeterBridge {
     fn validate(&self) -> Result<RoleSettings, InvalidSpec> {
         let spec = &self.spec;
         if spec.meter.modbus.host.trim().is_empty() {
-            return Err(InvalidSpec::new("spec.meter.modbus.host", "must not be empty"));
+            return Err(InvalidSpec::new(
+                "spec.meter.modbus.host",
+                "must not be empty",
+            ));
         }
         if !(spec.rated_capacity_kw.is_finite() && spec.rated_capacity_kw > 0.0) {
-            return Err(InvalidSpec::new("spec.ratedCapacityKw", "must be a positive number"));
+            return Err(InvalidSpec::new(
+                "spec.ratedCapacityKw",
+                "must be a positive number",
+            ));
         }
         if spec.interval_seconds == 0 {
-            return Err(InvalidSpec::new("spec.intervalSeconds", "must be at least 1"));
+            return Err(InvalidSpec::new(
+                "spec.intervalSeconds",
+                "must be at least 1",
+            ));
         }
         Ok(RoleSettings::Meter(MeterConfig {
             host: spec.meter.modbus.host.clone(),
@@ -58,6 +67,9 @@ impl NodeKind for MeterBridge {
         let owner = self.controller_owner_ref(&()).unwrap_or_default();
         let meta = pod::child_meta(name, &namespace, &labels, &owner);
         let replicas = pod::replicas(self.spec.agent.as_ref());
-        (Workload::Deployment(workload::deployment(meta, &kind, replicas, pod)), vec![])
+        (
+            Workload::Deployment(workload::deployment(meta, &kind, replicas, pod)),
+            vec![],
+        )
     }
 }

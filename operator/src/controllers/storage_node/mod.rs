@@ -5,7 +5,8 @@ use crate::error::InvalidSpec;
 use depin_crds::{NodeStatus, StorageNode, StorageNodeSpec};
 use depin_proto::config::{Role, StorageConfig};
 use k8s_openapi::api::core::v1::{
-    PersistentVolumeClaim, PersistentVolumeClaimSpec, PodTemplateSpec, Service, VolumeMount, VolumeResourceRequirements,
+    PersistentVolumeClaim, PersistentVolumeClaimSpec, PodTemplateSpec, Service, VolumeMount,
+    VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -37,12 +38,17 @@ impl NodeKind for StorageNode {
             None => DEFAULT_SECTOR_BYTES,
         };
         if sector == 0 {
-            return Err(InvalidSpec::new("spec.sectorSize", "must be greater than 0"));
+            return Err(InvalidSpec::new(
+                "spec.sectorSize",
+                "must be greater than 0",
+            ));
         }
         if capacity < sector {
             return Err(InvalidSpec::new(
                 "spec.capacity",
-                format!("{capacity} bytes cannot hold one sector of {sector} bytes (spec.sectorSize)"),
+                format!(
+                    "{capacity} bytes cannot hold one sector of {sector} bytes (spec.sectorSize)"
+                ),
             ));
         }
         Ok(RoleSettings::Storage(StorageConfig {
@@ -59,19 +65,29 @@ impl NodeKind for StorageNode {
         let labels = pod::labels(&name, &kind, Self::ROLE);
         let owner = self.controller_owner_ref(&()).unwrap_or_default();
         if let Some(container) = pod::agent_container(&mut pod) {
-            container.volume_mounts.get_or_insert_with(Vec::new).push(VolumeMount {
-                name: "data".into(),
-                mount_path: DATA_DIR.into(),
-                ..VolumeMount::default()
-            });
+            container
+                .volume_mounts
+                .get_or_insert_with(Vec::new)
+                .push(VolumeMount {
+                    name: "data".into(),
+                    mount_path: DATA_DIR.into(),
+                    ..VolumeMount::default()
+                });
         }
         let claim = PersistentVolumeClaim {
-            metadata: ObjectMeta { name: Some("data".into()), labels: Some(labels.clone()), ..ObjectMeta::default() },
+            metadata: ObjectMeta {
+                name: Some("data".into()),
+                labels: Some(labels.clone()),
+                ..ObjectMeta::default()
+            },
             spec: Some(PersistentVolumeClaimSpec {
                 access_modes: Some(vec!["ReadWriteOnce".into()]),
                 storage_class_name: self.spec.storage_class_name.clone(),
                 resources: Some(VolumeResourceRequirements {
-                    requests: Some(BTreeMap::from([("storage".into(), Quantity(self.spec.capacity.0.clone()))])),
+                    requests: Some(BTreeMap::from([(
+                        "storage".into(),
+                        Quantity(self.spec.capacity.0.clone()),
+                    )])),
                     ..VolumeResourceRequirements::default()
                 }),
                 ..PersistentVolumeClaimSpec::default()
@@ -80,6 +96,15 @@ impl NodeKind for StorageNode {
         };
         let meta = pod::child_meta(name, &namespace, &labels, &owner);
         let replicas = pod::replicas(self.spec.agent.as_ref());
-        (Workload::StatefulSet(workload::stateful_set(meta, &kind, replicas, pod, vec![claim])), vec![])
+        (
+            Workload::StatefulSet(workload::stateful_set(
+                meta,
+                &kind,
+                replicas,
+                pod,
+                vec![claim],
+            )),
+            vec![],
+        )
     }
 }

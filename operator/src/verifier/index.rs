@@ -1,0 +1,243 @@
+//! Which public keys may open sessions: node CRs by `status.publicKey`, with what each
+//! declared, and the epoch length of every RewardPolicy. Fed by kube watches in the
+//! operator (`watch.rs`) and directly by tests.
+
+use depin_proof::identity::PublicKey;
+use depin_proof::session::KnownNodes;
+use depin_proto::config::Role;
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+use tokio::sync::watch;
+
+/// Epoch length when a node's RewardPolicy is missing (RewardPolicy's own default: 1 day).
+pub const DEFAULT_EPOCH_SECONDS: u64 = 86_400;
+
+/// One node CR, as its status writes are addressed.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct NodeId {
+    /// The agent role, one per CR kind.
+    pub role: Role,
+    /// CR namespace.
+    pub namespace: String,
+    /// CR name.
+    pub name: String,
+    /// CR uid, so a re-created CR of the same name starts a fresh writer.
+    pub uid: String,
+}
+
+impl NodeId {
+    /// The CR kind, also the `kind` metric label.
+    pub fn kind(&self) -> &'static str {
+        kind_of(self.role)
+    }
+}
+
+impl std::fmt::Display for NodeId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}/{}", self.kind(), self.namespace, self.name)
+    }
+}
+
+/// The CR kind serving `role`.
+pub fn kind_of(role: Role) -> &'static str {
+    match role {
+        Role::Hotspot => "HotspotGateway",
+        Role::Storage => "StorageNode",
+        Role::Gpu => "GpuWorker",
+        Role::Meter => "MeterBridge",
+    }
+}
+
+/// What a node's spec declares that the verifier checks proofs against.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Declared {
+    /// StorageNode: volume and sector size.
+    Storage {
+        /// Bytes of the volume; sectors beyond it are refused.
+        capacity_bytes: u64,
+        /// Bytes per sector; commitments of another size are refused.
+        sector_size_bytes: u64,
+    },
+    /// GpuWorker: the throughput claimed.
+    Gpu {
+        /// Declared int8 TOPS.
+        declared_tops: f64,
+    },
+    /// Kinds whose proofs arrive in a later issue.
+    Other,
+}
+
+/// A node allowed to open sessions.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeEntry {
+    /// The CR.
+    pub id: NodeId,
+    /// Its public key.
+    pub key: PublicKey,
+    /// Name of its RewardPolicy.
+    pub reward_policy: String,
+    /// What it declares.
+    pub declared: Declared,
+}
+
+#[derive(Default)]
+struct Inner {
+    by_key: HashMap<PublicKey, NodeEntry>,
+    policies: HashMap<String, u64>,
+}
+
+/// The shared index (cheap to clone).
+#[derive(Clone)]
+pub struct NodeIndex {
+    inner: Arc<RwLock<Inner>>,
+    ready: Arc<watch::Sender<bool>>,
+}
+
+impl Default for NodeIndex {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl NodeIndex {
+    /// An empty index, not yet ready.
+    pub fn new() -> Self {
+        Self {
+            inner: Arc::default(),
+            ready: Arc::new(watch::channel(false).0),
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the maps half-updated (every write
+        // is one insert/remove), so a poisoned lock is still consistent.
+        self.inner.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Adds or replaces a node (keyed by public key; a CR whose key changed loses its old key).
+    pub fn upsert(&self, entry: NodeEntry) {
+        let mut inner = self.write();
+        inner
+            .by_key
+            .retain(|key, e| !(same_cr(&e.id, &entry.id) && *key != entry.key));
+        if let Some(previous) = inner
+            .by_key
+            .get(&entry.key)
+            .filter(|e| !same_cr(&e.id, &entry.id))
+        {
+            tracing::warn!(key = %entry.key, first = %previous.id, second = %entry.id, "two nodes share one public key; the later one wins");
+        }
+        inner.by_key.insert(entry.key, entry);
+    }
+
+    /// Removes the CR `id` (whatever key it had).
+    pub fn remove(&self, id: &NodeId) {
+        self.write().by_key.retain(|_, e| !same_cr(&e.id, id));
+    }
+
+    /// Replaces every node of `role` (after a watch relist).
+    pub fn replace_role(&self, role: Role, entries: Vec<NodeEntry>) {
+        let mut inner = self.write();
+        inner.by_key.retain(|_, e| e.id.role != role);
+        for entry in entries {
+            inner.by_key.insert(entry.key, entry);
+        }
+    }
+
+    /// The node holding `key`.
+    pub fn lookup(&self, key: &PublicKey) -> Option<NodeEntry> {
+        self.read().by_key.get(key).cloned()
+    }
+
+    /// Sets a RewardPolicy's epoch length.
+    pub fn set_policy(&self, name: &str, epoch_seconds: u64) {
+        self.write()
+            .policies
+            .insert(name.to_string(), epoch_seconds.max(1));
+    }
+
+    /// Forgets a RewardPolicy.
+    pub fn remove_policy(&self, name: &str) {
+        self.write().policies.remove(name);
+    }
+
+    /// Replaces every policy (after a watch relist).
+    pub fn replace_policies(&self, policies: HashMap<String, u64>) {
+        self.write().policies = policies;
+    }
+
+    /// Epoch length of `policy`, or the default when it does not exist (yet).
+    pub fn epoch_seconds(&self, policy: &str) -> u64 {
+        self.read()
+            .policies
+            .get(policy)
+            .copied()
+            .unwrap_or(DEFAULT_EPOCH_SECONDS)
+    }
+
+    /// Marks the index complete (every watch has listed once); sessions wait for this so an
+    /// operator restart does not refuse agents whose CRs are simply not loaded yet.
+    pub fn mark_ready(&self) {
+        self.ready.send_replace(true);
+    }
+
+    /// Resolves once the index is complete.
+    pub async fn wait_ready(&self) {
+        let mut rx = self.ready.subscribe();
+        // The sender lives in self, so the channel cannot close while we wait.
+        let _ = rx.wait_for(|ready| *ready).await;
+    }
+}
+
+fn same_cr(a: &NodeId, b: &NodeId) -> bool {
+    a.role == b.role && a.namespace == b.namespace && a.name == b.name
+}
+
+impl KnownNodes for NodeIndex {
+    fn is_known(&self, node: &PublicKey) -> bool {
+        self.read().by_key.contains_key(node)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use depin_proof::identity::NodeKey;
+
+    fn entry(name: &str, seed: u8) -> NodeEntry {
+        NodeEntry {
+            id: NodeId {
+                role: Role::Gpu,
+                namespace: "ns".into(),
+                name: name.into(),
+                uid: "u".into(),
+            },
+            key: NodeKey::from_seed([seed; 32]).public(),
+            reward_policy: "default".into(),
+            declared: Declared::Gpu { declared_tops: 1.0 },
+        }
+    }
+
+    #[test]
+    fn a_rotated_key_replaces_the_old_one() {
+        let index = NodeIndex::new();
+        index.upsert(entry("a", 1));
+        index.upsert(entry("a", 2));
+        assert!(!index.is_known(&NodeKey::from_seed([1; 32]).public()));
+        assert!(index.is_known(&NodeKey::from_seed([2; 32]).public()));
+        index.remove(&entry("a", 9).id);
+        assert!(!index.is_known(&NodeKey::from_seed([2; 32]).public()));
+    }
+
+    #[test]
+    fn missing_policy_falls_back_to_a_day() {
+        let index = NodeIndex::new();
+        assert_eq!(index.epoch_seconds("default"), DEFAULT_EPOCH_SECONDS);
+        index.set_policy("default", 60);
+        assert_eq!(index.epoch_seconds("default"), 60);
+    }
+}

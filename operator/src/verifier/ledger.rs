@@ -1,0 +1,159 @@
+//! What the verifier has issued to each node and how each challenge stands. Kept per node,
+//! not per connection, so an agent that reconnects can still answer (or learn the receipt
+//! of) a challenge it got on an earlier session of this verifier.
+//!
+//! Counting rule: a challenge gets exactly one recorded result. Open → (GPU: Committed →)
+//! Recording → Answered. A second response for a challenge that is Recording or Answered
+//! is answered with a Replay rejection carrying the original receipt and is not recorded;
+//! a response naming a challenge this verifier never issued (e.g. one from before an
+//! operator restart, whose beacon secret died with it) is an UnknownChallenge rejection,
+//! also not recorded.
+
+use depin_proof::entropy::ChallengeId;
+use depin_proof::gpu::{GpuChallenge, RowRequest, VerifiedGpuCommitment};
+use depin_proof::identity::PublicKey;
+use depin_proof::receipt::{ProofKind, Receipt};
+use depin_proof::session::Session;
+use depin_proof::storage::{SectorCommitment, SectorId, StorageChallenge};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use tokio::sync::watch;
+
+/// How long a challenge is remembered after its window closed (for Replay answers and for
+/// receipts of agents that reconnect late).
+pub const RETENTION_MS: u64 = 10 * 60 * 1000;
+
+/// A challenge as issued.
+#[derive(Clone, Debug)]
+pub enum Challenge {
+    /// A storage deadline.
+    Storage(StorageChallenge),
+    /// A GPU matrix product.
+    Gpu(GpuChallenge),
+}
+
+impl Challenge {
+    /// Which proof answers it.
+    pub fn kind(&self) -> ProofKind {
+        match self {
+            Challenge::Storage(_) => ProofKind::Storage,
+            Challenge::Gpu(_) => ProofKind::Gpu,
+        }
+    }
+}
+
+/// Where a challenge stands.
+#[derive(Clone, Debug)]
+pub enum State {
+    /// Sent, not answered.
+    Open,
+    /// GPU: commitment accepted, these rows requested.
+    Committed(Box<(VerifiedGpuCommitment, RowRequest)>),
+    /// A result is being made durable; the receiver yields its receipt.
+    Recording {
+        /// Resolves to the receipt once recorded (closed if recording failed).
+        receipt: watch::Receiver<Option<Receipt>>,
+        /// The state to return to if recording fails, so a resend is verified afresh.
+        before: Box<State>,
+    },
+    /// Recorded and acknowledged with this receipt.
+    Answered(Box<Receipt>),
+}
+
+/// One issued challenge.
+#[derive(Clone, Debug)]
+pub struct Issued {
+    /// What was asked.
+    pub challenge: Challenge,
+    /// Sessions it was sent on; a response must be signed by one of their keys.
+    pub sessions: Vec<Session>,
+    /// Progress.
+    pub state: State,
+    /// Set once its window closed unanswered (counted once as a missed deadline).
+    pub missed: bool,
+    /// When it may be forgotten, unix ms.
+    pub forget_at_ms: u64,
+}
+
+impl Issued {
+    /// The session whose key is `session_key`, if the challenge was sent on it.
+    pub fn session_for(&self, session_key: &PublicKey) -> Option<&Session> {
+        self.sessions.iter().find(|s| s.session_key == *session_key)
+    }
+}
+
+/// Everything the verifier knows about one node.
+#[derive(Debug, Default)]
+pub struct NodeLedger {
+    /// Accepted sector commitments (agents re-send them on every session).
+    pub sectors: BTreeMap<SectorId, SectorCommitment>,
+    /// Challenges by id.
+    pub challenges: HashMap<ChallengeId, Issued>,
+}
+
+impl NodeLedger {
+    /// Records that `challenge` (id `id`) was sent on `session`; an already-issued id (the
+    /// same storage deadline on a new session) only gains the session.
+    pub fn issue(
+        &mut self,
+        id: ChallengeId,
+        challenge: Challenge,
+        session: &Session,
+        forget_at_ms: u64,
+    ) {
+        let entry = self.challenges.entry(id).or_insert_with(|| Issued {
+            challenge,
+            sessions: Vec::new(),
+            state: State::Open,
+            missed: false,
+            forget_at_ms,
+        });
+        if entry.session_for(&session.session_key).is_none() {
+            entry.sessions.push(session.clone());
+        }
+    }
+
+    /// Whether `id` was issued and already has (or is getting) a result.
+    pub fn is_settled(&self, id: &ChallengeId) -> bool {
+        self.challenges
+            .get(id)
+            .is_some_and(|i| matches!(i.state, State::Recording { .. } | State::Answered(_)))
+    }
+
+    /// Marks `id` missed if its window closed unanswered; true the first time only.
+    pub fn mark_missed(&mut self, id: &ChallengeId) -> bool {
+        match self.challenges.get_mut(id) {
+            Some(issued) if matches!(issued.state, State::Open) && !issued.missed => {
+                issued.missed = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Forgets challenges past their retention.
+    pub fn prune(&mut self, now_ms: u64) {
+        self.challenges
+            .retain(|_, issued| issued.forget_at_ms > now_ms);
+    }
+}
+
+/// Every node's ledger.
+#[derive(Default)]
+pub struct Ledger {
+    nodes: Mutex<HashMap<PublicKey, Arc<Mutex<NodeLedger>>>>,
+}
+
+impl Ledger {
+    /// The ledger of `node` (created empty on first use).
+    pub fn node(&self, node: &PublicKey) -> Arc<Mutex<NodeLedger>> {
+        let mut nodes = self.nodes.lock().unwrap_or_else(PoisonError::into_inner);
+        nodes.entry(*node).or_default().clone()
+    }
+}
+
+/// Locks a node ledger. Every update is a single state transition made after all fallible
+/// work, so a panic elsewhere cannot leave it half-written and poisoning can be ignored.
+pub fn lock(ledger: &Mutex<NodeLedger>) -> MutexGuard<'_, NodeLedger> {
+    ledger.lock().unwrap_or_else(PoisonError::into_inner)
+}

@@ -1,0 +1,170 @@
+//! Verifier metrics, registered on the operator's registry (`depin_operator_` prefix).
+
+use depin_proof::RejectReason;
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+};
+
+/// Node kinds as metric labels, plus `Unknown` for sessions refused before a node matched.
+pub const KIND_LABELS: [&str; 5] = [
+    "HotspotGateway",
+    "StorageNode",
+    "GpuWorker",
+    "MeterBridge",
+    "Unknown",
+];
+
+/// Why a session was refused or ended by the verifier (label values of `sessions_refused_total`).
+pub const SESSION_REFUSALS: [&str; 4] = ["AtCapacity", "RateLimited", "HelloTimeout", "BadHello"];
+
+/// Everything the verifier counts.
+#[derive(Clone)]
+pub struct VerifierMetrics {
+    /// Proofs accepted, by node kind.
+    pub proofs_accepted: IntCounterVec,
+    /// Proofs (and hellos) rejected, by node kind and RejectReason.
+    pub proofs_rejected: IntCounterVec,
+    /// Time to decide one message (decode + verify), by node kind.
+    pub verification_duration: HistogramVec,
+    /// Open, authenticated sessions, by node kind.
+    pub active_sessions: IntGaugeVec,
+    /// Challenges sent, by node kind.
+    pub challenges_issued: IntCounterVec,
+    /// Challenges whose window closed without an answer, by node kind.
+    pub deadlines_missed: IntCounterVec,
+    /// Sector commitments by result (`Accepted` or a RejectReason).
+    pub sector_commitments: IntCounterVec,
+    /// Sessions refused or cut by the verifier, by reason.
+    pub sessions_refused: IntCounterVec,
+    /// Durable tally writes by result (`ok`, `retry`, `failed`).
+    pub tally_writes: IntCounterVec,
+    /// Results per durable tally write (how well writes are batched).
+    pub tally_batch_size: Histogram,
+}
+
+impl VerifierMetrics {
+    /// Creates the metrics and registers them on `registry`, with every kind × reason
+    /// series pre-created at 0 so dashboards and alerts never see gaps.
+    pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let proofs_accepted = IntCounterVec::new(
+            Opts::new("proofs_accepted_total", "Proofs accepted."),
+            &["kind"],
+        )?;
+        let proofs_rejected = IntCounterVec::new(
+            Opts::new(
+                "proofs_rejected_total",
+                "Proofs and session hellos rejected, by reason.",
+            ),
+            &["kind", "reason"],
+        )?;
+        let verification_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "verification_duration_seconds",
+                "Time to decode and verify one agent message.",
+            )
+            .buckets(vec![
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+            ]),
+            &["kind"],
+        )?;
+        let active_sessions = IntGaugeVec::new(
+            Opts::new("verifier_sessions_active", "Authenticated agent sessions."),
+            &["kind"],
+        )?;
+        let challenges_issued = IntCounterVec::new(
+            Opts::new("challenges_issued_total", "Challenges sent to agents."),
+            &["kind"],
+        )?;
+        let deadlines_missed = IntCounterVec::new(
+            Opts::new(
+                "deadlines_missed_total",
+                "Challenges whose window closed without an answer.",
+            ),
+            &["kind"],
+        )?;
+        let sector_commitments = IntCounterVec::new(
+            Opts::new(
+                "sector_commitments_total",
+                "Sector commitments by result (Accepted or a reject reason).",
+            ),
+            &["result"],
+        )?;
+        let sessions_refused = IntCounterVec::new(
+            Opts::new(
+                "verifier_sessions_refused_total",
+                "Sessions refused or cut by the verifier.",
+            ),
+            &["reason"],
+        )?;
+        let tally_writes = IntCounterVec::new(
+            Opts::new("tally_writes_total", "Durable status.proofs writes."),
+            &["result"],
+        )?;
+        let tally_batch_size = Histogram::with_opts(
+            HistogramOpts::new("tally_batch_size", "Proof results per status.proofs write.")
+                .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0]),
+        )?;
+        for metric in [&proofs_accepted, &challenges_issued, &deadlines_missed] {
+            registry.register(Box::new(metric.clone()))?;
+        }
+        registry.register(Box::new(proofs_rejected.clone()))?;
+        registry.register(Box::new(verification_duration.clone()))?;
+        registry.register(Box::new(active_sessions.clone()))?;
+        registry.register(Box::new(sector_commitments.clone()))?;
+        registry.register(Box::new(sessions_refused.clone()))?;
+        registry.register(Box::new(tally_writes.clone()))?;
+        registry.register(Box::new(tally_batch_size.clone()))?;
+        for kind in KIND_LABELS {
+            proofs_accepted.with_label_values(&[kind]);
+            active_sessions.with_label_values(&[kind]);
+            challenges_issued.with_label_values(&[kind]);
+            deadlines_missed.with_label_values(&[kind]);
+            verification_duration.with_label_values(&[kind]);
+            for reason in RejectReason::ALL {
+                proofs_rejected.with_label_values(&[kind, reason.as_str()]);
+            }
+        }
+        sector_commitments.with_label_values(&["Accepted"]);
+        for reason in SESSION_REFUSALS {
+            sessions_refused.with_label_values(&[reason]);
+        }
+        for result in ["ok", "retry", "failed"] {
+            tally_writes.with_label_values(&[result]);
+        }
+        Ok(Self {
+            proofs_accepted,
+            proofs_rejected,
+            verification_duration,
+            active_sessions,
+            challenges_issued,
+            deadlines_missed,
+            sector_commitments,
+            sessions_refused,
+            tally_writes,
+            tally_batch_size,
+        })
+    }
+
+    /// Counts one decision for a node of `kind`.
+    pub fn count(&self, kind: &str, verdict: Result<(), RejectReason>) {
+        match verdict {
+            Ok(()) => self.proofs_accepted.with_label_values(&[kind]).inc(),
+            Err(reason) => self
+                .proofs_rejected
+                .with_label_values(&[kind, reason.as_str()])
+                .inc(),
+        }
+    }
+
+    /// The rejection count for `kind` and `reason` (tests and benchmarks).
+    pub fn rejected(&self, kind: &str, reason: RejectReason) -> u64 {
+        self.proofs_rejected
+            .with_label_values(&[kind, reason.as_str()])
+            .get()
+    }
+
+    /// The acceptance count for `kind` (tests and benchmarks).
+    pub fn accepted(&self, kind: &str) -> u64 {
+        self.proofs_accepted.with_label_values(&[kind]).get()
+    }
+}

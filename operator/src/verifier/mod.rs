@@ -1,0 +1,341 @@
+//! The verifier: the gRPC service agents prove their work to (runs on the leader only).
+//!
+//! Layout: `session` is the tonic service and the per-connection loop (decode → decide →
+//! encode); `decide` runs the depin-proof verifiers against the node's `ledger`; `schedule`
+//! says when challenges are due; `recorder` makes results durable through a `sink` before
+//! any receipt leaves; `index` (fed by `watch`) says which keys belong to which node CR.
+
+pub mod decide;
+pub mod index;
+pub mod ledger;
+pub mod metrics;
+pub mod recorder;
+pub mod schedule;
+pub mod session;
+pub mod sink;
+pub mod tally;
+pub mod watch;
+
+use crate::Shutdown;
+use crate::config::Config;
+use depin_proof::RejectReason;
+use depin_proof::entropy::{Beacon, ChallengeId, EntropyConfig};
+use depin_proof::gpu::GpuParams;
+use depin_proof::identity::{NodeKey, PublicKey};
+use depin_proof::receipt::{ProofKind, Receipt, TallySnapshot};
+use depin_proof::storage::StorageParams;
+use index::NodeIndex;
+use ledger::Ledger;
+use metrics::VerifierMetrics;
+use recorder::Recorder;
+use sink::TallySink;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// Largest message either side may send: a storage response opens k leaves of 16 KiB
+/// (k = 46: 0.75 MiB); 16 MiB leaves room for larger k without inviting abuse.
+pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Everything the verifier is configured with.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Storage proof parameters (period, deadlines, k; leaf size is the proof default).
+    pub storage: StorageParams,
+    /// GPU proof parameters.
+    pub gpu: GpuParams,
+    /// Time between GPU challenges on a session.
+    pub gpu_interval: Duration,
+    /// Beacon rotation.
+    pub entropy: EntropyConfig,
+    /// Most concurrent sessions.
+    pub max_sessions: usize,
+    /// Sustained messages per second one session may send.
+    pub session_rate: f64,
+    /// Messages one session may send in a burst.
+    pub session_burst: u32,
+    /// Shortest time between two status writes for one node.
+    pub write_interval: Duration,
+    /// First retry delay of a failed status write (doubling, at most 4 s).
+    pub write_retry_delay: Duration,
+    /// Retries of a failed status write before the session is cut (the agent resends).
+    pub write_retries: usize,
+    /// Time an agent has to send its hello.
+    pub hello_timeout: Duration,
+}
+
+/// The beacon tick when none is set: Helium's 60 s, or one storage deadline if shorter, so
+/// short test periods (e.g. 60 s in 6 deadlines) work without a second flag.
+fn default_tick_ms(config: &Config) -> u64 {
+    let period = u64::try_from(config.storage_proving_period.as_millis()).unwrap_or(u64::MAX);
+    let deadline = period / u64::from(config.storage_deadlines.max(1));
+    depin_proof::entropy::DEFAULT_TICK_MS.min(deadline).max(1)
+}
+
+/// A configuration the verifier cannot work with.
+#[derive(Debug, thiserror::Error)]
+#[error("verifier settings: {0}")]
+pub struct SettingsError(String);
+
+impl Settings {
+    /// The settings the operator's flags ask for.
+    pub fn from_config(config: &Config) -> Result<Self, SettingsError> {
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let settings = Self {
+            storage: StorageParams {
+                proving_period_ms: ms(config.storage_proving_period),
+                deadlines_per_period: config.storage_deadlines,
+                challenges_per_deadline: config.storage_challenges,
+                ..StorageParams::default()
+            },
+            gpu: GpuParams {
+                n: config.gpu_matrix_n,
+                sampled_rows: config.gpu_sampled_rows,
+                deadline_ms: ms(config.gpu_deadline),
+                min_fraction_of_declared: config.gpu_min_fraction,
+                ..GpuParams::default()
+            },
+            gpu_interval: config.gpu_challenge_interval,
+            entropy: EntropyConfig {
+                tick_ms: config
+                    .beacon_tick
+                    .map_or_else(|| default_tick_ms(config), ms),
+                lifespan_ms: ms(config.beacon_lifespan),
+            },
+            max_sessions: config.max_sessions,
+            session_rate: config.session_rate,
+            session_burst: config.session_burst,
+            write_interval: Duration::from_millis(config.status_write_interval_ms),
+            // About 10 s of retries: rides out an API server blip, yet cuts the session
+            // (so the agent reconnects and resends) soon after a real outage.
+            write_retry_delay: Duration::from_millis(200),
+            write_retries: 5,
+            hello_timeout: Duration::from_secs(10),
+        };
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// Cross-flag rules: every deadline must see its beacon tick before it closes, and GPU
+    /// commitments must arrive while the challenge's entropy is still live.
+    pub fn check(&self) -> Result<(), SettingsError> {
+        let bad = |m: String| Err(SettingsError(m));
+        let deadlines = u64::from(self.storage.deadlines_per_period.max(1));
+        let shortest_deadline = self.storage.proving_period_ms / deadlines;
+        if self.storage.deadlines_per_period == 0 || shortest_deadline == 0 {
+            return bad(
+                "--storage-deadlines must be between 1 and the proving period in ms".into(),
+            );
+        }
+        if self.entropy.tick_ms == 0 || self.entropy.tick_ms > shortest_deadline {
+            return bad(format!(
+                "--beacon-tick ({} ms) must be positive and at most one storage deadline \
+                 (--storage-proving-period / --storage-deadlines = {shortest_deadline} ms), or \
+                 deadlines would close before their challenge entropy exists",
+                self.entropy.tick_ms
+            ));
+        }
+        if self.gpu.deadline_ms > self.entropy.lifespan_ms {
+            return bad("--gpu-deadline must not exceed --beacon-lifespan".into());
+        }
+        if self.gpu.n == 0
+            || self.gpu.n > depin_proof::gpu::MAX_MATRIX_N
+            || self.gpu.sampled_rows == 0
+        {
+            return bad(
+                "--gpu-matrix-n must be 1..=16384 and --gpu-sampled-rows at least 1".into(),
+            );
+        }
+        if self.storage.challenges_per_deadline == 0
+            || usize::try_from(self.storage.challenges_per_deadline)
+                .map_or(true, |k| k > depin_proto::wire::MAX_OPENINGS)
+        {
+            return bad("--storage-challenges must be 1..=4096".into());
+        }
+        if self.session_rate.is_nan()
+            || self.session_rate <= 0.0
+            || self.session_burst == 0
+            || self.max_sessions == 0
+        {
+            return bad(
+                "--session-rate, --session-burst and --max-sessions must be positive".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The verifier's shared state.
+pub struct Verifier {
+    /// Its settings.
+    pub settings: Settings,
+    /// The beacon every challenge draws from (secret generated at start).
+    pub beacon: Beacon,
+    /// Which keys may open sessions.
+    pub index: NodeIndex,
+    /// Issued challenges per node.
+    pub ledger: Ledger,
+    /// Durable tallies.
+    pub recorder: Recorder,
+    /// When this verifier started, unix ms (storage deadlines opening earlier are skipped).
+    pub started_ms: u64,
+    /// Metrics.
+    pub metrics: VerifierMetrics,
+    key: NodeKey,
+    sessions: Arc<Semaphore>,
+    shutdown: Shutdown,
+}
+
+impl Verifier {
+    /// A verifier with a fresh beacon secret and receipt key, metrics on `registry`.
+    pub fn new(
+        settings: Settings,
+        index: NodeIndex,
+        sink: Arc<dyn TallySink>,
+        registry: &prometheus::Registry,
+        shutdown: Shutdown,
+    ) -> Result<Arc<Self>, prometheus::Error> {
+        let metrics = VerifierMetrics::register(registry)?;
+        // A fresh secret per start: challenges issued by a previous leader can no longer be
+        // verified here, which the ledger's counting rule accounts for (UnknownChallenge).
+        let beacon = Beacon::new(
+            depin_proof::session::ServerNonce::random().0,
+            settings.entropy,
+        );
+        let retry = recorder::Retry {
+            first_delay: settings.write_retry_delay,
+            times: settings.write_retries,
+        };
+        let recorder = Recorder::new(
+            sink,
+            index.clone(),
+            settings.write_interval,
+            retry,
+            metrics.clone(),
+        );
+        Ok(Arc::new(Self {
+            sessions: Arc::new(Semaphore::new(settings.max_sessions)),
+            settings,
+            beacon,
+            index,
+            ledger: Ledger::default(),
+            recorder,
+            started_ms: now_ms(),
+            metrics,
+            key: NodeKey::generate(),
+            shutdown,
+        }))
+    }
+
+    /// The key receipts are signed with (sent in every ServerHello).
+    pub fn public_key(&self) -> PublicKey {
+        self.key.public()
+    }
+
+    /// Signs a receipt now.
+    pub fn sign_receipt(
+        &self,
+        node: PublicKey,
+        challenge: ChallengeId,
+        kind: ProofKind,
+        verdict: Result<(), RejectReason>,
+        recorded: bool,
+        tally: Option<TallySnapshot>,
+    ) -> Receipt {
+        Receipt::sign(
+            &self.key,
+            node,
+            challenge,
+            kind,
+            verdict,
+            recorded,
+            tally,
+            now_ms(),
+        )
+    }
+}
+
+/// Unix milliseconds now (0 if the clock is before 1970).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Serves the verifier on `listener` until `shutdown` resolves.
+pub async fn serve(
+    verifier: Arc<Verifier>,
+    listener: tokio::net::TcpListener,
+) -> Result<(), tonic::transport::Error> {
+    let shutdown = verifier.shutdown.signal();
+    let service = depin_proto::v1::verifier_server::VerifierServer::new(
+        session::VerifierService::new(verifier),
+    )
+    .max_decoding_message_size(MAX_MESSAGE_BYTES)
+    .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    tonic::transport::Server::builder()
+        // Keepalives find agents that vanished without closing (node power loss), so their
+        // session slots and gauges are released.
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .add_service(service)
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            shutdown,
+        )
+        .await
+}
+
+/// The operator's verifier: kube-fed index, status.proofs sink, gRPC on `--grpc-addr`.
+pub async fn run(
+    client: kube::Client,
+    config: &Config,
+    registry: &prometheus::Registry,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let settings = Settings::from_config(config)?;
+    let index = NodeIndex::new();
+    tokio::spawn(watch::feed(client.clone(), index.clone(), shutdown.clone()));
+    let sink = Arc::new(sink::KubeSink::new(client));
+    let verifier = Verifier::new(settings, index, sink, registry, shutdown)?;
+    let listener = tokio::net::TcpListener::bind(config.grpc_addr).await?;
+    tracing::info!(addr = %config.grpc_addr, key = %verifier.public_key(), "verifier listening");
+    serve(verifier, listener).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Settings, SettingsError> {
+        let mut all = vec!["depin-operator"];
+        all.extend_from_slice(args);
+        Settings::from_config(&<Config as clap::Parser>::parse_from(all))
+    }
+
+    #[test]
+    fn defaults_work_and_short_periods_shorten_the_tick() {
+        let defaults = parse(&[]).expect("defaults are valid");
+        assert_eq!(defaults.entropy.tick_ms, 60_000);
+        assert_eq!(defaults.storage.proving_period_ms, 86_400_000);
+        assert_eq!(defaults.gpu.n, 256);
+        let short =
+            parse(&["--storage-proving-period", "60", "--storage-deadlines", "6"]).expect("valid");
+        assert_eq!(short.entropy.tick_ms, 10_000);
+        let err = parse(&[
+            "--storage-proving-period",
+            "60",
+            "--storage-deadlines",
+            "6",
+            "--beacon-tick",
+            "30",
+        ])
+        .expect_err("tick longer than a deadline");
+        assert!(err.to_string().contains("--beacon-tick"), "{err}");
+        assert!(
+            parse(&["--gpu-deadline", "600"]).is_err(),
+            "deadline beyond the entropy lifespan"
+        );
+    }
+}

@@ -1,0 +1,249 @@
+//! Makes proof results durable before they are acknowledged: one writer task per node
+//! coalesces results into one status write (group commit), then completes every waiting
+//! receipt with the tally as of its own result.
+//!
+//! Batching: a result arriving at an idle writer is written at once; results arriving
+//! while a write is in flight, or within `interval` after it, go into the next write.
+//! So a node costs at most one API write per `interval`, and a lone proof waits no longer
+//! than one write.
+
+use super::index::{NodeEntry, NodeId, NodeIndex};
+use super::metrics::VerifierMetrics;
+use super::sink::{SinkError, TallySink};
+use super::tally;
+use backon::{ExponentialBuilder, Retryable};
+use depin_crds::ProofTally;
+use depin_proof::RejectReason;
+use depin_proof::receipt::TallySnapshot;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+/// Why a result could not be made durable (the receipt is then never sent; the agent
+/// resends after reconnecting).
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum RecordError {
+    /// The node CR is gone.
+    #[error("{0} no longer exists")]
+    Gone(String),
+    /// Writing failed after retries.
+    #[error("recording failed: {0}")]
+    Failed(String),
+}
+
+impl From<SinkError> for RecordError {
+    fn from(err: SinkError) -> Self {
+        match err {
+            SinkError::Gone(node) => Self::Gone(node),
+            other => Self::Failed(other.to_string()),
+        }
+    }
+}
+
+/// How failed status writes are retried.
+#[derive(Clone, Copy, Debug)]
+pub struct Retry {
+    /// First delay; doubles up to 4 s.
+    pub first_delay: Duration,
+    /// Retries before giving up.
+    pub times: usize,
+}
+
+struct Pending {
+    result: Result<u128, RejectReason>,
+    policy: String,
+    reply: oneshot::Sender<Result<TallySnapshot, RecordError>>,
+}
+
+/// Hands results to per-node writers.
+pub struct Recorder {
+    sink: Arc<dyn TallySink>,
+    index: NodeIndex,
+    interval: Duration,
+    retry: Retry,
+    metrics: VerifierMetrics,
+    writers: Mutex<HashMap<NodeId, mpsc::UnboundedSender<Pending>>>,
+}
+
+impl Recorder {
+    /// A recorder writing through `sink`, at most once per `interval` per node.
+    pub fn new(
+        sink: Arc<dyn TallySink>,
+        index: NodeIndex,
+        interval: Duration,
+        retry: Retry,
+        metrics: VerifierMetrics,
+    ) -> Self {
+        Self {
+            sink,
+            index,
+            interval,
+            retry,
+            metrics,
+            writers: Mutex::default(),
+        }
+    }
+
+    /// Records one result for `node`; resolves with the tally right after it, once durable.
+    pub async fn record(
+        &self,
+        node: &NodeEntry,
+        result: Result<u128, RejectReason>,
+    ) -> Result<TallySnapshot, RecordError> {
+        let (reply, done) = oneshot::channel();
+        let mut pending = Pending {
+            result,
+            policy: node.reward_policy.clone(),
+            reply,
+        };
+        // A writer that ended (its node was gone) is replaced once.
+        for _ in 0..2 {
+            let writer = self.writer_for(&node.id);
+            match writer.send(pending) {
+                Ok(()) => {
+                    return done
+                        .await
+                        .unwrap_or_else(|_| Err(RecordError::Failed("writer stopped".into())));
+                }
+                Err(mpsc::error::SendError(back)) => {
+                    self.lock().remove(&node.id);
+                    pending = back;
+                }
+            }
+        }
+        Err(RecordError::Failed("writer stopped".into()))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<NodeId, mpsc::UnboundedSender<Pending>>> {
+        // Every critical section is one map operation, so a poisoned map is still consistent.
+        self.writers.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn writer_for(&self, id: &NodeId) -> mpsc::UnboundedSender<Pending> {
+        let mut writers = self.lock();
+        if let Some(writer) = writers.get(id).filter(|w| !w.is_closed()) {
+            return writer.clone();
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let writer = Writer {
+            id: id.clone(),
+            sink: self.sink.clone(),
+            index: self.index.clone(),
+            metrics: self.metrics.clone(),
+            retry: self.retry,
+            current: None,
+        };
+        tokio::spawn(writer.run(rx, self.interval));
+        writers.insert(id.clone(), tx.clone());
+        tx
+    }
+}
+
+struct Writer {
+    id: NodeId,
+    sink: Arc<dyn TallySink>,
+    index: NodeIndex,
+    metrics: VerifierMetrics,
+    retry: Retry,
+    /// The durable tally as last written (None until loaded from the sink).
+    current: Option<ProofTally>,
+}
+
+impl Writer {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Pending>, interval: Duration) {
+        let mut last_write: Option<Instant> = None;
+        while let Some(first) = rx.recv().await {
+            if let Some(at) = last_write {
+                tokio::time::sleep_until(at + interval).await;
+            }
+            let mut batch = vec![first];
+            while let Ok(more) = rx.try_recv() {
+                batch.push(more);
+            }
+            self.metrics.tally_batch_size.observe(batch.len() as f64);
+            let outcome = self.write(&batch).await;
+            last_write = Some(Instant::now());
+            let gone = matches!(outcome, Err(RecordError::Gone(_)));
+            match outcome {
+                Ok(snapshots) => {
+                    for (pending, snapshot) in batch.into_iter().zip(snapshots) {
+                        // A waiter that went away (session ended) just misses its receipt.
+                        let _ = pending.reply.send(Ok(snapshot));
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(node = %self.id, error = %err, "proof results not recorded");
+                    for pending in batch {
+                        let _ = pending.reply.send(Err(err.clone()));
+                    }
+                }
+            }
+            if gone {
+                return;
+            }
+        }
+    }
+
+    /// Applies the batch to the durable tally and writes it; nothing changes on failure.
+    async fn write(&mut self, batch: &[Pending]) -> Result<Vec<TallySnapshot>, RecordError> {
+        let base = match &self.current {
+            Some(tally) => tally.clone(),
+            None => {
+                let loaded = self.retrying(|| self.sink.load(&self.id)).await?;
+                let loaded = loaded.unwrap_or_default();
+                self.current = Some(loaded.clone());
+                loaded
+            }
+        };
+        let policy = batch.last().map_or("default", |p| p.policy.as_str());
+        let now = jiff::Timestamp::now();
+        let epoch = tally::epoch_at(
+            u64::try_from(now.as_second()).unwrap_or(0),
+            self.index.epoch_seconds(policy),
+        );
+        let mut next = tally::continue_from(Some(base), epoch);
+        let at = jiff::Timestamp::from_second(now.as_second())
+            .unwrap_or(now)
+            .to_string();
+        let snapshots = batch
+            .iter()
+            .map(|p| tally::apply(&mut next, epoch, p.result, &at))
+            .collect();
+        self.retrying(|| self.sink.store(&self.id, &next)).await?;
+        self.metrics.tally_writes.with_label_values(&["ok"]).inc();
+        self.current = Some(next);
+        Ok(snapshots)
+    }
+
+    async fn retrying<T, F, Fut>(&self, op: F) -> Result<T, RecordError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, SinkError>>,
+    {
+        let policy = ExponentialBuilder::default()
+            .with_min_delay(self.retry.first_delay)
+            .with_max_delay(Duration::from_secs(4))
+            .with_max_times(self.retry.times)
+            .with_jitter();
+        let result = op
+            .retry(policy)
+            .when(|err| !matches!(err, SinkError::Gone(_)))
+            .notify(|err, delay| {
+                self.metrics
+                    .tally_writes
+                    .with_label_values(&["retry"])
+                    .inc();
+                tracing::debug!(node = %self.id, error = %err, ?delay, "retrying tally write");
+            })
+            .await;
+        if result.is_err() {
+            self.metrics
+                .tally_writes
+                .with_label_values(&["failed"])
+                .inc();
+        }
+        result.map_err(RecordError::from)
+    }
+}

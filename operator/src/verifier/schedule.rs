@@ -1,0 +1,253 @@
+//! When a session's next challenge is due. Pure: times are unix ms arguments.
+//!
+//! Storage: every committed sector once per proving period, in its deadline (sector s is
+//! due in deadline s mod D), sent as soon as the deadline's beacon tick has been issued
+//! (`StorageParams::challenge_tick`: the first tick at or after the window opens, so the
+//! challenged leaves are unknowable before the window). Deadlines that opened before this
+//! verifier started are skipped: a previous leader may already have recorded them, and its
+//! challenge ids (from its own beacon secret) cannot be recognised, so re-challenging could
+//! count one sector-deadline twice. GPU: one challenge every interval, the first right
+//! after the hello.
+
+use depin_proof::entropy::{ChallengeId, EntropyConfig};
+use depin_proof::storage::{Deadline, SectorCommitment, SectorId, StorageParams};
+use std::collections::{BTreeMap, HashSet};
+
+/// One session's schedule.
+#[derive(Debug, Default)]
+pub struct Schedule {
+    /// (sector, period) pairs already challenged on this session.
+    handled: HashSet<(SectorId, u64)>,
+    /// When the next GPU challenge is due (None: not a GPU node).
+    next_gpu_ms: Option<u64>,
+    /// Storage deadlines opening before this (the verifier's start) are not challenged.
+    not_before_ms: u64,
+    /// Challenges by the time their window closes, to notice misses.
+    closes: BTreeMap<u64, Vec<ChallengeId>>,
+}
+
+/// When `sector`'s next unhandled deadline opening at or after `not_before_ms` can be
+/// challenged, and that deadline. Deadlines whose beacon tick comes only after they close
+/// (a tick longer than the deadline) are skipped; settings validation prevents that.
+pub fn next_storage(
+    sector: SectorId,
+    handled: &HashSet<(SectorId, u64)>,
+    params: &StorageParams,
+    entropy: &EntropyConfig,
+    now_ms: u64,
+    not_before_ms: u64,
+) -> Option<(u64, Deadline)> {
+    let mut deadline = params.next_deadline_for(sector, now_ms)?;
+    for _ in 0..2 {
+        let tick_at = entropy.issued_at_ms(params.challenge_tick(&deadline, entropy));
+        let issue_at = deadline.opens_at_ms.max(tick_at);
+        let fresh =
+            !handled.contains(&(sector, deadline.period)) && deadline.opens_at_ms >= not_before_ms;
+        if fresh && issue_at < deadline.closes_at_ms {
+            return Some((issue_at, deadline));
+        }
+        deadline = params.deadline(deadline.period + 1, deadline.index)?;
+    }
+    None
+}
+
+impl Schedule {
+    /// A schedule; `gpu` starts GPU challenges at `now_ms`; storage deadlines opening
+    /// before `not_before_ms` (the verifier's start) are skipped.
+    pub fn new(gpu: bool, now_ms: u64, not_before_ms: u64) -> Self {
+        Self {
+            next_gpu_ms: gpu.then_some(now_ms),
+            not_before_ms,
+            ..Self::default()
+        }
+    }
+
+    /// The earliest time anything is due (None: nothing scheduled).
+    pub fn next_due(
+        &self,
+        sectors: &BTreeMap<SectorId, SectorCommitment>,
+        params: &StorageParams,
+        entropy: &EntropyConfig,
+        now_ms: u64,
+    ) -> Option<u64> {
+        let storage = sectors
+            .keys()
+            .filter_map(|sector| {
+                next_storage(
+                    *sector,
+                    &self.handled,
+                    params,
+                    entropy,
+                    now_ms,
+                    self.not_before_ms,
+                )
+            })
+            .map(|(at, _)| at)
+            .min();
+        [
+            storage,
+            self.next_gpu_ms,
+            self.closes.keys().next().copied(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Storage deadlines due now; each is marked handled.
+    pub fn due_storage(
+        &mut self,
+        sectors: &BTreeMap<SectorId, SectorCommitment>,
+        params: &StorageParams,
+        entropy: &EntropyConfig,
+        now_ms: u64,
+    ) -> Vec<(SectorId, Deadline)> {
+        let due: Vec<_> = sectors
+            .keys()
+            .filter_map(|sector| {
+                let (at, deadline) = next_storage(
+                    *sector,
+                    &self.handled,
+                    params,
+                    entropy,
+                    now_ms,
+                    self.not_before_ms,
+                )?;
+                (at <= now_ms).then_some((*sector, deadline))
+            })
+            .collect();
+        for (sector, deadline) in &due {
+            self.handled.insert((*sector, deadline.period));
+        }
+        // Forget pairs from periods that are over, so the set stays small.
+        let current = now_ms / params.proving_period_ms.max(1);
+        self.handled.retain(|(_, period)| *period + 1 >= current);
+        due
+    }
+
+    /// Whether a GPU challenge is due; if so the next one is set `interval_ms` later.
+    pub fn due_gpu(&mut self, now_ms: u64, interval_ms: u64) -> bool {
+        match self.next_gpu_ms {
+            Some(at) if at <= now_ms => {
+                self.next_gpu_ms = Some(now_ms.saturating_add(interval_ms.max(1)));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Notes that `id`'s window closes at `at_ms`.
+    pub fn watch_close(&mut self, at_ms: u64, id: ChallengeId) {
+        self.closes.entry(at_ms).or_default().push(id);
+    }
+
+    /// Challenges whose window has closed by `now_ms` (each returned once).
+    pub fn closed(&mut self, now_ms: u64) -> Vec<ChallengeId> {
+        let later = self.closes.split_off(&now_ms.saturating_add(1));
+        std::mem::replace(&mut self.closes, later)
+            .into_values()
+            .flatten()
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sectors(ids: &[u64]) -> BTreeMap<SectorId, SectorCommitment> {
+        ids.iter()
+            .map(|&id| {
+                let c = SectorCommitment {
+                    sector: SectorId(id),
+                    sector_bytes: 1,
+                    leaf_size: 1,
+                    leaf_count: 1,
+                    root: [0; 32],
+                };
+                (SectorId(id), c)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_sector_is_challenged_once_per_period_after_its_tick() {
+        // 60 s period, 6 deadlines of 10 s, beacon tick 4 s: deadline 1 opens at 10 s but its
+        // first tick is at 12 s.
+        let params = StorageParams {
+            proving_period_ms: 60_000,
+            deadlines_per_period: 6,
+            ..StorageParams::default()
+        };
+        let entropy = EntropyConfig {
+            tick_ms: 4_000,
+            lifespan_ms: 12_000,
+        };
+        let sectors = sectors(&[0, 1]);
+        let mut schedule = Schedule::new(false, 0, 0);
+        assert_eq!(schedule.next_due(&sectors, &params, &entropy, 0), Some(0));
+        let due = schedule.due_storage(&sectors, &params, &entropy, 0);
+        assert_eq!(
+            due.iter().map(|(s, d)| (s.0, d.index)).collect::<Vec<_>>(),
+            vec![(0, 0)]
+        );
+        assert_eq!(
+            schedule.next_due(&sectors, &params, &entropy, 1),
+            Some(12_000)
+        );
+        assert!(
+            schedule
+                .due_storage(&sectors, &params, &entropy, 11_999)
+                .is_empty()
+        );
+        assert_eq!(
+            schedule
+                .due_storage(&sectors, &params, &entropy, 12_000)
+                .len(),
+            1
+        );
+        // Both handled this period: next is sector 0 in the next period.
+        assert_eq!(
+            schedule.next_due(&sectors, &params, &entropy, 12_001),
+            Some(60_000)
+        );
+    }
+
+    #[test]
+    fn a_session_joining_mid_deadline_is_challenged_at_once_unless_it_opened_before_the_start() {
+        let params = StorageParams {
+            proving_period_ms: 60_000,
+            deadlines_per_period: 6,
+            ..StorageParams::default()
+        };
+        let entropy = EntropyConfig {
+            tick_ms: 1_000,
+            lifespan_ms: 3_000,
+        };
+        let schedule = Schedule::new(false, 0, 0);
+        assert_eq!(
+            schedule.next_due(&sectors(&[1]), &params, &entropy, 15_000),
+            Some(10_000)
+        );
+        // A verifier that started at 12 s leaves deadline 1 of period 0 to its predecessor.
+        let restarted = Schedule::new(false, 0, 12_000);
+        assert_eq!(
+            restarted.next_due(&sectors(&[1]), &params, &entropy, 15_000),
+            Some(70_000)
+        );
+    }
+
+    #[test]
+    fn gpu_challenges_repeat_and_closes_fire_once() {
+        let mut schedule = Schedule::new(true, 100, 0);
+        assert!(!schedule.due_gpu(99, 1_000));
+        assert!(schedule.due_gpu(100, 1_000));
+        assert!(!schedule.due_gpu(1_099, 1_000));
+        assert!(schedule.due_gpu(1_100, 1_000));
+        schedule.watch_close(50, ChallengeId([1; 32]));
+        schedule.watch_close(70, ChallengeId([2; 32]));
+        assert_eq!(schedule.closed(60), vec![ChallengeId([1; 32])]);
+        assert_eq!(schedule.closed(70), vec![ChallengeId([2; 32])]);
+        assert!(schedule.closed(1_000).is_empty());
+    }
+}

@@ -1,0 +1,582 @@
+//! The tonic service and one task per agent connection: nonce → hello → challenges when
+//! due → decide each response → receipts once durable.
+
+use super::decide::{self, Decision, receipt_message};
+use super::index::{Declared, NodeEntry};
+use super::ledger::{self, Challenge, NodeLedger, RETENTION_MS, State};
+use super::{Verifier, now_ms};
+use depin_proof::RejectReason;
+use depin_proof::gpu::GpuChallenge;
+use depin_proof::session::{HelloContext, ServerNonce, Session, verify_hello};
+use depin_proof::storage::{CommitmentContext, StorageChallenge, verify_sector_commitment};
+use depin_proto::config::Role;
+use depin_proto::v1::{self, agent_message::Body as In, verifier_message::Body as Out};
+use depin_proto::wire;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::time::Instant;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+/// Messages buffered towards one agent before the session waits for it.
+const OUTBOUND_BUFFER: usize = 64;
+
+type Outbound = mpsc::Sender<Result<v1::VerifierMessage, Status>>;
+
+/// The gRPC service.
+pub struct VerifierService {
+    verifier: Arc<Verifier>,
+}
+
+impl VerifierService {
+    /// Serves `verifier`.
+    pub fn new(verifier: Arc<Verifier>) -> Self {
+        Self { verifier }
+    }
+}
+
+#[tonic::async_trait]
+impl v1::verifier_server::Verifier for VerifierService {
+    type SessionStream = ReceiverStream<Result<v1::VerifierMessage, Status>>;
+
+    async fn session(
+        &self,
+        request: Request<Streaming<v1::AgentMessage>>,
+    ) -> Result<Response<Self::SessionStream>, Status> {
+        let v = &self.verifier;
+        let Ok(permit) = v.sessions.clone().try_acquire_owned() else {
+            v.metrics
+                .sessions_refused
+                .with_label_values(&["AtCapacity"])
+                .inc();
+            return Err(Status::resource_exhausted(
+                "verifier is at its session limit; retry later",
+            ));
+        };
+        let (tx, rx) = mpsc::channel(OUTBOUND_BUFFER);
+        tokio::spawn(run(v.clone(), request.into_inner(), tx, permit));
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn ping(
+        &self,
+        request: Request<v1::PingRequest>,
+    ) -> Result<Response<v1::PingReply>, Status> {
+        Ok(Response::new(v1::PingReply {
+            payload: request.into_inner().payload,
+            server_time_ms: now_ms(),
+        }))
+    }
+}
+
+fn message(body: Out) -> v1::VerifierMessage {
+    v1::VerifierMessage { body: Some(body) }
+}
+
+/// Refuses a hello: counted under the node's kind (Unknown when no CR has the key).
+fn refuse(v: &Verifier, kind: &str, reason: RejectReason) -> Status {
+    v.metrics.count(kind, Err(reason));
+    Status::unauthenticated(format!("{}: {reason}", reason.as_str()))
+}
+
+async fn run(
+    v: Arc<Verifier>,
+    mut inbound: Streaming<v1::AgentMessage>,
+    out: Outbound,
+    _permit: OwnedSemaphorePermit,
+) {
+    let nonce = ServerNonce::random();
+    let hello = v1::ServerHello {
+        nonce: nonce.0.to_vec(),
+        verifier_key: v.public_key().as_bytes().to_vec(),
+        leaf_size: v.settings.storage.leaf_size,
+        server_time_ms: now_ms(),
+    };
+    if out
+        .send(Ok(message(Out::ServerHello(hello))))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let (session, entry) = match accept(&v, &mut inbound, &nonce).await {
+        Ok(accepted) => accepted,
+        Err(status) => {
+            let _ = out.send(Err(status)).await;
+            return;
+        }
+    };
+    let kind = entry.id.kind();
+    tracing::info!(node = %entry.id, session_key = %session.session_key, "session opened");
+    let gauge = v.metrics.active_sessions.with_label_values(&[kind]);
+    gauge.inc();
+    let welcome = v1::Welcome {
+        kind: kind.into(),
+        namespace: entry.id.namespace.clone(),
+        name: entry.id.name.clone(),
+    };
+    if out.send(Ok(message(Out::Welcome(welcome)))).await.is_ok() {
+        let live = Live {
+            ledger: v.ledger.node(&session.node),
+            schedule: super::schedule::Schedule::new(
+                entry.id.role == Role::Gpu,
+                now_ms(),
+                v.started_ms,
+            ),
+            bucket: TokenBucket::new(v.settings.session_rate, v.settings.session_burst),
+            v: v.clone(),
+            session,
+            out,
+        };
+        let reason = live.run(inbound).await;
+        tracing::info!(node = %entry.id, %reason, "session closed");
+    }
+    gauge.dec();
+}
+
+/// Reads and checks the hello: the first message, within the timeout, from a known node.
+async fn accept(
+    v: &Verifier,
+    inbound: &mut Streaming<v1::AgentMessage>,
+    nonce: &ServerNonce,
+) -> Result<(Session, NodeEntry), Status> {
+    let timeout = v.settings.hello_timeout;
+    let first = match tokio::time::timeout(timeout, inbound.message()).await {
+        Err(_) => {
+            v.metrics
+                .sessions_refused
+                .with_label_values(&["HelloTimeout"])
+                .inc();
+            return Err(Status::deadline_exceeded("no hello in time"));
+        }
+        Ok(result) => result?.ok_or_else(|| Status::cancelled("closed before the hello"))?,
+    };
+    let Some(In::Hello(hello)) = first.body else {
+        v.metrics
+            .sessions_refused
+            .with_label_values(&["BadHello"])
+            .inc();
+        return Err(Status::invalid_argument(
+            "the first message must be a Hello",
+        ));
+    };
+    // After an operator restart the index is empty until its watches have listed once;
+    // refusing meanwhile would bounce every agent as UnknownNode.
+    if tokio::time::timeout(timeout, v.index.wait_ready())
+        .await
+        .is_err()
+    {
+        return Err(Status::unavailable("node index not loaded yet; retry"));
+    }
+    let hello = wire::hello_from_wire(&hello).map_err(|reason| refuse(v, "Unknown", reason))?;
+    let kind = v
+        .index
+        .lookup(&hello.node)
+        .map_or("Unknown", |e| e.id.kind());
+    let session = verify_hello(
+        &hello,
+        &HelloContext {
+            nonce,
+            known_nodes: &v.index,
+        },
+    )
+    .map_err(|reason| refuse(v, kind, reason))?;
+    let entry = v
+        .index
+        .lookup(&session.node)
+        .ok_or_else(|| refuse(v, kind, RejectReason::UnknownNode))?;
+    Ok((session, entry))
+}
+
+/// Per-session token bucket: a flooding agent is cut off with RESOURCE_EXHAUSTED.
+struct TokenBucket {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    fn new(rate: f64, burst: u32) -> Self {
+        Self {
+            rate,
+            burst: f64::from(burst),
+            tokens: f64::from(burst),
+            last: Instant::now(),
+        }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        self.tokens =
+            (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.burst);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+struct Live {
+    v: Arc<Verifier>,
+    session: Session,
+    out: Outbound,
+    ledger: Arc<Mutex<NodeLedger>>,
+    schedule: super::schedule::Schedule,
+    bucket: TokenBucket,
+}
+
+impl Live {
+    /// Runs until the agent leaves or the session must end; returns why it ended.
+    async fn run(mut self, mut inbound: Streaming<v1::AgentMessage>) -> String {
+        let mut shutdown = std::pin::pin!(self.v.shutdown.signal());
+        loop {
+            let wake = self.next_wake();
+            let ended = tokio::select! {
+                received = inbound.message() => match received {
+                    Ok(Some(m)) if self.bucket.take() => self.handle(m).await.err(),
+                    Ok(Some(_)) => {
+                        self.v.metrics.sessions_refused.with_label_values(&["RateLimited"]).inc();
+                        Some(Status::resource_exhausted("RateLimited: too many messages; slow down and reconnect"))
+                    }
+                    Ok(None) => return "agent closed the stream".into(),
+                    Err(status) => return format!("stream error: {status}"),
+                },
+                () = tokio::time::sleep_until(wake) => self.tick().await.err(),
+                () = self.out.closed() => return "agent went away".into(),
+                () = &mut shutdown => Some(Status::unavailable("verifier shutting down; reconnect")),
+            };
+            if let Some(status) = ended {
+                let reason = status.message().to_string();
+                let _ = self.out.send(Err(status)).await;
+                return reason;
+            }
+        }
+    }
+
+    fn next_wake(&self) -> Instant {
+        let now = now_ms();
+        let due = {
+            let ledger = ledger::lock(&self.ledger);
+            self.schedule.next_due(
+                &ledger.sectors,
+                &self.v.settings.storage,
+                &self.v.settings.entropy,
+                now,
+            )
+        };
+        // Nothing due: look again in a minute (new commitments arrive as messages anyway).
+        let wait = due.map_or(60_000, |at| at.saturating_sub(now));
+        Instant::now() + Duration::from_millis(wait)
+    }
+
+    async fn send(&self, body: v1::VerifierMessage) -> Result<(), Status> {
+        self.out
+            .send(Ok(body))
+            .await
+            .map_err(|_| Status::cancelled("agent went away"))
+    }
+
+    /// Issues what is due and notes misses.
+    async fn tick(&mut self) -> Result<(), Status> {
+        let (v, node, now) = (self.v.clone(), self.session.node, now_ms());
+        let entry = v
+            .index
+            .lookup(&node)
+            .ok_or_else(|| Status::unauthenticated("UnknownNode: the node CR is gone"))?;
+        let kind = entry.id.kind();
+        let mut outgoing = Vec::new();
+        {
+            let mut ledger = ledger::lock(&self.ledger);
+            ledger.prune(now);
+            let params = &v.settings.storage;
+            for (sector, deadline) in
+                self.schedule
+                    .due_storage(&ledger.sectors, params, &v.settings.entropy, now)
+            {
+                let challenge = StorageChallenge::for_deadline(params, &v.beacon, sector, deadline);
+                let id = challenge.id(&node);
+                if ledger.is_settled(&id) {
+                    continue; // answered on an earlier session of this node
+                }
+                ledger.issue(
+                    id,
+                    Challenge::Storage(challenge),
+                    &self.session,
+                    deadline.closes_at_ms + RETENTION_MS,
+                );
+                self.schedule.watch_close(deadline.closes_at_ms, id);
+                let wire =
+                    wire::storage_challenge_to_wire(&challenge, id, params.challenges_per_deadline);
+                outgoing.push(message(Out::StorageChallenge(wire)));
+            }
+            if self.schedule.due_gpu(
+                now,
+                u64::try_from(v.settings.gpu_interval.as_millis()).unwrap_or(u64::MAX),
+            ) {
+                let challenge =
+                    GpuChallenge::issue(&v.beacon, &v.settings.gpu, now, ServerNonce::random().0);
+                let id = challenge.id(&node);
+                let closes = now + v.settings.gpu.deadline_ms + 1;
+                ledger.issue(
+                    id,
+                    Challenge::Gpu(challenge),
+                    &self.session,
+                    closes + RETENTION_MS,
+                );
+                self.schedule.watch_close(closes, id);
+                let wire = wire::gpu_challenge_to_wire(&challenge, id, v.settings.gpu.deadline_ms);
+                outgoing.push(message(Out::GpuChallenge(wire)));
+            }
+            for id in self.schedule.closed(now) {
+                if ledger.mark_missed(&id) {
+                    v.metrics.deadlines_missed.with_label_values(&[kind]).inc();
+                }
+            }
+        }
+        for challenge in outgoing {
+            v.metrics.challenges_issued.with_label_values(&[kind]).inc();
+            self.send(challenge).await?;
+        }
+        Ok(())
+    }
+
+    async fn handle(&mut self, received: v1::AgentMessage) -> Result<(), Status> {
+        let v = self.v.clone();
+        let node = self.session.node;
+        let entry = v
+            .index
+            .lookup(&node)
+            .ok_or_else(|| Status::unauthenticated("UnknownNode: the node CR is gone"))?;
+        let started = std::time::Instant::now();
+        let now = now_ms();
+        let decision = match received.body {
+            Some(In::SectorCommitments(batch)) => {
+                let receipts = self.commitments(&entry, &batch)?;
+                return self.send(message(Out::CommitmentReceipts(receipts))).await;
+            }
+            Some(In::StorageResponse(r)) => match wire::storage_response_from_wire(&r) {
+                Ok(filed) => {
+                    decide::storage_response(&v, &mut ledger::lock(&self.ledger), node, &filed, now)
+                }
+                Err(reason) => self.malformed(
+                    &r.challenge_id,
+                    depin_proof::receipt::ProofKind::Storage,
+                    reason,
+                ),
+            },
+            Some(In::GpuCommitment(c)) => match wire::gpu_commitment_from_wire(&c) {
+                Ok(filed) => {
+                    let tops = match entry.declared {
+                        Declared::Gpu { declared_tops } => declared_tops,
+                        _ => f64::INFINITY, // not a GPU node: every commitment is TooSlow
+                    };
+                    decide::gpu_commitment(
+                        &v,
+                        &mut ledger::lock(&self.ledger),
+                        node,
+                        tops,
+                        &filed,
+                        now,
+                    )
+                }
+                Err(reason) => self.malformed(
+                    &c.challenge_id,
+                    depin_proof::receipt::ProofKind::Gpu,
+                    reason,
+                ),
+            },
+            Some(In::GpuOpening(o)) => match wire::gpu_opening_from_wire(&o) {
+                Ok(filed) => decide::gpu_opening(&v, &mut ledger::lock(&self.ledger), node, &filed),
+                Err(reason) => self.malformed(
+                    &o.challenge_id,
+                    depin_proof::receipt::ProofKind::Gpu,
+                    reason,
+                ),
+            },
+            Some(In::Hello(_)) | None => {
+                return Err(Status::invalid_argument(
+                    "unexpected message after the hello",
+                ));
+            }
+        };
+        v.metrics
+            .verification_duration
+            .with_label_values(&[entry.id.kind()])
+            .observe(started.elapsed().as_secs_f64());
+        self.carry_out(entry, decision).await
+    }
+
+    fn malformed(
+        &self,
+        id: &[u8],
+        kind: depin_proof::receipt::ProofKind,
+        reason: RejectReason,
+    ) -> Decision {
+        self.v.metrics.count(decide::kind_label(kind), Err(reason));
+        let id =
+            wire::challenge_from_wire(id).unwrap_or(depin_proof::entropy::ChallengeId([0; 32]));
+        let receipt = self
+            .v
+            .sign_receipt(self.session.node, id, kind, Err(reason), false, None);
+        Decision::Reply(receipt_message(&receipt, None))
+    }
+
+    fn commitments(
+        &self,
+        entry: &NodeEntry,
+        batch: &v1::SectorCommitments,
+    ) -> Result<v1::CommitmentReceipts, Status> {
+        if batch.commitments.len() > wire::MAX_COMMITMENTS {
+            return Err(Status::invalid_argument(
+                "too many commitments in one message",
+            ));
+        }
+        let v = &self.v;
+        let ctx = CommitmentContext {
+            params: &v.settings.storage,
+            known_nodes: &v.index,
+        };
+        let mut ledger = ledger::lock(&self.ledger);
+        let receipts = batch
+            .commitments
+            .iter()
+            .map(|w| {
+                let verdict = wire::commitment_from_wire(self.session.node, w)
+                    .and_then(|signed| verify_sector_commitment(&signed, &ctx))
+                    .and_then(|verified| {
+                        fits_declared(&entry.declared, &verified.commitment).map(|()| verified)
+                    });
+                let label = verdict.as_ref().map_or_else(|r| r.as_str(), |_| "Accepted");
+                v.metrics
+                    .sector_commitments
+                    .with_label_values(&[label])
+                    .inc();
+                if let Ok(verified) = &verdict {
+                    ledger
+                        .sectors
+                        .insert(verified.commitment.sector, verified.commitment);
+                }
+                v1::CommitmentReceipt {
+                    sector: w.sector,
+                    accepted: verdict.is_ok(),
+                    reason: verdict.err().map_or(String::new(), |r| r.as_str().into()),
+                }
+            })
+            .collect();
+        Ok(v1::CommitmentReceipts { receipts })
+    }
+
+    async fn carry_out(&self, entry: NodeEntry, decision: Decision) -> Result<(), Status> {
+        let (v, out, node) = (self.v.clone(), self.out.clone(), self.session.node);
+        match decision {
+            Decision::Reply(reply) => self.send(reply).await,
+            Decision::AwaitOriginal {
+                challenge,
+                kind,
+                mut original,
+            } => {
+                tokio::spawn(async move {
+                    // Closed without a value: recording failed; the agent will resend.
+                    let Ok(first) = original.wait_for(Option::is_some).await.map(|r| r.clone())
+                    else {
+                        return;
+                    };
+                    let replay = v.sign_receipt(
+                        node,
+                        challenge,
+                        kind,
+                        Err(RejectReason::Replay),
+                        false,
+                        None,
+                    );
+                    let _ = out.send(Ok(receipt_message(&replay, first.as_ref()))).await;
+                });
+                Ok(())
+            }
+            Decision::Record {
+                challenge,
+                kind,
+                result,
+                done,
+            } => {
+                let ledger = self.ledger.clone();
+                tokio::spawn(async move {
+                    let recorded = v.recorder.record(&entry, result).await;
+                    let reply = settle_recorded(
+                        &v, &ledger, node, challenge, kind, result, recorded, &done,
+                    );
+                    // Durable before this send: an agent that misses it gets the same
+                    // receipt (inside a Replay) when it resends.
+                    let _ = out.send(reply).await;
+                });
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Moves a recorded (or failed) challenge on and returns what to tell the agent: its
+/// receipt, or UNAVAILABLE so it reconnects and resends (the challenge is open again).
+#[allow(clippy::too_many_arguments)] // the decision's parts, as carried out
+fn settle_recorded(
+    v: &Verifier,
+    ledger: &Mutex<NodeLedger>,
+    node: depin_proof::identity::PublicKey,
+    challenge: depin_proof::entropy::ChallengeId,
+    kind: depin_proof::receipt::ProofKind,
+    result: Result<u128, RejectReason>,
+    recorded: Result<depin_proof::receipt::TallySnapshot, super::recorder::RecordError>,
+    done: &tokio::sync::watch::Sender<Option<depin_proof::receipt::Receipt>>,
+) -> Result<v1::VerifierMessage, Status> {
+    let mut ledger = ledger::lock(ledger);
+    let issued = ledger.challenges.get_mut(&challenge);
+    match recorded {
+        Ok(tally) => {
+            let receipt =
+                v.sign_receipt(node, challenge, kind, result.map(|_| ()), true, Some(tally));
+            if let Some(issued) = issued {
+                issued.state = State::Answered(Box::new(receipt.clone()));
+            }
+            done.send_replace(Some(receipt.clone()));
+            Ok(receipt_message(&receipt, None))
+        }
+        Err(err) => {
+            if let Some(issued) = issued {
+                let state = std::mem::replace(&mut issued.state, State::Open);
+                issued.state = match state {
+                    State::Recording { before, .. } => *before,
+                    other => other,
+                };
+            }
+            Err(Status::unavailable(format!("{err}; reconnect and resend")))
+        }
+    }
+}
+
+/// A commitment must fit the node's declared volume: sectors of the declared size, and no
+/// more of them than the capacity holds.
+fn fits_declared(
+    declared: &Declared,
+    c: &depin_proof::storage::SectorCommitment,
+) -> Result<(), RejectReason> {
+    match declared {
+        Declared::Storage {
+            capacity_bytes,
+            sector_size_bytes,
+        } => {
+            if c.sector_bytes != *sector_size_bytes {
+                return Err(RejectReason::WrongLeafCount);
+            }
+            if c.sector.0 >= capacity_bytes / (*sector_size_bytes).max(1) {
+                return Err(RejectReason::UnknownSector);
+            }
+            Ok(())
+        }
+        _ => Err(RejectReason::UnknownSector),
+    }
+}
