@@ -19,6 +19,9 @@ cargo clippy --workspace --all-targets --features depin-e2e/cluster -- -D warnin
 step "pure tests (no cluster)"
 cargo test --workspace
 
+step "Helm chart, dashboards and alert rules (real Helm, promtool)"
+bash charts/test.sh
+
 step "build binaries for the cluster tests"
 cargo build -p depin-operator -p depin-agent -p depin-e2e --bins
 mkdir -p target/image

@@ -1,15 +1,12 @@
-//! Installs what the tests run against: the CRDs from crds/ and the operator as a pod under
-//! its own ServiceAccount with the least-privilege rules from charts/depin-operator/files/rbac.yaml.
+//! Installs what the tests run against: the CRDs from crds/ and the operator rendered from
+//! the Helm chart, so it runs under the chart's own ServiceAccount and least-privilege RBAC.
 
 use crate::{MANAGER, repo_root, yaml_documents};
 use anyhow::Context as _;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Namespace, Service, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client};
-use serde_json::json;
 use std::time::Duration;
 
 /// Namespace the operator runs in.
@@ -65,16 +62,6 @@ pub async fn install_crds(client: &Client) -> anyhow::Result<Vec<String>> {
     Ok(names)
 }
 
-/// The rules the operator is granted (the same file the Helm chart uses).
-pub fn rbac_rules() -> anyhow::Result<(Vec<PolicyRule>, Vec<PolicyRule>)> {
-    let text = std::fs::read_to_string(repo_root().join("charts/depin-operator/files/rbac.yaml"))?;
-    let doc: serde_json::Value = serde_yaml::from_str(&text)?;
-    Ok((
-        serde_json::from_value(doc["clusterRules"].clone())?,
-        serde_json::from_value(doc["namespaceRules"].clone())?,
-    ))
-}
-
 /// Images the operator deployment uses (override with DEPIN_OPERATOR_IMAGE / DEPIN_AGENT_IMAGE).
 pub fn images() -> (String, String) {
     (
@@ -84,126 +71,41 @@ pub fn images() -> (String, String) {
     )
 }
 
-/// Deploys (or updates) the operator and waits for its pod to be ready.
-pub async fn deploy_operator(client: &Client) -> anyhow::Result<()> {
-    let ns = OPERATOR_NAMESPACE;
-    let pp = PatchParams::apply(MANAGER).force();
-    let (cluster_rules, namespace_rules) = rbac_rules()?;
+/// Renders the Helm chart (real Helm, through charts/render.py) with the values for the
+/// cluster under test. `DEPIN_CHART_VALUES` names another values file and
+/// `DEPIN_KUBE_VERSION` the cluster's version (the local harness: 1.20.2).
+pub fn render_chart() -> anyhow::Result<Vec<serde_json::Value>> {
+    let root = repo_root();
+    let values = std::env::var("DEPIN_CHART_VALUES")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| root.join("charts/depin-operator/ci/local-cluster-values.yaml"));
+    let kube_version = std::env::var("DEPIN_KUBE_VERSION").unwrap_or_else(|_| "1.20.2".into());
     let (operator_image, agent_image) = images();
-    let apply = |api_version: &str, kind: &str, name: &str, body: serde_json::Value| {
-        let mut body = body;
-        body["apiVersion"] = api_version.into();
-        body["kind"] = kind.into();
-        body["metadata"]["name"] = name.into();
-        (name.to_string(), body)
-    };
-    let (n, b) = apply("v1", "Namespace", ns, json!({"metadata": {}}));
-    Api::<Namespace>::all(client.clone())
-        .patch(&n, &pp, &Patch::Apply(b))
-        .await?;
-    let (n, b) = apply(
-        "v1",
-        "ServiceAccount",
-        OPERATOR,
-        json!({"metadata": {"namespace": ns}}),
+    let output = std::process::Command::new("python3")
+        .arg(root.join("charts/render.py"))
+        .args(["-f".as_ref(), values.as_os_str()])
+        .args(["--image", &operator_image, "--agent-image", &agent_image])
+        .args([
+            "--kube-version",
+            &kube_version,
+            "-n",
+            OPERATOR_NAMESPACE,
+            "--create-namespace",
+        ])
+        .output()
+        .context("running charts/render.py")?;
+    anyhow::ensure!(
+        output.status.success(),
+        "charts/render.py failed: {}",
+        String::from_utf8_lossy(&output.stderr)
     );
-    Api::<ServiceAccount>::namespaced(client.clone(), ns)
-        .patch(&n, &pp, &Patch::Apply(b))
-        .await?;
-    let (n, b) = apply(
-        "rbac.authorization.k8s.io/v1",
-        "ClusterRole",
-        OPERATOR,
-        json!({"metadata": {}, "rules": cluster_rules}),
-    );
-    Api::<ClusterRole>::all(client.clone())
-        .patch(&n, &pp, &Patch::Apply(b))
-        .await?;
-    let subject = json!([{"kind": "ServiceAccount", "name": OPERATOR, "namespace": ns}]);
-    let (n, b) = apply(
-        "rbac.authorization.k8s.io/v1",
-        "ClusterRoleBinding",
-        OPERATOR,
-        json!({"metadata": {}, "subjects": subject, "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": OPERATOR}}),
-    );
-    Api::<ClusterRoleBinding>::all(client.clone())
-        .patch(&n, &pp, &Patch::Apply(b))
-        .await?;
-    let (n, b) = apply(
-        "rbac.authorization.k8s.io/v1",
-        "Role",
-        OPERATOR,
-        json!({"metadata": {"namespace": ns}, "rules": namespace_rules}),
-    );
-    Api::<Role>::namespaced(client.clone(), ns)
-        .patch(&n, &pp, &Patch::Apply(b))
-        .await?;
-    let (n, b) = apply(
-        "rbac.authorization.k8s.io/v1",
-        "RoleBinding",
-        OPERATOR,
-        json!({"metadata": {"namespace": ns}, "subjects": subject, "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": OPERATOR}}),
-    );
-    Api::<RoleBinding>::namespaced(client.clone(), ns)
-        .patch(&n, &pp, &Patch::Apply(b))
-        .await?;
-    let labels =
-        json!({"app.kubernetes.io/name": OPERATOR, "app.kubernetes.io/instance": OPERATOR});
-    let env = json!([
-        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-        {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
-        {"name": "DEPIN_AGENT_IMAGE", "value": agent_image},
-        {"name": "DEPIN_RESYNC", "value": "60"},
-        {"name": "RUST_LOG", "value": "info,depin_operator=debug"},
-    ]);
-    let (n, b) = apply(
-        "apps/v1",
-        "Deployment",
-        OPERATOR,
-        json!({
-            "metadata": {"namespace": ns, "labels": labels},
-            "spec": {
-                "replicas": 1,
-                // Standbys are not ready until they lead, so a surge pod would wait forever
-                // for the old leader to go: replace pods one at a time instead.
-                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}},
-                "selector": {"matchLabels": labels},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        "serviceAccountName": OPERATOR,
-                        "terminationGracePeriodSeconds": 10,
-                        "securityContext": {"runAsNonRoot": true, "runAsUser": 65532, "runAsGroup": 65532, "seccompProfile": {"type": "RuntimeDefault"}},
-                        "containers": [{
-                            "name": "operator",
-                            "image": operator_image,
-                            "imagePullPolicy": "IfNotPresent",
-                            "env": env,
-                            "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}, {"name": "grpc", "containerPort": 50051, "protocol": "TCP"}],
-                            "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 2},
-                            "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 10},
-                            "securityContext": {"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true, "capabilities": {"drop": ["ALL"]}}
-                        }]
-                    }
-                }
-            }
-        }),
-    );
-    Api::<Deployment>::namespaced(client.clone(), ns)
-        .patch(&n, &pp, &Patch::Apply(b))
-        .await?;
-    let (n, b) = apply(
-        "v1",
-        "Service",
-        OPERATOR,
-        json!({"metadata": {"namespace": ns, "labels": labels}, "spec": {"selector": labels, "ports": [
-            {"name": "grpc", "port": 50051, "targetPort": "grpc", "protocol": "TCP"},
-            {"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP"}
-        ]}}),
-    );
-    Api::<Service>::namespaced(client.clone(), ns)
-        .patch(&n, &pp, &Patch::Apply(b))
-        .await?;
+    yaml_documents(&String::from_utf8(output.stdout)?)
+}
+
+/// Deploys (or updates) the operator from the Helm chart and waits for its pod to be ready.
+pub async fn deploy_operator(client: &Client) -> anyhow::Result<()> {
+    let docs = render_chart()?;
+    crate::apply_documents(client, &docs).await?;
     wait_operator_ready(client).await
 }
 

@@ -123,6 +123,6 @@ async fn storage_agent_is_live_while_filling_and_ready_once_committed() {
         .modified()
         .unwrap();
     assert_eq!(mtime, again, "a restart must not re-fill sectors");
-    eprintln!("ready after {first:?} (fill of {} MiB)", 4 * SECTOR >> 20);
+    eprintln!("ready after {first:?} (fill of {} MiB)", (4 * SECTOR) >> 20);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -359,7 +359,7 @@ fn verify_rate(data: &[u8], tree: &SectorTree, window: Duration) -> (f64, usize)
     let (started, mut count) = (Instant::now(), 0u64);
     while started.elapsed() < window {
         let decoded = v1::StorageResponse::decode(encoded.as_slice()).unwrap();
-        let filed = wire::storage_response_from_wire(&decoded).unwrap();
+        let filed = wire::storage_response_from_wire(decoded).unwrap();
         verify_storage_response(&filed.message, &ctx).unwrap();
         count += 1;
     }

@@ -15,6 +15,7 @@ mod layout;
 pub mod merkle;
 pub mod receipt;
 pub mod reject;
+pub mod reward;
 pub mod session;
 pub mod storage;
 

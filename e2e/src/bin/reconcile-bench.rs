@@ -46,10 +46,13 @@ async fn main() -> anyhow::Result<()> {
         .try_collect::<Vec<_>>()
         .await?;
     let created = start.elapsed();
+    // Listing every node is itself load on the API server: poll less often for big fleets.
+    let poll = Duration::from_millis(nodes as u64).max(Duration::from_millis(500));
     let reconciled = eventually(
         "every node reconciled",
         Duration::from_secs(3600),
         || async {
+            tokio::time::sleep(poll).await;
             let list = api.list(&ListParams::default()).await?;
             let done = list
                 .items

@@ -359,16 +359,21 @@ impl Live {
                 let receipts = self.commitments(&entry, &batch)?;
                 return self.send(message(Out::CommitmentReceipts(receipts))).await;
             }
-            Some(In::StorageResponse(r)) => match wire::storage_response_from_wire(&r) {
-                Ok(filed) => {
-                    decide::storage_response(&v, &mut ledger::lock(&self.ledger), node, &filed, now)
+            Some(In::StorageResponse(r)) => {
+                let id = r.challenge_id.clone();
+                match wire::storage_response_from_wire(r) {
+                    Ok(filed) => decide::storage_response(
+                        &v,
+                        &mut ledger::lock(&self.ledger),
+                        node,
+                        &filed,
+                        now,
+                    ),
+                    Err(reason) => {
+                        self.malformed(&id, depin_proof::receipt::ProofKind::Storage, reason)
+                    }
                 }
-                Err(reason) => self.malformed(
-                    &r.challenge_id,
-                    depin_proof::receipt::ProofKind::Storage,
-                    reason,
-                ),
-            },
+            }
             Some(In::GpuCommitment(c)) => match wire::gpu_commitment_from_wire(&c) {
                 Ok(filed) => {
                     let tops = match entry.declared {
@@ -390,14 +395,17 @@ impl Live {
                     reason,
                 ),
             },
-            Some(In::GpuOpening(o)) => match wire::gpu_opening_from_wire(&o) {
-                Ok(filed) => decide::gpu_opening(&v, &mut ledger::lock(&self.ledger), node, &filed),
-                Err(reason) => self.malformed(
-                    &o.challenge_id,
-                    depin_proof::receipt::ProofKind::Gpu,
-                    reason,
-                ),
-            },
+            Some(In::GpuOpening(o)) => {
+                let id = o.challenge_id.clone();
+                match wire::gpu_opening_from_wire(o) {
+                    Ok(filed) => {
+                        decide::gpu_opening(&v, &mut ledger::lock(&self.ledger), node, &filed)
+                    }
+                    Err(reason) => {
+                        self.malformed(&id, depin_proof::receipt::ProofKind::Gpu, reason)
+                    }
+                }
+            }
             Some(In::Hello(_)) | None => {
                 return Err(Status::invalid_argument(
                     "unexpected message after the hello",
