@@ -45,6 +45,71 @@ pub struct RewardPolicySpec {
     pub emission: Emission,
     /// Share of each epoch's emission per node kind; must sum to 1.
     pub pools: Pools,
+    /// Optional splits inside a kind's pool (hotspot beacons vs witnesses).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub_pools: Option<SubPools>,
+    /// Share weight of each verified GPU throughput class (cpu, entry, mainstream, high-end, flagship).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gpu_classes: Vec<GpuClass>,
+    /// Optional burn-and-mint: burned data credits are re-minted on top of the schedule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burn_and_mint: Option<BurnAndMint>,
+    /// Seconds after an epoch ends during which late proofs still count (default 30).
+    #[serde(default = "default_grace_seconds")]
+    #[schemars(range(min = 0, max = 86400))]
+    pub grace_seconds: u64,
+}
+
+fn default_grace_seconds() -> u64 {
+    30
+}
+
+/// Splits inside a kind's pool.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SubPools {
+    /// Hotspot pool split between beaconers and witnesses (Helium: 0.2 / 0.8 of the PoC pool).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hotspot: Option<HotspotSplit>,
+}
+
+/// Beacon vs witness weights inside the hotspot pool; must sum to 1.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HotspotSplit {
+    /// Weight of beacon reward units.
+    #[schemars(schema_with = "crate::schema::weight")]
+    pub beacon: String,
+    /// Weight of witness reward units.
+    #[schemars(schema_with = "crate::schema::weight")]
+    pub witness: String,
+}
+
+/// One GPU throughput class and its share weight.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GpuClass {
+    /// Class name as the verifier assigns it (lower-case letters, digits, `-`).
+    #[schemars(regex(pattern = r"^[a-z0-9-]{1,32}$"))]
+    pub name: String,
+    /// Shares per fully available epoch in this class, a decimal string.
+    #[schemars(regex(pattern = r"^[0-9]{1,20}(\.[0-9]{1,18})?$"))]
+    pub weight: String,
+}
+
+/// Burn-and-mint parameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BurnAndMint {
+    /// Data credits one whole token buys (the fixed usage price), integer string.
+    #[schemars(schema_with = "crate::schema::amount")]
+    pub dc_per_token: String,
+    /// Burns are re-minted evenly over this many following epochs.
+    #[schemars(range(min = 1, max = 10000))]
+    pub smoothing_epochs: u64,
+    /// Cap on re-minted base units per epoch, integer string.
+    #[schemars(schema_with = "crate::schema::amount")]
+    pub max_remint_per_epoch: String,
 }
 
 fn default_epoch_seconds() -> u64 {

@@ -1,6 +1,7 @@
 //! The node agent: loads its configuration and identity, serves health and metrics, and
 //! (per role) does the node's proof work.
 
+mod answers;
 pub mod http;
 pub mod metrics;
 pub mod outbox;

@@ -8,6 +8,7 @@ pub mod error;
 pub mod http;
 pub mod leader;
 pub mod metrics;
+pub mod rewards;
 pub mod telemetry;
 pub mod verifier;
 

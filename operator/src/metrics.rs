@@ -19,6 +19,8 @@ pub struct Metrics {
     pub objects_in_backoff: IntGaugeVec,
     /// 1 while this replica holds the leader lease.
     pub leader: IntGauge,
+    /// Node CRs by namespace, kind, condition type and condition status.
+    pub nodes: IntGaugeVec,
     /// Peak resident memory of this process (VmHWM), refreshed on every scrape.
     peak_rss: IntGauge,
 }
@@ -47,6 +49,13 @@ impl Metrics {
             &["kind"],
         )?;
         let leader = IntGauge::new("leader", "1 while this replica holds the leader lease.")?;
+        let nodes = IntGaugeVec::new(
+            Opts::new(
+                "nodes",
+                "Node resources by condition (Ready, Progressing, Degraded, InvalidSpec) and status.",
+            ),
+            &["namespace", "kind", "condition", "status"],
+        )?;
         let peak_rss = IntGauge::new(
             "peak_rss_bytes",
             "Peak resident memory of the operator process.",
@@ -56,6 +65,7 @@ impl Metrics {
         registry.register(Box::new(reconcile_duration.clone()))?;
         registry.register(Box::new(objects_in_backoff.clone()))?;
         registry.register(Box::new(leader.clone()))?;
+        registry.register(Box::new(nodes.clone()))?;
         registry.register(Box::new(peak_rss.clone()))?;
         Ok(Self {
             registry,
@@ -64,6 +74,7 @@ impl Metrics {
             reconcile_duration,
             objects_in_backoff,
             leader,
+            nodes,
             peak_rss,
         })
     }

@@ -13,6 +13,8 @@ pub mod gpu;
 pub mod identity;
 mod layout;
 pub mod merkle;
+pub mod meter;
+pub mod poc;
 pub mod receipt;
 pub mod reject;
 pub mod reward;

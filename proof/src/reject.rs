@@ -67,11 +67,98 @@ pub enum RejectReason {
     /// The message could not be decoded (field lengths, sizes out of range).
     #[error("malformed message")]
     Malformed,
+    /// The hotspot has no asserted location (Helium iot_verifier `NotAsserted`).
+    #[error("hotspot has no asserted location")]
+    NotAsserted,
+    /// The node is on the denylist.
+    #[error("node is denylisted")]
+    Denied,
+    /// A second beacon inside one beacon interval (Helium `IrregularInterval`).
+    #[error("beacon inside an interval already used")]
+    IrregularInterval,
+    /// The beacon's data, frequency or datarate differ from what its entropy derives.
+    #[error("beacon payload differs from its derivation")]
+    BadBeaconPayload,
+    /// The beacon has no valid witness, so nothing confirms it was transmitted.
+    #[error("beacon has no valid witness")]
+    NoWitnesses,
+    /// The beaconer has no valid witness inside the reciprocity window (HIP-106).
+    #[error("beaconer has not witnessed recently")]
+    NoRecentWitness,
+    /// A hotspot reported witnessing its own beacon.
+    #[error("hotspot witnessed its own beacon")]
+    SelfWitness,
+    /// Beaconer and witness share an owner, whose witnessing proves nothing.
+    #[error("beaconer and witness have the same owner")]
+    SameOwner,
+    /// The (beaconer, witness) pair is on the edge denylist.
+    #[error("beaconer-witness edge is denylisted")]
+    DeniedEdge,
+    /// The witness arrived later than the allowed lag after the beacon or first witness.
+    #[error("witness arrived too late")]
+    TooLate,
+    /// The witnessed data is not the beacon's data.
+    #[error("witnessed data is not the beacon's")]
+    PayloadMismatch,
+    /// The witnessed frequency is too far from the beacon's.
+    #[error("witnessed frequency too far from the beacon's")]
+    InvalidFrequency,
+    /// Beaconer and witness operate in different regional plans.
+    #[error("beaconer and witness regions differ")]
+    InvalidRegion,
+    /// The witness is closer to the beaconer than the minimum H3 cell distance.
+    #[error("witness below the minimum distance")]
+    BelowMinDistance,
+    /// The witness is farther from the beaconer than radio can plausibly reach.
+    #[error("witness above the maximum distance")]
+    AboveMaxDistance,
+    /// The witness heard the beacon louder than free-space path loss allows.
+    #[error("received power above the free-space bound")]
+    BadRssi,
+    /// The same report was already accepted (a witness per beacon, a reading per slot).
+    #[error("report already accepted")]
+    Duplicate,
+    /// The beacon already has the maximum number of selected witnesses.
+    #[error("beacon's witness cap reached")]
+    WitnessCapReached,
+    /// The witness has no valid beacon inside the reciprocity window (HIP-106).
+    #[error("witness has not beaconed recently")]
+    NoRecentBeacon,
+    /// The meter serial is already claimed by another node of the fleet.
+    #[error("meter serial claimed by another node")]
+    DuplicateMeterSerial,
+    /// The reading's sequence number does not follow the previous one.
+    #[error("reading sequence number does not follow")]
+    SequenceGap,
+    /// The reading's previous hash is not the hash of the previous reading.
+    #[error("reading does not chain to the previous one")]
+    ChainBroken,
+    /// The reading's time slot is outside the allowed window around now.
+    #[error("slot outside the allowed window")]
+    SlotOutsideWindow,
+    /// The reading's time slot is not after the previous reading's.
+    #[error("slot not after the previous reading's")]
+    SlotOutOfOrder,
+    /// A second, different reading for a slot (the slot is banned, Glow).
+    #[error("conflicting reading for the slot")]
+    DuplicateSlot,
+    /// The cumulative energy register went backwards without a recorded meter replacement.
+    #[error("energy register went backwards")]
+    RegisterRollback,
+    /// More energy than rated capacity × elapsed time × 1.35 allows (Glow).
+    #[error("energy above rated capacity")]
+    ExceedsCapacity,
+    /// The energy delta disagrees with average power × elapsed time.
+    #[error("energy delta disagrees with average power")]
+    EnergyMismatch,
+    /// The chain's meter serial changed without a recorded meter replacement.
+    #[error("meter serial changed without a recorded replacement")]
+    MeterSerialChanged,
 }
 
 impl RejectReason {
     /// Every reason, so the operator can pre-register one metric series per label.
-    pub const ALL: [RejectReason; 20] = [
+    pub const ALL: [RejectReason; 49] = [
         RejectReason::BadSignature,
         RejectReason::UnknownNode,
         RejectReason::WrongSessionNonce,
@@ -92,6 +179,35 @@ impl RejectReason {
         RejectReason::WrongRow,
         RejectReason::TooSlow,
         RejectReason::Malformed,
+        RejectReason::NotAsserted,
+        RejectReason::Denied,
+        RejectReason::IrregularInterval,
+        RejectReason::BadBeaconPayload,
+        RejectReason::NoWitnesses,
+        RejectReason::NoRecentWitness,
+        RejectReason::SelfWitness,
+        RejectReason::SameOwner,
+        RejectReason::DeniedEdge,
+        RejectReason::TooLate,
+        RejectReason::PayloadMismatch,
+        RejectReason::InvalidFrequency,
+        RejectReason::InvalidRegion,
+        RejectReason::BelowMinDistance,
+        RejectReason::AboveMaxDistance,
+        RejectReason::BadRssi,
+        RejectReason::Duplicate,
+        RejectReason::WitnessCapReached,
+        RejectReason::NoRecentBeacon,
+        RejectReason::DuplicateMeterSerial,
+        RejectReason::SequenceGap,
+        RejectReason::ChainBroken,
+        RejectReason::SlotOutsideWindow,
+        RejectReason::SlotOutOfOrder,
+        RejectReason::DuplicateSlot,
+        RejectReason::RegisterRollback,
+        RejectReason::ExceedsCapacity,
+        RejectReason::EnergyMismatch,
+        RejectReason::MeterSerialChanged,
     ];
 
     /// The reason named `name` (the inverse of [`RejectReason::as_str`]), for decoding
@@ -123,6 +239,35 @@ impl RejectReason {
             RejectReason::WrongRow => "WrongRow",
             RejectReason::TooSlow => "TooSlow",
             RejectReason::Malformed => "Malformed",
+            RejectReason::NotAsserted => "NotAsserted",
+            RejectReason::Denied => "Denied",
+            RejectReason::IrregularInterval => "IrregularInterval",
+            RejectReason::BadBeaconPayload => "BadBeaconPayload",
+            RejectReason::NoWitnesses => "NoWitnesses",
+            RejectReason::NoRecentWitness => "NoRecentWitness",
+            RejectReason::SelfWitness => "SelfWitness",
+            RejectReason::SameOwner => "SameOwner",
+            RejectReason::DeniedEdge => "DeniedEdge",
+            RejectReason::TooLate => "TooLate",
+            RejectReason::PayloadMismatch => "PayloadMismatch",
+            RejectReason::InvalidFrequency => "InvalidFrequency",
+            RejectReason::InvalidRegion => "InvalidRegion",
+            RejectReason::BelowMinDistance => "BelowMinDistance",
+            RejectReason::AboveMaxDistance => "AboveMaxDistance",
+            RejectReason::BadRssi => "BadRssi",
+            RejectReason::Duplicate => "Duplicate",
+            RejectReason::WitnessCapReached => "WitnessCapReached",
+            RejectReason::NoRecentBeacon => "NoRecentBeacon",
+            RejectReason::DuplicateMeterSerial => "DuplicateMeterSerial",
+            RejectReason::SequenceGap => "SequenceGap",
+            RejectReason::ChainBroken => "ChainBroken",
+            RejectReason::SlotOutsideWindow => "SlotOutsideWindow",
+            RejectReason::SlotOutOfOrder => "SlotOutOfOrder",
+            RejectReason::DuplicateSlot => "DuplicateSlot",
+            RejectReason::RegisterRollback => "RegisterRollback",
+            RejectReason::ExceedsCapacity => "ExceedsCapacity",
+            RejectReason::EnergyMismatch => "EnergyMismatch",
+            RejectReason::MeterSerialChanged => "MeterSerialChanged",
         }
     }
 }

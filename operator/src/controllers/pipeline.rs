@@ -42,7 +42,8 @@ pub async fn run<K: NodeKind>(
         _ => controller.owns(Api::<Deployment>::all(client), owned),
     };
     tracing::info!(%kind, "controller started");
-    controller
+    let census = count_nodes(controller.store(), ctx.clone(), kind.clone());
+    let run = controller
         .graceful_shutdown_on(shutdown)
         .run(reconcile::<K>, error_policy::<K>, ctx)
         .for_each(|result| async move {
@@ -50,9 +51,53 @@ pub async fn run<K: NodeKind>(
                 // ObjectNotFound after a delete is expected (kube#1167); keep it quiet.
                 tracing::debug!(error = %err, "reconcile finished with error");
             }
-        })
-        .await;
+        });
+    tokio::select! {
+        _ = run => {}
+        _ = census => {}
+    }
     tracing::info!(%kind, "controller stopped");
+}
+
+/// Keeps `depin_operator_nodes{namespace,kind,condition,status}` in line with the
+/// controller's cache (so deleted nodes drop out without a reconcile).
+async fn count_nodes<K: NodeKind>(
+    store: kube::runtime::reflector::Store<DeserializeGuard<K>>,
+    ctx: Arc<Context>,
+    kind: String,
+) {
+    let mut previous: std::collections::BTreeSet<[String; 4]> = Default::default();
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
+    loop {
+        tick.tick().await;
+        let mut counts: std::collections::BTreeMap<[String; 4], i64> = Default::default();
+        for guard in store.state() {
+            let Ok(node) = &guard.0 else { continue };
+            let namespace = node.namespace().unwrap_or_default();
+            for condition in node
+                .node_status()
+                .map(|s| s.conditions.as_slice())
+                .unwrap_or_default()
+            {
+                let key = [
+                    namespace.clone(),
+                    kind.clone(),
+                    condition.type_.clone(),
+                    condition.status.clone(),
+                ];
+                *counts.entry(key).or_default() += 1;
+            }
+        }
+        for gone in previous.iter().filter(|k| !counts.contains_key(*k)) {
+            let labels: Vec<&str> = gone.iter().map(String::as_str).collect();
+            let _ = ctx.metrics.nodes.remove_label_values(&labels);
+        }
+        for (key, count) in &counts {
+            let labels: Vec<&str> = key.iter().map(String::as_str).collect();
+            ctx.metrics.nodes.with_label_values(&labels).set(*count);
+        }
+        previous = counts.into_keys().collect();
+    }
 }
 
 async fn reconcile<K: NodeKind>(

@@ -10,6 +10,7 @@ pub mod index;
 pub mod ledger;
 pub mod metrics;
 pub mod recorder;
+mod respond;
 pub mod schedule;
 pub mod session;
 pub mod sink;

@@ -1,0 +1,290 @@
+//! What the agent does with each verifier message: compute answers off the async runtime,
+//! keep them in the outbox, open GPU rows on request, and settle the outbox on receipts.
+
+use crate::roles::Work;
+use crate::session::{Done, Memory, Prover, agent_message};
+use depin_proof::RejectReason;
+use depin_proof::entropy::ChallengeId;
+use depin_proof::identity::{NodeKey, PublicKey};
+use depin_proof::receipt::{ProofKind, Receipt};
+use depin_proto::v1::{self, agent_message::Body as Out, verifier_message::Body as In};
+use depin_proto::wire::{self, Filed};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+impl Prover {
+    /// Handles one verifier message.
+    pub(crate) async fn on_message(
+        &self,
+        message: v1::VerifierMessage,
+        session_key: &Arc<NodeKey>,
+        verifier: &PublicKey,
+        memory: &mut Memory,
+        tx: &mpsc::Sender<v1::AgentMessage>,
+    ) {
+        match message.body {
+            Some(In::StorageChallenge(w)) => {
+                self.on_storage_challenge(&w, session_key, memory, tx).await
+            }
+            Some(In::GpuChallenge(w)) => self.on_gpu_challenge(&w, session_key, memory, tx).await,
+            Some(In::RowRequest(w)) => self.on_row_request(&w, memory, tx).await,
+            Some(In::Receipt(w)) => self.on_receipt(&w, verifier, memory),
+            Some(In::CommitmentReceipts(r)) => {
+                let refused: Vec<String> = r
+                    .receipts
+                    .iter()
+                    .filter(|c| !c.accepted)
+                    .map(|c| format!("{}: {}", c.sector, c.reason))
+                    .collect();
+                if refused.is_empty() {
+                    tracing::info!(sectors = r.receipts.len(), "sector commitments accepted");
+                } else {
+                    tracing::error!(?refused, "sector commitments refused");
+                }
+            }
+            Some(In::ServerHello(_) | In::Welcome(_)) | None => {}
+        }
+    }
+
+    /// A challenge already answered (or being answered) is not computed again; a pending
+    /// answer is simply re-sent.
+    async fn seen(
+        &self,
+        id: &ChallengeId,
+        memory: &Memory,
+        tx: &mpsc::Sender<v1::AgentMessage>,
+    ) -> bool {
+        if let Some(pending) = memory.outbox.get(id) {
+            let _ = tx.send(pending.message.clone()).await;
+            return true;
+        }
+        memory.in_flight.contains(id)
+    }
+
+    async fn on_storage_challenge(
+        &self,
+        w: &v1::StorageChallenge,
+        session_key: &Arc<NodeKey>,
+        memory: &mut Memory,
+        tx: &mpsc::Sender<v1::AgentMessage>,
+    ) {
+        let (Work::Storage(storage), Ok((challenge, k)), Ok(id)) = (
+            &self.work,
+            wire::storage_challenge_from_wire(w),
+            wire::challenge_from_wire(&w.challenge_id),
+        ) else {
+            tracing::warn!("ignoring a storage challenge this agent cannot answer");
+            return;
+        };
+        if self.seen(&id, memory, tx).await {
+            return;
+        }
+        memory.in_flight.insert(id);
+        let (storage, key, done, at) = (
+            storage.clone(),
+            session_key.clone(),
+            memory.done_tx.clone(),
+            Instant::now(),
+        );
+        tokio::task::spawn_blocking(move || {
+            let result = storage.answer(&challenge, k, &key).map(|response| {
+                let filed = Filed {
+                    challenge: id,
+                    session_key: key.public(),
+                    message: response,
+                };
+                agent_message(Out::StorageResponse(wire::storage_response_to_wire(&filed)))
+            });
+            let _ = done.send(match result {
+                Ok(message) => Done::Storage {
+                    challenge: id,
+                    message,
+                    at,
+                },
+                Err(err) => Done::Failed {
+                    challenge: id,
+                    error: format!("sector {}: {err}", challenge.sector.0),
+                },
+            });
+        });
+    }
+
+    async fn on_gpu_challenge(
+        &self,
+        w: &v1::GpuChallenge,
+        session_key: &Arc<NodeKey>,
+        memory: &mut Memory,
+        tx: &mpsc::Sender<v1::AgentMessage>,
+    ) {
+        let (Work::Gpu(gpu), Ok(challenge), Ok(id)) = (
+            &self.work,
+            wire::gpu_challenge_from_wire(w),
+            wire::challenge_from_wire(&w.challenge_id),
+        ) else {
+            tracing::warn!("ignoring a GPU challenge this agent cannot answer");
+            return;
+        };
+        if self.seen(&id, memory, tx).await {
+            return;
+        }
+        memory.in_flight.insert(id);
+        let (gpu, key, done, at) = (
+            gpu.clone(),
+            session_key.clone(),
+            memory.done_tx.clone(),
+            Instant::now(),
+        );
+        tokio::task::spawn_blocking(move || {
+            let _ = done.send(match gpu.compute(&challenge) {
+                Some(computed) => Done::Gpu {
+                    challenge: id,
+                    computed: Box::new(computed),
+                    session_key: key,
+                    at,
+                },
+                None => Done::Failed {
+                    challenge: id,
+                    error: format!("matrix size {} out of range", challenge.n),
+                },
+            });
+        });
+    }
+
+    async fn on_row_request(
+        &self,
+        w: &v1::RowRequest,
+        memory: &mut Memory,
+        tx: &mpsc::Sender<v1::AgentMessage>,
+    ) {
+        let Ok(request) = wire::row_request_from_wire(w) else {
+            return;
+        };
+        let Some((work, key)) = memory.gpu.get(&request.challenge) else {
+            tracing::warn!(challenge = %request.challenge.to_hex(), "row request for a product this agent does not hold");
+            return;
+        };
+        let opening = work.open(&request, key);
+        let message = agent_message(Out::GpuOpening(wire::gpu_opening_to_wire(
+            &key.public(),
+            &opening,
+        )));
+        let at = memory
+            .outbox
+            .get(&request.challenge)
+            .map_or_else(Instant::now, |p| p.challenge_at);
+        memory
+            .outbox
+            .put(request.challenge, ProofKind::Gpu, message.clone(), at);
+        let _ = tx.send(message).await;
+    }
+
+    fn on_receipt(&self, w: &v1::Receipt, verifier: &PublicKey, memory: &mut Memory) {
+        let receipt = match wire::receipt_from_wire(self.node(), w) {
+            Ok(r) if r.verify(verifier) => r,
+            _ => {
+                tracing::warn!("ignoring a receipt that does not verify under the verifier key");
+                return;
+            }
+        };
+        // A Replay carries the original decision; that is the one that counts.
+        let original = w
+            .original
+            .as_deref()
+            .and_then(|o| wire::receipt_from_wire(self.node(), o).ok());
+        let decided: &Receipt = original
+            .as_ref()
+            .filter(|o| o.verify(verifier))
+            .unwrap_or(&receipt);
+        let Some(pending) = memory.outbox.settle(&receipt.challenge) else {
+            return;
+        };
+        memory.gpu.remove(&receipt.challenge);
+        let proof = receipt.proof.as_str();
+        self.metrics
+            .challenge_latency
+            .with_label_values(&[proof])
+            .observe(pending.challenge_at.elapsed().as_secs_f64());
+        match decided.verdict {
+            Ok(()) => {
+                self.metrics
+                    .proofs_accepted
+                    .with_label_values(&[proof])
+                    .inc();
+                let tally = decided.tally.unwrap_or_default();
+                tracing::info!(proof, challenge = %receipt.challenge.to_hex(), accepted = tally.accepted, work_units = %tally.work_units, "proof accepted");
+            }
+            Err(reason) => {
+                self.metrics
+                    .proofs_rejected
+                    .with_label_values(&[proof, reason.as_str()])
+                    .inc();
+                let level_is_warn = reason != RejectReason::UnknownChallenge;
+                if level_is_warn {
+                    tracing::warn!(proof, challenge = %receipt.challenge.to_hex(), %reason, reason_name = reason.as_str(), "proof rejected");
+                } else {
+                    tracing::info!(proof, challenge = %receipt.challenge.to_hex(), "verifier no longer knows this challenge (it restarted); dropping it");
+                }
+            }
+        }
+    }
+
+    /// Sends finished work and files it in the outbox.
+    pub(crate) async fn on_done(
+        &self,
+        done: Done,
+        memory: &mut Memory,
+        tx: &mpsc::Sender<v1::AgentMessage>,
+    ) {
+        let (challenge, kind, message, at) = match done {
+            Done::Storage {
+                challenge,
+                message,
+                at,
+            } => (challenge, ProofKind::Storage, message, at),
+            Done::Gpu {
+                challenge,
+                computed,
+                session_key,
+                at,
+            } => {
+                let backend = match &self.work {
+                    Work::Gpu(gpu) => gpu.backend.label(),
+                    Work::Storage(_) => "cpu",
+                };
+                self.metrics
+                    .gpu_tops
+                    .with_label_values(&[backend])
+                    .set(computed.tops);
+                tracing::info!(
+                    backend,
+                    elapsed_ms = computed.elapsed.as_millis(),
+                    tops = computed.tops,
+                    "GPU challenge computed"
+                );
+                let commitment = computed.work.commit(&session_key);
+                let message = agent_message(Out::GpuCommitment(wire::gpu_commitment_to_wire(
+                    &session_key.public(),
+                    &commitment,
+                )));
+                memory
+                    .gpu
+                    .insert(challenge, (Arc::new(computed.work), session_key));
+                (challenge, ProofKind::Gpu, message, at)
+            }
+            Done::Failed { challenge, error } => {
+                memory.in_flight.remove(&challenge);
+                tracing::error!(%error, "cannot answer challenge");
+                return;
+            }
+        };
+        memory.in_flight.remove(&challenge);
+        memory.outbox.put(challenge, kind, message.clone(), at);
+        self.metrics
+            .proofs_submitted
+            .with_label_values(&[kind.as_str()])
+            .inc();
+        // If the stream is gone the message stays in the outbox for the next session.
+        let _ = tx.send(message).await;
+    }
+}
