@@ -2,6 +2,8 @@
 //! default, or any cluster KUBECONFIG points at.
 
 pub mod deploy;
+pub mod rogue;
+pub mod testbed;
 
 use anyhow::Context as _;
 use k8s_openapi::api::core::v1::Namespace;
@@ -158,14 +160,23 @@ pub async fn apply_documents(client: &Client, docs: &[serde_json::Value]) -> any
         let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
         let gvk = kube::core::GroupVersionKind::gvk(group, version, kind);
         let (resource, caps) = kube::discovery::pinned_kind(client, &gvk).await?;
-        let api: Api<kube::api::DynamicObject> = match (caps.scope, doc["metadata"]["namespace"].as_str()) {
-            (kube::discovery::Scope::Namespaced, Some(ns)) => Api::namespaced_with(client.clone(), ns, &resource),
-            (kube::discovery::Scope::Namespaced, None) => Api::default_namespaced_with(client.clone(), &resource),
-            (kube::discovery::Scope::Cluster, _) => Api::all_with(client.clone(), &resource),
-        };
-        api.patch(name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(doc))
-            .await
-            .with_context(|| format!("applying {kind}/{name}"))?;
+        let api: Api<kube::api::DynamicObject> =
+            match (caps.scope, doc["metadata"]["namespace"].as_str()) {
+                (kube::discovery::Scope::Namespaced, Some(ns)) => {
+                    Api::namespaced_with(client.clone(), ns, &resource)
+                }
+                (kube::discovery::Scope::Namespaced, None) => {
+                    Api::default_namespaced_with(client.clone(), &resource)
+                }
+                (kube::discovery::Scope::Cluster, _) => Api::all_with(client.clone(), &resource),
+            };
+        api.patch(
+            name,
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(doc),
+        )
+        .await
+        .with_context(|| format!("applying {kind}/{name}"))?;
     }
     Ok(())
 }

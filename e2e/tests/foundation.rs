@@ -2,9 +2,10 @@
 //! node kind reconciled into ready agent pods. Run by the test command with
 //! `cargo test -p depin-e2e --features cluster -- --test-threads=1`.
 
-use depin_crds::{GpuWorker, HotspotGateway, MeterBridge, NodeStatus, RewardPolicy, StorageNode};
-use depin_e2e::deploy::{self, OPERATOR, OPERATOR_NAMESPACE};
-use depin_e2e::{TestNamespace, apply, client, condition, eventually, repo_root, yaml_documents};
+use depin_crds::{GpuWorker, HotspotGateway, MeterBridge, StorageNode};
+use depin_e2e::deploy::{OPERATOR, OPERATOR_NAMESPACE};
+use depin_e2e::testbed::{READY_TIMEOUT, example, secret_pub, setup, wait_ready};
+use depin_e2e::{TestNamespace, apply, condition, eventually, repo_root, yaml_documents};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
@@ -13,65 +14,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
 use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::ApiResource;
-use kube::{Api, Client, Resource, ResourceExt};
-use serde::de::DeserializeOwned;
-use std::fmt::Debug;
-use std::time::Duration;
-
-const READY_TIMEOUT: Duration = Duration::from_secs(120);
-
-async fn setup() -> anyhow::Result<Client> {
-    let client = client().await?;
-    deploy::install_crds(&client).await?;
-    deploy::deploy_operator(&client).await?;
-    let policies: Api<RewardPolicy> = Api::all(client.clone());
-    let example = example_docs()?
-        .into_iter()
-        .find(|d| d["kind"] == "RewardPolicy")
-        .expect("policy example");
-    apply(&policies, &serde_json::from_value(example)?).await?;
-    Ok(client)
-}
-
-fn example_docs() -> anyhow::Result<Vec<serde_json::Value>> {
-    yaml_documents(&std::fs::read_to_string(
-        repo_root().join("examples/minimal-fleet.yaml"),
-    )?)
-}
-
-/// The documented example of `K`, moved into namespace `ns`.
-fn example<K: Resource<DynamicType = ()> + DeserializeOwned>(ns: &str) -> anyhow::Result<K> {
-    let kind = K::kind(&());
-    let mut doc = example_docs()?
-        .into_iter()
-        .find(|d| d["kind"] == *kind)
-        .expect("example");
-    doc["metadata"]["namespace"] = ns.into();
-    Ok(serde_json::from_value(doc)?)
-}
-
-/// Waits until the node's Ready condition is True and returns its status.
-async fn wait_ready<K>(
-    api: &Api<K>,
-    name: &str,
-    status: fn(&K) -> Option<&NodeStatus>,
-) -> anyhow::Result<NodeStatus>
-where
-    K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned,
-{
-    eventually(&format!("{name} Ready=True"), READY_TIMEOUT, || async {
-        let node = api.get(name).await?;
-        let s = status(&node).cloned();
-        Ok((condition(s.as_ref(), "Ready").as_deref() == Some("True"))
-            .then_some(s)
-            .flatten())
-    })
-    .await
-}
-
-fn secret_pub(secret: &Secret) -> String {
-    String::from_utf8(secret.data.as_ref().expect("data")["ed25519.pub"].0.clone()).expect("utf8")
-}
+use kube::{Api, ResourceExt};
 
 #[tokio::test]
 async fn invalid_resources_are_refused_naming_the_field() -> anyhow::Result<()> {

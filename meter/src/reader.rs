@@ -8,8 +8,7 @@ use tokio_modbus::prelude::{Slave, tcp};
 use crate::MeterError;
 use crate::sunspec::{
     BASE_ADDRESSES, COMMON_MODEL, COMMON_REGISTERS_NEEDED, CommonModel, Direction, END_MODEL_ID,
-    ModelHeader, SUNS_MARKER, decode_common, decode_power, is_power_model,
-    power_registers_needed,
+    ModelHeader, SUNS_MARKER, decode_common, decode_power, is_power_model, power_registers_needed,
 };
 
 /// Default per-request timeout: long enough for a Modbus gateway in front of an RS-485
@@ -155,7 +154,11 @@ impl SunSpecReader {
             .iter()
             .find(|m| is_power_model(m.id))
             .ok_or_else(|| MeterError::NoPowerModel(models.iter().map(|m| m.id).collect()))?;
-        let common = decode_common(&self.read_registers(common_at, COMMON_REGISTERS_NEEDED).await?)?;
+        let common = decode_common(
+            &self
+                .read_registers(common_at, COMMON_REGISTERS_NEEDED)
+                .await?,
+        )?;
         Ok(DeviceMap {
             base,
             models,
@@ -183,15 +186,16 @@ impl SunSpecReader {
         let mut left = count;
         while left > 0 {
             let chunk = left.min(MAX_REGISTERS_PER_READ);
-            let answer = tokio::time::timeout(self.timeout, self.ctx.read_holding_registers(at, chunk))
-                .await
-                .map_err(|_| MeterError::Timeout(self.timeout))?
-                .map_err(|e| MeterError::Transport(e.to_string()))?
-                .map_err(|code| MeterError::Exception {
-                    address: at,
-                    count: chunk,
-                    code: format!("{code:?}"),
-                })?;
+            let answer =
+                tokio::time::timeout(self.timeout, self.ctx.read_holding_registers(at, chunk))
+                    .await
+                    .map_err(|_| MeterError::Timeout(self.timeout))?
+                    .map_err(|e| MeterError::Transport(e.to_string()))?
+                    .map_err(|code| MeterError::Exception {
+                        address: at,
+                        count: chunk,
+                        code: format!("{code:?}"),
+                    })?;
             if answer.len() != usize::from(chunk) {
                 return Err(MeterError::Parse(format!(
                     "asked {chunk} registers at {at}, got {}",

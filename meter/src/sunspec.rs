@@ -123,7 +123,9 @@ pub fn decode_string(regs: &[u16]) -> String {
 /// Decodes the common model from registers starting at its ID register.
 pub fn decode_common(regs: &[u16]) -> Result<CommonModel, MeterError> {
     if regs.len() < usize::from(COMMON_REGISTERS_NEEDED) || regs[0] != COMMON_MODEL {
-        return Err(MeterError::Parse("common model 1 is too short or missing".into()));
+        return Err(MeterError::Parse(
+            "common model 1 is too short or missing".into(),
+        ));
     }
     Ok(CommonModel {
         manufacturer: decode_string(&regs[2..18]),
@@ -173,7 +175,9 @@ fn scale(raw: u16, point: &'static str) -> Result<f64, MeterError> {
     }
     let sf = raw as i16;
     if !(-10..=10).contains(&sf) {
-        return Err(MeterError::Parse(format!("{point} = {sf} is outside -10..=10")));
+        return Err(MeterError::Parse(format!(
+            "{point} = {sf} is outside -10..=10"
+        )));
     }
     Ok(10f64.powi(i32::from(sf)))
 }

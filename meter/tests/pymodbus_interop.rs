@@ -61,7 +61,14 @@ async fn start_server(port: u16, model: u16, serial: &str, watts: u32, wh: u32) 
         .arg("ignore")
         .arg(repo_root().join("sim/python/sunspec_server.py"))
         .args(["--port", &port.to_string(), "--model", &model.to_string()])
-        .args(["--serial", serial, "--watts", &watts.to_string(), "--wh", &wh.to_string()])
+        .args([
+            "--serial",
+            serial,
+            "--watts",
+            &watts.to_string(),
+            "--wh",
+            &wh.to_string(),
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -88,9 +95,33 @@ async fn reads_inverter_and_meter_models_from_pymodbus() {
         return;
     }
     let cases = [
-        (103, Direction::Production, "INV-103-XYZ", 2830, 123_456, 2830.0, 123_456),
-        (203, Direction::Production, "MTR-203-ABC", 1500, 98_765, 1500.0, 98_765),
-        (203, Direction::Consumption, "MTR-203-ABC", 1500, 98_765, 1500.0, 42),
+        (
+            103,
+            Direction::Production,
+            "INV-103-XYZ",
+            2830,
+            123_456,
+            2830.0,
+            123_456,
+        ),
+        (
+            203,
+            Direction::Production,
+            "MTR-203-ABC",
+            1500,
+            98_765,
+            1500.0,
+            98_765,
+        ),
+        (
+            203,
+            Direction::Consumption,
+            "MTR-203-ABC",
+            1500,
+            98_765,
+            1500.0,
+            42,
+        ),
     ];
     for (model, direction, serial, watts, wh, want_w, want_wh) in cases {
         let port = free_port();
@@ -112,7 +143,10 @@ async fn reads_inverter_and_meter_models_from_pymodbus() {
         let reading = reader.read().await.expect("reads");
         assert_eq!(reading.serial, serial, "model {model}");
         assert_eq!(reading.manufacturer, "DePIN-Labs");
-        assert!((reading.watts - want_w).abs() < 1e-6, "model {model}: {reading:?}");
+        assert!(
+            (reading.watts - want_w).abs() < 1e-6,
+            "model {model}: {reading:?}"
+        );
         assert_eq!(reading.wh_total, want_wh, "model {model} {direction:?}");
         server.kill().await.expect("server stops");
     }

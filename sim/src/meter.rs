@@ -113,7 +113,12 @@ impl PvMeter {
     pub fn registers(&self) -> Vec<u16> {
         let mut state = self.lock();
         state.advance();
-        image(&state.config.serial, state.watts, state.wh, state.config.capacity_w)
+        image(
+            &state.config.serial,
+            state.watts,
+            state.wh,
+            state.config.capacity_w,
+        )
     }
 
     /// Serves Modbus TCP on `listener` until the task is dropped; any unit id is answered.

@@ -52,7 +52,9 @@ pub fn pv_watts(capacity_w: f64, unix_s: f64, lat: f64, lon: f64, seed: u64) -> 
 fn ripple(seed: u64, minute: i64) -> f64 {
     let mut hasher = blake3::Hasher::new();
     hasher.update(b"depin-sim/pv-ripple/v1");
-    hasher.update(&seed.to_be_bytes()).update(&minute.to_be_bytes());
+    hasher
+        .update(&seed.to_be_bytes())
+        .update(&minute.to_be_bytes());
     let bytes = hasher.finalize();
     let word = u16::from_be_bytes([bytes.as_bytes()[0], bytes.as_bytes()[1]]);
     0.97 + 0.03 * f64::from(word) / f64::from(u16::MAX)

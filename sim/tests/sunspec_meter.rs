@@ -35,9 +35,10 @@ fn config(start: f64, speed: f64) -> PvMeterConfig {
 async fn noon_output_integrates_into_the_register() {
     // 600× speed: one real second is ten simulated minutes.
     let (address, _meter) = start(config(NOON, 600.0)).await;
-    let mut reader = SunSpecReader::connect(&address, 1, Direction::Production, Duration::from_secs(3))
-        .await
-        .expect("connects");
+    let mut reader =
+        SunSpecReader::connect(&address, 1, Direction::Production, Duration::from_secs(3))
+            .await
+            .expect("connects");
     let first = reader.read().await.expect("reads");
     assert_eq!(first.serial, "SIM-AMS-1");
     assert_eq!(first.manufacturer, "DePIN-Sim");
@@ -52,9 +53,10 @@ async fn noon_output_integrates_into_the_register() {
 #[tokio::test]
 async fn night_produces_nothing() {
     let (address, meter) = start(config(1_718_928_000.0, 60.0)).await;
-    let mut reader = SunSpecReader::connect(&address, 7, Direction::Production, Duration::from_secs(3))
-        .await
-        .expect("connects");
+    let mut reader =
+        SunSpecReader::connect(&address, 7, Direction::Production, Duration::from_secs(3))
+            .await
+            .expect("connects");
     let reading = reader.read().await.expect("reads");
     assert_eq!(reading.watts, 0.0);
     assert_eq!(reading.wh_total, 1_000);

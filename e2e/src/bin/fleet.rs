@@ -15,7 +15,11 @@ struct Row {
     status: Option<NodeStatus>,
 }
 
-async fn rows<K>(client: &Client, kind: &'static str, status: fn(&K) -> Option<&NodeStatus>) -> anyhow::Result<Vec<Row>>
+async fn rows<K>(
+    client: &Client,
+    kind: &'static str,
+    status: fn(&K) -> Option<&NodeStatus>,
+) -> anyhow::Result<Vec<Row>>
 where
     K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
         + Clone
@@ -28,7 +32,11 @@ where
         .await?
         .items
         .iter()
-        .map(|n| Row { kind, name: n.name_any(), status: status(n).cloned() })
+        .map(|n| Row {
+            kind,
+            name: n.name_any(),
+            status: status(n).cloned(),
+        })
         .collect())
 }
 
@@ -53,7 +61,8 @@ async fn table(client: &Client) -> anyhow::Result<(String, usize, usize)> {
             row.kind,
             row.name,
             if is_ready { "True" } else { "False" },
-            s.and_then(|s| s.key_prefix.clone()).unwrap_or_else(|| "-".into()),
+            s.and_then(|s| s.key_prefix.clone())
+                .unwrap_or_else(|| "-".into()),
             proofs.map_or(0, |p| p.accepted),
             proofs.map_or(0, |p| p.rejected),
             rewards.map_or("-".into(), |r| r.last_epoch_reward.clone()),
@@ -69,9 +78,14 @@ async fn main() -> anyhow::Result<()> {
     println!("installing CRDs and the operator ...");
     deploy::install_crds(&client).await?;
     deploy::deploy_operator(&client).await?;
-    let docs = yaml_documents(&std::fs::read_to_string(repo_root().join("examples/demo-fleet.yaml"))?)?;
+    let docs = yaml_documents(&std::fs::read_to_string(
+        repo_root().join("examples/demo-fleet.yaml"),
+    )?)?;
     apply_documents(&client, &docs).await?;
-    println!("demo fleet applied ({} objects); Ctrl-C stops and removes it", docs.len());
+    println!(
+        "demo fleet applied ({} objects); Ctrl-C stops and removes it",
+        docs.len()
+    );
     let start = Instant::now();
     let mut ticker = tokio::time::interval(Duration::from_secs(3));
     loop {

@@ -1,0 +1,247 @@
+//! Datagram ⇄ packet, on top of semtech-udp's packet types, plus builders for the frames
+//! our hotspot role sends and receives.
+//!
+//! Byte layout (GWMP v2, helium/semtech-udp PROTOCOL.TXT): `[0]` version 2, `[1..3]`
+//! random token, `[3]` identifier, then for gateway→server packets the 8-byte gateway EUI,
+//! then (PUSH_DATA, PULL_RESP, optional for TX_ACK) a JSON object.
+
+use semtech_udp::{
+    CodingRate, DataRate, Down, MacAddress, Modulation, Packet, ParseError, SerializablePacket, Up,
+    pull_resp, push_data,
+};
+use thiserror::Error;
+
+/// Largest UDP payload over IPv4; no GWMP datagram can be longer.
+pub const MAX_DATAGRAM: usize = 65_507;
+/// GWMP version this codec speaks (semtech-udp refuses v1).
+pub const PROTOCOL_VERSION: u8 = 2;
+
+/// Why a datagram was not a valid GWMP packet. [`DecodeError::kind`] is the metric label.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum DecodeError {
+    /// Shorter than its header.
+    #[error("datagram of {len} bytes is shorter than the {need}-byte header")]
+    TooShort {
+        /// Bytes received.
+        len: usize,
+        /// Bytes the header needs.
+        need: usize,
+    },
+    /// Not protocol version 2.
+    #[error("GWMP version {0} (only 2 is spoken)")]
+    Version(u8),
+    /// Unknown packet identifier.
+    #[error("unknown GWMP identifier {0:#04x}")]
+    Identifier(u8),
+    /// The JSON part has bytes outside ASCII. Real forwarders only send ASCII (base64
+    /// payloads, numbers, ASCII keys); refusing the rest up front also keeps such bytes
+    /// away from semtech-udp's data-rate parser, which slices strings by byte offset and
+    /// would panic on a multi-byte character.
+    #[error("JSON part is not ASCII")]
+    NotAscii,
+    /// The JSON part does not match the packet's schema.
+    #[error("invalid JSON: {0}")]
+    Json(String),
+    /// A packet of the other direction (e.g. a PUSH_ACK sent to a server).
+    #[error("{0} packet arrived in the wrong direction")]
+    Direction(&'static str),
+}
+
+impl DecodeError {
+    /// Every label [`DecodeError::kind`] returns, for pre-registering metric series.
+    pub const KINDS: [&'static str; 6] = [
+        "too_short",
+        "version",
+        "identifier",
+        "not_ascii",
+        "json",
+        "direction",
+    ];
+
+    /// Short label for the `malformed` counter.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DecodeError::TooShort { .. } => "too_short",
+            DecodeError::Version(_) => "version",
+            DecodeError::Identifier(_) => "identifier",
+            DecodeError::NotAscii => "not_ascii",
+            DecodeError::Json(_) => "json",
+            DecodeError::Direction(_) => "direction",
+        }
+    }
+}
+
+/// Why a packet could not be encoded (only an over-long JSON body can cause it).
+#[derive(Debug, Error)]
+#[error("encoding GWMP packet: {0}")]
+pub struct EncodeError(String);
+
+/// Where the JSON part of a datagram starts, by identifier: after the EUI for
+/// gateway→server packets, right after the header for PULL_RESP, nowhere for the rest.
+fn json_start(identifier: u8) -> Option<usize> {
+    match identifier {
+        0x00 | 0x05 => Some(12), // PUSH_DATA, TX_ACK
+        0x03 => Some(4),         // PULL_RESP
+        _ => None,
+    }
+}
+
+/// Decodes any GWMP v2 datagram. Never panics, whatever the bytes.
+pub fn decode(datagram: &[u8]) -> Result<Packet, DecodeError> {
+    if let (Some(&identifier), true) =
+        (datagram.get(3), datagram.first() == Some(&PROTOCOL_VERSION))
+        && let Some(start) = json_start(identifier)
+        && !datagram.get(start..).unwrap_or_default().is_ascii()
+    {
+        return Err(DecodeError::NotAscii);
+    }
+    Packet::parse(datagram).map_err(|e| match e {
+        ParseError::InvalidPacketLength(len, need) => DecodeError::TooShort { len, need },
+        ParseError::InvalidProtocolVersion(v) => DecodeError::Version(v),
+        ParseError::InvalidIdentifier(id) => DecodeError::Identifier(id),
+        ParseError::Utf8(_) => DecodeError::NotAscii,
+        ParseError::InvalidJson { json_error, .. } => DecodeError::Json(json_error.to_string()),
+        ParseError::UnexpectedDownlink(_) => DecodeError::Direction("downlink"),
+        ParseError::UnexpectedUplink(_) => DecodeError::Direction("uplink"),
+    })
+}
+
+/// Decodes a gateway→server datagram (what a network server receives).
+pub fn decode_uplink(datagram: &[u8]) -> Result<Up, DecodeError> {
+    match decode(datagram)? {
+        Packet::Up(up) => Ok(up),
+        Packet::Down(_) => Err(DecodeError::Direction("server-to-gateway")),
+    }
+}
+
+/// Decodes a server→gateway datagram (what a packet forwarder receives).
+pub fn decode_downlink(datagram: &[u8]) -> Result<Down, DecodeError> {
+    match decode(datagram)? {
+        Packet::Down(down) => Ok(down),
+        Packet::Up(_) => Err(DecodeError::Direction("gateway-to-server")),
+    }
+}
+
+/// Encodes any packet into a fresh datagram.
+pub fn encode(packet: &impl SerializablePacket) -> Result<Vec<u8>, EncodeError> {
+    let mut buffer = vec![0u8; MAX_DATAGRAM];
+    let written = packet
+        .serialize(&mut buffer)
+        .map_err(|e| EncodeError(e.to_string()))?;
+    buffer.truncate(usize::try_from(written).unwrap_or(MAX_DATAGRAM));
+    Ok(buffer)
+}
+
+/// A gateway EUI from its 16 hex digits (as forwarders print it), or `None`.
+pub fn parse_eui(text: &str) -> Option<MacAddress> {
+    let bytes: [u8; 8] = (0..8)
+        .map(|i| u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect::<Option<Vec<u8>>>()?
+        .try_into()
+        .ok()?;
+    (text.len() == 16).then(|| MacAddress::from(bytes))
+}
+
+/// Parses a LoRa data rate such as `SF9BW125`, or `None`. ASCII-checked first, for the
+/// reason given on [`DecodeError::NotAscii`].
+pub fn parse_datarate(text: &str) -> Option<DataRate> {
+    if !text.is_ascii() {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// Hz → the MHz float GWMP carries.
+pub fn hz_to_mhz(hz: u64) -> f64 {
+    hz as f64 / 1e6
+}
+
+/// GWMP's MHz float → Hz (the spec gives MHz at Hz precision, so rounding is exact).
+pub fn mhz_to_hz(mhz: f64) -> u64 {
+    (mhz * 1e6).round().max(0.0) as u64
+}
+
+/// What a packet forwarder reports for one received LoRa frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Received {
+    /// The PHY payload.
+    pub data: Vec<u8>,
+    /// Centre frequency, Hz.
+    pub frequency_hz: u64,
+    /// Data rate.
+    pub datarate: DataRate,
+    /// RSSI, dBm.
+    pub rssi_dbm: i32,
+    /// SNR, dB.
+    pub snr_db: f32,
+    /// Concentrator microsecond counter at reception.
+    pub tmst: u32,
+}
+
+/// A v1-style rxpk (the layout the Semtech reference forwarder sends) for `frame`.
+pub fn rxpk(frame: &Received) -> push_data::RxPk {
+    push_data::RxPk::V1(push_data::RxPkV1 {
+        chan: 0,
+        codr: Some(CodingRate::_4_5),
+        size: frame.data.len() as u64,
+        data: frame.data.clone(),
+        datr: frame.datarate,
+        freq: hz_to_mhz(frame.frequency_hz),
+        lsnr: frame.snr_db,
+        modu: Modulation::LORA,
+        rfch: 0,
+        rssi: frame.rssi_dbm,
+        rssis: Some(frame.rssi_dbm),
+        stat: push_data::CRC::OK,
+        tmst: frame.tmst,
+        time: None,
+    })
+}
+
+/// The reception an rxpk describes (signal RSSI when given, else channel RSSI).
+pub fn received(rxpk: &push_data::RxPk) -> Received {
+    Received {
+        data: rxpk.data().clone(),
+        frequency_hz: mhz_to_hz(rxpk.frequency()),
+        datarate: rxpk.datarate(),
+        rssi_dbm: rxpk.signal_rssi().unwrap_or_else(|| rxpk.channel_rssi()),
+        snr_db: rxpk.snr(),
+        tmst: rxpk.timestamp(),
+    }
+}
+
+/// A txpk for an immediate LoRa transmission, as gateway-rs sends beacons
+/// (`beacon_to_pull_resp`: `imme`, coding rate 4/5, RF chain 0, no IQ inversion).
+pub fn immediate_txpk(
+    data: Vec<u8>,
+    frequency_hz: u64,
+    datarate: DataRate,
+    power_dbm: u64,
+) -> pull_resp::TxPk {
+    pull_resp::TxPk {
+        time: pull_resp::Time::immediate(),
+        freq: hz_to_mhz(frequency_hz),
+        rfch: 0,
+        powe: power_dbm,
+        modu: Modulation::LORA,
+        datr: datarate,
+        codr: Some(CodingRate::_4_5),
+        fdev: None,
+        ipol: false,
+        prea: None,
+        data: pull_resp::PhyData::new(data),
+        ncrc: None,
+    }
+}
+
+/// A PUSH_DATA carrying `rxpk`s from gateway `mac`.
+pub fn push_data(token: u16, mac: MacAddress, rxpk: Vec<push_data::RxPk>) -> push_data::Packet {
+    push_data::Packet {
+        random_token: token,
+        gateway_mac: mac,
+        data: push_data::Data {
+            rxpk: Some(rxpk),
+            stat: None,
+        },
+    }
+}
