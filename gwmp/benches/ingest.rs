@@ -117,7 +117,10 @@ async fn main() {
     }
     let (raw_rate, endpoint_rate) = (median(raw_rates), median(endpoint_rates));
     let counters = endpoint.counters();
-    println!("datagram: {} bytes (PUSH_DATA, one rxpk, 51-byte payload)", datagram.len());
+    println!(
+        "datagram: {} bytes (PUSH_DATA, one rxpk, 51-byte payload)",
+        datagram.len()
+    );
     println!("| path | packets/s | × raw UDP |");
     println!("|---|---|---|");
     println!("| raw UDP recv + 4-byte ack | {raw_rate:.0} | 1.00 |");

@@ -86,7 +86,9 @@ fn push_data_with_rxpk_and_stat() {
 #[test]
 fn acks_and_pull_data() {
     round_trip(
-        &push_ack::Packet { random_token: 0x0102 },
+        &push_ack::Packet {
+            random_token: 0x0102,
+        },
         &[2, 1, 2, 1],
         None,
     );
@@ -99,7 +101,9 @@ fn acks_and_pull_data() {
         None,
     );
     round_trip(
-        &pull_ack::Packet { random_token: 0xfffe },
+        &pull_ack::Packet {
+            random_token: 0xfffe,
+        },
         &[2, 0xff, 0xfe, 4],
         None,
     );
@@ -122,7 +126,8 @@ fn pull_resp_carries_a_beacon_txpk() {
         "datr": "SF9BW125", "codr": "4/5", "ipol": false, "prea": null,
         "data": "CQkJ".repeat(17), "size": 51
     }});
-    let Packet::Down(Down::PullResp(decoded)) = round_trip(&packet, &[2, 0x12, 0x34, 3], Some(body))
+    let Packet::Down(Down::PullResp(decoded)) =
+        round_trip(&packet, &[2, 0x12, 0x34, 3], Some(body))
     else {
         panic!("not PULL_RESP");
     };
@@ -139,7 +144,11 @@ fn tx_ack_success_error_and_warning() {
     };
     let header = up_header(0x4242, 5);
     let cases = [
-        (tx_ack::Data::default(), json!({"txpk_ack": {"error": "NONE"}}), Ok(None)),
+        (
+            tx_ack::Data::default(),
+            json!({"txpk_ack": {"error": "NONE"}}),
+            Ok(None),
+        ),
         (
             tx_ack::Data::new_with_error(tx_ack::Error::TooLate),
             json!({"txpk_ack": {"error": "TOO_LATE"}}),
@@ -169,7 +178,10 @@ fn literal_forwarder_datagrams() {
         panic!("kind");
     };
     let frame = codec::received(&p.data.rxpk.expect("rxpk")[0]);
-    assert_eq!((frame.frequency_hz, frame.rssi_dbm, frame.data), (866_349_812, -35, vec![1, 2, 3, 4]));
+    assert_eq!(
+        (frame.frequency_hz, frame.rssi_dbm, frame.data),
+        (866_349_812, -35, vec![1, 2, 3, 4])
+    );
 
     // TX_ACK with no JSON (older forwarders), and with a trailing NUL.
     let bare = up_header(1, 5);
@@ -184,8 +196,14 @@ fn literal_forwarder_datagrams() {
     };
     assert_eq!(ack.get_result(), Err(tx_ack::Error::CollisionPacket));
 
-    assert!(matches!(decode_downlink(&[2, 0, 1, 1]), Ok(Down::PushAck(_))));
-    assert!(matches!(decode_uplink(&[2, 0, 1, 4]), Err(DecodeError::Direction(_))));
+    assert!(matches!(
+        decode_downlink(&[2, 0, 1, 1]),
+        Ok(Down::PushAck(_))
+    ));
+    assert!(matches!(
+        decode_uplink(&[2, 0, 1, 4]),
+        Err(DecodeError::Direction(_))
+    ));
 }
 
 #[test]
@@ -198,7 +216,11 @@ fn malformed_datagrams_are_named() {
         (&[2, 0, 0, 2, 1, 2], "too_short"),
     ];
     for (bytes, kind) in cases {
-        assert_eq!(decode(bytes).map(|_| ()).map_err(|e| e.kind()), Err(kind), "{bytes:?}");
+        assert_eq!(
+            decode(bytes).map(|_| ()).map_err(|e| e.kind()),
+            Err(kind),
+            "{bytes:?}"
+        );
     }
 }
 

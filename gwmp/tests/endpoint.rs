@@ -59,17 +59,30 @@ async fn connect(forwarder: &UdpSocket, events: &mut Receiver<Event>) {
         random_token: 0x2222,
         gateway_mac: MacAddress::from(MAC),
     };
-    forwarder.send(&encode(&pull).expect("encodes")).await.expect("send");
+    forwarder
+        .send(&encode(&pull).expect("encodes"))
+        .await
+        .expect("send");
     assert_eq!(recv(forwarder).await, vec![2, 0x22, 0x22, 4], "PULL_ACK");
-    assert!(matches!(next_event(events).await, Event::GatewayConnected { .. }));
+    assert!(matches!(
+        next_event(events).await,
+        Event::GatewayConnected { .. }
+    ));
 }
 
 #[tokio::test]
 async fn push_data_is_acked_and_reported() {
     let (endpoint, mut events, forwarder) = setup(500).await;
     let push = codec::push_data(0x1111, MacAddress::from(MAC), vec![codec::rxpk(&frame())]);
-    forwarder.send(&encode(&push).expect("encodes")).await.expect("send");
-    assert_eq!(recv(&forwarder).await, vec![2, 0x11, 0x11, 1], "PUSH_ACK, same token");
+    forwarder
+        .send(&encode(&push).expect("encodes"))
+        .await
+        .expect("send");
+    assert_eq!(
+        recv(&forwarder).await,
+        vec![2, 0x11, 0x11, 1],
+        "PUSH_ACK, same token"
+    );
     let Event::Rxpk { gateway, rxpk } = next_event(&mut events).await else {
         panic!("expected rxpk");
     };
@@ -108,13 +121,19 @@ async fn downlinks_are_matched_to_tx_ack_tokens() {
             gateway_mac: MacAddress::from(MAC),
             data: tx_ack::Data::default(),
         };
-        forwarder.send(&encode(&stray).expect("encodes")).await.expect("send");
+        forwarder
+            .send(&encode(&stray).expect("encodes"))
+            .await
+            .expect("send");
         let ack = tx_ack::Packet {
             random_token: resp.random_token,
             gateway_mac: MacAddress::from(MAC),
             data: answer,
         };
-        forwarder.send(&encode(&ack).expect("encodes")).await.expect("send");
+        forwarder
+            .send(&encode(&ack).expect("encodes"))
+            .await
+            .expect("send");
         let outcome = sending.await.expect("task");
         match outcome {
             Ok(accepted) if accepted.adjusted_power_dbm.is_none() => {}
@@ -127,7 +146,10 @@ async fn downlinks_are_matched_to_tx_ack_tokens() {
     }
     // Nobody answers: the downlink times out (the three stray acks were counted unmatched).
     let outcome = endpoint.send_downlink(None, beacon()).await;
-    assert!(matches!(outcome, Err(DownlinkError::Timeout(_))), "{outcome:?}");
+    assert!(
+        matches!(outcome, Err(DownlinkError::Timeout(_))),
+        "{outcome:?}"
+    );
     let counters = endpoint.counters();
     assert_eq!(counters.pull_resp, 4);
     assert_eq!(counters.tx_ack, 6);

@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use depin_gwmp::codec::{self, immediate_txpk, parse_datarate};
-use depin_gwmp::semtech_udp::MacAddress;
 use depin_gwmp::{Endpoint, EndpointConfig, Event};
 
 fn repo_root() -> PathBuf {
@@ -18,9 +17,12 @@ fn repo_root() -> PathBuf {
 }
 
 fn npm_dir() -> PathBuf {
-    std::env::var_os("DEPIN_SIM_NPM").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/depin-operator/npm")
-    })
+    std::env::var_os("DEPIN_SIM_NPM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/depin-operator/npm")
+        })
 }
 
 fn peer_available() -> bool {
@@ -67,7 +69,10 @@ async fn npm_packet_forwarder_talks_to_our_endpoint() {
                 assert_eq!(gateway, eui);
                 let frame = codec::received(&rxpk);
                 assert_eq!(frame.data, vec![0xde, 0xad, 0xbe, 0xef]);
-                assert_eq!((frame.frequency_hz, frame.rssi_dbm, frame.tmst), (868_300_000, -97, 3_512_348_611));
+                assert_eq!(
+                    (frame.frequency_hz, frame.rssi_dbm, frame.tmst),
+                    (868_300_000, -97, 3_512_348_611)
+                );
                 seen.0 = true;
             }
             Event::Stat { gateway, stat } => {
@@ -81,20 +86,37 @@ async fn npm_packet_forwarder_talks_to_our_endpoint() {
         }
     }
     assert_eq!(seen, (true, true), "rxpk and stat before PULL_DATA");
-    let txpk = immediate_txpk(vec![1; 51], 868_100_000, parse_datarate("SF9BW125").expect("dr"), 14);
+    let txpk = immediate_txpk(
+        vec![1; 51],
+        868_100_000,
+        parse_datarate("SF9BW125").expect("dr"),
+        14,
+    );
     let accepted = endpoint
-        .send_downlink(Some(MacAddress::from(eui)), txpk)
+        .send_downlink(Some(eui), txpk)
         .await
         .expect("TX_ACK from the npm side");
     assert_eq!(accepted.adjusted_power_dbm, None);
 
     let output = node.await.expect("task").expect("node ran");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "node failed: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    for line in ["push_ack rxpk", "push_ack stat", "pull_ack", "pull_resp freq=868.1 powe=14 size=51 imme=true"] {
+    assert!(
+        output.status.success(),
+        "node failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for line in [
+        "push_ack rxpk",
+        "push_ack stat",
+        "pull_ack",
+        "pull_resp freq=868.1 powe=14 size=51 imme=true",
+    ] {
         assert!(stdout.contains(line), "missing {line:?} in {stdout}");
     }
     let counters = endpoint.counters();
-    assert_eq!((counters.push_data, counters.pull_data, counters.tx_ack), (2, 1, 1));
+    assert_eq!(
+        (counters.push_data, counters.pull_data, counters.tx_ack),
+        (2, 1, 1)
+    );
     assert_eq!(counters.malformed_total(), 0);
 }

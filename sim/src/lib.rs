@@ -5,6 +5,7 @@
 
 #![warn(missing_docs)]
 
+pub mod medium;
 pub mod meter;
 pub mod solar;
 

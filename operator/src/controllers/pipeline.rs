@@ -15,7 +15,8 @@ use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams};
 use kube::core::{DeserializeGuard, error_boundary::InvalidObject};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Event, EventType, Recorder};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, predicates, watcher};
+use kube::runtime::utils::Predicate as _;
 use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -32,7 +33,20 @@ pub async fn run<K: NodeKind>(
     ctx.metrics.register_kind(&kind);
     let owned = watcher::Config::default().labels(&format!("{}={}", MANAGED_BY.0, MANAGED_BY.1));
     let nodes = Api::<DeserializeGuard<K>>::all(client.clone());
-    let controller = Controller::new(nodes, watcher::Config::default().any_semantic())
+    // The verifier writes proof tallies into status about once a second per node; without
+    // this filter every such write would re-run the whole reconcile (five API calls).
+    // Spec (generation) and annotation changes are what the reconcile reacts to; children
+    // changes still arrive through `owns`, and drift is repaired by the periodic requeue.
+    let (store, writer) = kube::runtime::reflector::store();
+    let triggers = watcher::watcher(nodes, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(
+            predicates::generation.combine(predicates::annotations),
+            Default::default(),
+        );
+    let controller = Controller::for_stream(triggers, store)
         .with_config(ControllerConfig::default().concurrency(ctx.config.reconcile_concurrency))
         .owns(Api::<Service>::all(client.clone()), owned.clone());
     let controller = match K::ROLE {
