@@ -16,8 +16,9 @@ step "format and lint"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --features depin-e2e/cluster -- -D warnings
 
-step "pure tests (no cluster)"
-cargo test --workspace
+step "pure tests (no cluster; interop peers: pymodbus, npm packet-forwarder)"
+# The interop tests install their peers (sim/setup.sh) and must not skip silently here.
+DEPIN_REQUIRE_INTEROP=1 cargo test --workspace
 
 step "Helm chart, dashboards and alert rules (real Helm, promtool)"
 bash charts/test.sh

@@ -144,3 +144,25 @@ fn clip_level(
         clipped,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::poc::cell_at;
+
+    #[test]
+    fn stacked_hotspots_share_their_cell() {
+        let here = cell_at(52.3700, 4.8900, 12).expect("valid");
+        let far = cell_at(52.3880, 4.8900, 12).expect("valid");
+        let scales = hex_scales(&[("a", here), ("b", far)], &HIP104_DENSITY);
+        assert_eq!(scales["a"], Decimal::ONE);
+        assert_eq!(scales["b"], Decimal::ONE);
+        let half = Decimal::parse("0.5").expect("dec");
+        let scales = hex_scales(&[("a", here), ("b", here), ("c", far)], &HIP104_DENSITY);
+        assert_eq!(
+            (scales["a"], scales["b"], scales["c"]),
+            (half, half, Decimal::ONE)
+        );
+        assert_eq!(DEFAULT_TX_SCALE, Decimal::parse("0.2").expect("dec"));
+    }
+}

@@ -217,3 +217,32 @@ impl WitnessReport {
         BeaconId::of(&self.data)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entropy::{Beacon, EntropyConfig};
+
+    #[test]
+    fn payload_binds_entropy_beaconer_and_local_entropy() {
+        let beacon = Beacon::new([1; 32], EntropyConfig::default());
+        let (a, b) = (
+            NodeKey::from_seed([1; 32]).public(),
+            NodeKey::from_seed([2; 32]).public(),
+        );
+        let base = derive_beacon(&beacon.entropy(5), 1, &a, Region::EU868);
+        assert_eq!(base.data.len(), BEACON_PAYLOAD_SIZE);
+        assert!(
+            Region::EU868
+                .beacon_channels_hz()
+                .contains(&base.frequency_hz)
+        );
+        for other in [
+            derive_beacon(&beacon.entropy(6), 1, &a, Region::EU868),
+            derive_beacon(&beacon.entropy(5), 2, &a, Region::EU868),
+            derive_beacon(&beacon.entropy(5), 1, &b, Region::EU868),
+        ] {
+            assert_ne!(base.data, other.data);
+        }
+    }
+}

@@ -133,3 +133,19 @@ impl PocParams {
             .saturating_add(random % length)
     }
 }
+
+#[cfg(test)]
+mod schedule_tests {
+    use super::*;
+
+    #[test]
+    fn activity_and_beacon_schedule() {
+        let params = PocParams::default();
+        assert!(is_active(Some(0), params.density_activity_ms, &params));
+        assert!(!is_active(Some(0), params.density_activity_ms + 1, &params));
+        assert!(!is_active(None, 0, &params));
+        let t = params.beacon_time(3, u64::MAX);
+        assert_eq!(params.interval_of(t), 3);
+        assert_eq!(params.beacon_time(3, 0), 3 * DEFAULT_BEACON_INTERVAL_MS);
+    }
+}

@@ -190,3 +190,23 @@ pub fn witness_units(selected: u32, r: u32) -> Decimal {
         Decimal::from_ratio((r - 1) * den + num, den * w).unwrap_or(Decimal::ZERO)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hip15_units_match_the_published_examples() {
+        let d = |s: &str| Decimal::parse(s).expect("decimal");
+        assert_eq!(beacon_units(0, 4), Decimal::ZERO);
+        assert_eq!(beacon_units(2, 4), d("0.5"));
+        assert_eq!(beacon_units(4, 4), Decimal::ONE);
+        assert_eq!(beacon_units(5, 4), d("1.2"));
+        assert_eq!(witness_units(4, 4), Decimal::ONE);
+        assert_eq!(witness_units(5, 4), d("0.76"));
+        let w14 = witness_units(14, 4);
+        assert!(w14 > d("0.21") && w14 < d("0.23"), "{w14:?}");
+        assert!(beacon_units(1_000, 4) < d("2"));
+        assert!(witness_units(u32::MAX, 4) > Decimal::ZERO);
+    }
+}
