@@ -17,6 +17,101 @@ use kube::discovery::ApiResource;
 use kube::{Api, ResourceExt};
 
 #[tokio::test]
+async fn documented_examples_are_accepted_exactly_as_written() -> anyhow::Result<()> {
+    let client = setup().await?;
+    let text = std::fs::read_to_string(repo_root().join("examples/minimal-fleet.yaml"))?;
+    let mut accepted = Vec::new();
+    for doc in yaml_documents(&text)? {
+        let kind = doc["kind"].as_str().unwrap_or_default().to_string();
+        let gvk = GroupVersionKind::gvk("depin.dev", "v1alpha1", &kind);
+        let (resource, caps) = kube::discovery::pinned_kind(&client, &gvk).await?;
+        let api: Api<DynamicObject> = match caps.scope {
+            // The examples name namespace `fleet`; a server-side dry run needs it to exist.
+            kube::discovery::Scope::Namespaced => {
+                let ns = doc["metadata"]["namespace"].as_str().unwrap_or("default");
+                let namespaces: Api<k8s_openapi::api::core::v1::Namespace> =
+                    Api::all(client.clone());
+                let body = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+                namespaces
+                    .patch(ns, &PatchParams::apply("depin-e2e"), &Patch::Apply(body))
+                    .await?;
+                Api::namespaced_with(client.clone(), ns, &resource)
+            }
+            kube::discovery::Scope::Cluster => Api::all_with(client.clone(), &resource),
+        };
+        let obj: DynamicObject = serde_json::from_value(doc)?;
+        // A server-side dry run validates against the installed schema without storing
+        // anything (apply rather than create: "default" may already exist).
+        let name = obj.metadata.name.clone().unwrap_or_default();
+        let params = PatchParams::apply("depin-e2e-examples").force().dry_run();
+        api.patch(&name, &params, &Patch::Apply(&obj))
+            .await
+            .map_err(|e| anyhow::anyhow!("{kind} example refused: {e}"))?;
+        accepted.push(kind);
+    }
+    assert_eq!(
+        accepted,
+        [
+            "RewardPolicy",
+            "HotspotGateway",
+            "StorageNode",
+            "GpuWorker",
+            "MeterBridge"
+        ]
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_imported_identity_secret_is_used_as_is() -> anyhow::Result<()> {
+    let client = setup().await?;
+    let ns = TestNamespace::create(&client, "import").await?;
+    let key = depin_proof::identity::NodeKey::from_seed([42; 32]);
+    let secret = Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some("my-hotspot-key".into()),
+            ..Default::default()
+        },
+        string_data: Some([("ed25519.key".to_string(), key.seed_hex())].into()),
+        ..Default::default()
+    };
+    ns.api::<Secret>()
+        .create(&PostParams::default(), &secret)
+        .await?;
+    let api = ns.api::<HotspotGateway>();
+    let mut hs: HotspotGateway = example(&ns.name)?;
+    hs.spec.identity = Some(depin_crds::IdentitySpec {
+        secret_name: Some("my-hotspot-key".into()),
+        retain_on_delete: None,
+    });
+    apply(&api, &hs).await?;
+    let status = wait_ready(&api, "hs-amsterdam-1", |n| n.status.as_ref()).await?;
+    assert_eq!(status.public_key, Some(key.public().to_hex()));
+    assert_eq!(status.identity_secret.as_deref(), Some("my-hotspot-key"));
+    assert!(
+        ns.api::<Secret>()
+            .get_opt("hs-amsterdam-1-identity")
+            .await?
+            .is_none(),
+        "no key generated"
+    );
+    let pods = ns
+        .api::<Pod>()
+        .list(&ListParams::default().labels("depin.dev/node=hs-amsterdam-1"))
+        .await?;
+    let volumes = pods.items[0]
+        .spec
+        .as_ref()
+        .and_then(|s| s.volumes.clone())
+        .unwrap_or_default();
+    assert!(volumes.iter().any(
+        |v| v.secret.as_ref().and_then(|s| s.secret_name.as_deref()) == Some("my-hotspot-key")
+    ));
+    ns.cleanup().await;
+    Ok(())
+}
+
+#[tokio::test]
 async fn invalid_resources_are_refused_naming_the_field() -> anyhow::Result<()> {
     let client = setup().await?;
     let ns = TestNamespace::create(&client, "invalid").await?;
