@@ -308,6 +308,16 @@ async fn every_kind_becomes_ready_with_its_children() -> anyhow::Result<()> {
         .expect("limits");
     assert_eq!(limits["nvidia.com/gpu"].0, "1");
 
+    // `kubectl depin status` sees the same fleet, all Ready, with keys.
+    let rows = depin_cli::fleet(&client, Some(&ns.name)).await?;
+    assert_eq!(rows.len(), 4);
+    assert!(rows.iter().all(|r| r.ready()), "{rows:?}");
+    let table = depin_cli::render(&rows, jiff::Timestamp::now());
+    assert!(
+        table.contains("hs-amsterdam-1") && table.contains("meter-roof-1"),
+        "{table}"
+    );
+
     // `kubectl get depin` lists the fleet: every node kind carries the category.
     let discovery = kube::Discovery::new(client.clone())
         .filter(&["depin.dev"])

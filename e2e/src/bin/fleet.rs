@@ -2,75 +2,10 @@
 //! applies examples/demo-fleet.yaml, and shows the fleet until Ctrl-C, then removes it.
 //! `e2e/fleet.sh` wraps this with the local cluster and the images.
 
-use depin_crds::{GpuWorker, HotspotGateway, MeterBridge, NodeStatus, StorageNode};
-use depin_e2e::{apply_documents, client, condition, deploy, repo_root, yaml_documents};
-use kube::api::{DeleteParams, ListParams};
-use kube::{Api, Client, ResourceExt};
+use depin_e2e::{apply_documents, client, deploy, repo_root, yaml_documents};
+use kube::Api;
+use kube::api::DeleteParams;
 use std::time::{Duration, Instant};
-
-/// One row of the fleet table.
-struct Row {
-    kind: &'static str,
-    name: String,
-    status: Option<NodeStatus>,
-}
-
-async fn rows<K>(
-    client: &Client,
-    kind: &'static str,
-    status: fn(&K) -> Option<&NodeStatus>,
-) -> anyhow::Result<Vec<Row>>
-where
-    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned,
-{
-    let api: Api<K> = Api::namespaced(client.clone(), "fleet");
-    Ok(api
-        .list(&ListParams::default())
-        .await?
-        .items
-        .iter()
-        .map(|n| Row {
-            kind,
-            name: n.name_any(),
-            status: status(n).cloned(),
-        })
-        .collect())
-}
-
-async fn table(client: &Client) -> anyhow::Result<(String, usize, usize)> {
-    let mut all = rows::<HotspotGateway>(client, "HotspotGateway", |n| n.status.as_ref()).await?;
-    all.extend(rows::<StorageNode>(client, "StorageNode", |n| n.status.as_ref()).await?);
-    all.extend(rows::<GpuWorker>(client, "GpuWorker", |n| n.status.as_ref()).await?);
-    all.extend(rows::<MeterBridge>(client, "MeterBridge", |n| n.status.as_ref()).await?);
-    let mut out = format!(
-        "{:<15} {:<16} {:<6} {:<13} {:>8} {:>8} {:>16} {:>16}\n",
-        "KIND", "NODE", "READY", "KEY", "PROOF OK", "REJECTED", "REWARD LAST", "CUMULATIVE"
-    );
-    let mut ready = 0;
-    for row in &all {
-        let s = row.status.as_ref();
-        let is_ready = condition(s, "Ready").as_deref() == Some("True");
-        ready += usize::from(is_ready);
-        let proofs = s.and_then(|s| s.proofs.as_ref());
-        let rewards = s.and_then(|s| s.rewards.as_ref());
-        out.push_str(&format!(
-            "{:<15} {:<16} {:<6} {:<13} {:>8} {:>8} {:>16} {:>16}\n",
-            row.kind,
-            row.name,
-            if is_ready { "True" } else { "False" },
-            s.and_then(|s| s.key_prefix.clone())
-                .unwrap_or_else(|| "-".into()),
-            proofs.map_or(0, |p| p.accepted),
-            proofs.map_or(0, |p| p.rejected),
-            rewards.map_or("-".into(), |r| r.last_epoch_reward.clone()),
-            rewards.map_or("-".into(), |r| r.cumulative.clone()),
-        ));
-    }
-    Ok((out, ready, all.len()))
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -91,9 +26,11 @@ async fn main() -> anyhow::Result<()> {
     loop {
         tokio::select! {
             _ = ticker.tick() => {
-                match table(&client).await {
-                    Ok((text, ready, total)) => {
-                        println!("\n[{:>4} s] {ready}/{total} nodes ready\n{text}", start.elapsed().as_secs());
+                match depin_cli::fleet(&client, Some("fleet")).await {
+                    Ok(rows) => {
+                        let ready = rows.iter().filter(|r| r.ready()).count();
+                        let table = depin_cli::render(&rows, jiff::Timestamp::now());
+                        println!("\n[{:>4} s] {ready}/{} nodes ready\n{table}", start.elapsed().as_secs(), rows.len());
                     }
                     Err(err) => eprintln!("reading the fleet failed: {err:#}"),
                 }
