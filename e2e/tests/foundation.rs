@@ -573,3 +573,103 @@ async fn restarting_the_operator_keeps_every_identity() -> anyhow::Result<()> {
     ns.cleanup().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_second_replica_waits_and_takes_over_when_the_leader_goes() -> anyhow::Result<()> {
+    let client = setup().await?;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), OPERATOR_NAMESPACE);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), OPERATOR_NAMESPACE);
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(client.clone(), OPERATOR_NAMESPACE);
+    let selector = format!("app.kubernetes.io/name={OPERATOR}");
+    let scale = |n: i32| serde_json::json!({"spec": {"replicas": n}});
+    deployments
+        .patch(OPERATOR, &PatchParams::default(), &Patch::Merge(scale(2)))
+        .await?;
+    let ready_of = |list: &[Pod]| -> Vec<String> {
+        list.iter()
+            .filter(|p| {
+                p.metadata.deletion_timestamp.is_none()
+                    && p.status
+                        .as_ref()
+                        .and_then(|s| s.conditions.as_ref())
+                        .is_some_and(|cs| {
+                            cs.iter().any(|c| c.type_ == "Ready" && c.status == "True")
+                        })
+            })
+            .map(|p| p.name_any())
+            .collect()
+    };
+    // Two pods run; only the lease holder is ready (standbys stay out of the Service).
+    let (leader, standby) = eventually(
+        "one leader and one running standby",
+        READY_TIMEOUT,
+        || async {
+            let list = pods
+                .list(&ListParams::default().labels(&selector))
+                .await?
+                .items;
+            let running: Vec<String> = list
+                .iter()
+                .filter(|p| p.metadata.deletion_timestamp.is_none())
+                .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+                .map(|p| p.name_any())
+                .collect();
+            let ready = ready_of(&list);
+            let holder = leases
+                .get("depin-operator-leader")
+                .await?
+                .spec
+                .and_then(|s| s.holder_identity);
+            Ok(match (running.len(), ready.as_slice(), holder) {
+                (2, [one], Some(h)) if *one == h => {
+                    let other = running.into_iter().find(|n| *n != h);
+                    other.map(|o| (h, o))
+                }
+                _ => None,
+            })
+        },
+    )
+    .await?;
+    // Stable for a while: the standby does not become ready on its own.
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    let list = pods
+        .list(&ListParams::default().labels(&selector))
+        .await?
+        .items;
+    assert_eq!(
+        ready_of(&list),
+        std::slice::from_ref(&leader),
+        "the standby must stay unready"
+    );
+    // The leader goes (graceful: it releases the lease); another replica (the standby, or
+    // the Deployment's replacement pod if it is quicker) leads and is ready soon after.
+    let started = std::time::Instant::now();
+    pods.delete(&leader, &DeleteParams::default()).await?;
+    let successor = eventually(
+        "another replica leads and is ready",
+        READY_TIMEOUT,
+        || async {
+            let holder = leases
+                .get("depin-operator-leader")
+                .await?
+                .spec
+                .and_then(|s| s.holder_identity);
+            let list = pods
+                .list(&ListParams::default().labels(&selector))
+                .await?
+                .items;
+            let ready = ready_of(&list);
+            Ok(holder.filter(|h| *h != leader && ready.contains(h)))
+        },
+    )
+    .await?;
+    println!(
+        "{successor} leads {:.1} s after the leader was deleted (the standby was {standby})",
+        started.elapsed().as_secs_f64()
+    );
+    deployments
+        .patch(OPERATOR, &PatchParams::default(), &Patch::Merge(scale(1)))
+        .await?;
+    Ok(())
+}
