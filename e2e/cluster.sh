@@ -621,12 +621,27 @@ down() {
   stop kube-apiserver etcd dnsmasq
   local end=$((SECONDS + 10))
   while pgrep -f -- "$RUN" >/dev/null && ((SECONDS < end)); do sleep 0.2; done
+  # Anything still alive now (a kubelet slow to exit) would re-create its iptables chains
+  # after the cleanup below: make sure it is gone first.
+  if pgrep -f -- "$RUN" >/dev/null; then
+    log "killing components that did not stop in 10 s: $(pgrep -f -- "$RUN" | tr '\n' ' ')"
+    pkill -KILL -f -- "$RUN" || true
+    end=$((SECONDS + 5))
+    while pgrep -f -- "$RUN" >/dev/null && ((SECONDS < end)); do sleep 0.2; done
+  fi
   [[ -x $BIN/kube-proxy ]] && "$BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true
-  local t
-  for t in iptables ip6tables; do
-    if $t-save 2>/dev/null | grep -qE 'KUBE-|CNI-|depin-harness'; then
-      $t-save | grep -vE 'KUBE-|CNI-|depin-harness' | $t-restore || log "warning: $t cleanup failed"
-    fi
+  local t attempt
+  # Checked again after a pause: a component that was still winding down can re-create its
+  # canary chains once; seen once after a long test run.
+  for attempt in 1 2 3; do
+    for t in iptables ip6tables; do
+      if $t-save 2>/dev/null | grep -qE 'KUBE-|CNI-|depin-harness'; then
+        $t-save | grep -vE 'KUBE-|CNI-|depin-harness' | $t-restore || log "warning: $t cleanup failed"
+      fi
+    done
+    sleep 1
+    { iptables-save; ip6tables-save; } 2>/dev/null | grep -qE 'KUBE-|CNI-|depin-harness' || break
+    log "iptables rules re-appeared (attempt $attempt); processes: $(pgrep -af -- "$BIN/" | cut -c1-80 | tr '\n' ';')"
   done
   local m
   for m in $(awk -v r="$RUN/" 'index($2, r) == 1 {print $2}' /proc/mounts | sort -r); do

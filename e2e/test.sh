@@ -24,9 +24,9 @@ step "Helm chart, dashboards and alert rules (real Helm, promtool)"
 bash charts/test.sh
 
 step "build binaries for the cluster tests"
-cargo build -p depin-operator -p depin-agent -p depin-e2e --bins
+cargo build -p depin-operator -p depin-agent -p depin-e2e -p depin-sim --bins
 mkdir -p target/image
-for b in depin-operator depin-agent incluster-probe; do
+for b in depin-operator depin-agent incluster-probe sunspec-meter rf-medium; do
   # Debug symbols stay on the build machine; images get the stripped binary.
   strip -o "target/image/$b" "target/debug/$b"
 done
@@ -44,6 +44,8 @@ if [[ -z ${KUBECONFIG:-} ]]; then
   for b in depin-operator depin-agent incluster-probe; do
     bash e2e/cluster.sh load-image "$b:dev" "target/image/$b"
   done
+  # The simulators (SunSpec meter, RF medium) run as pods in the device tests.
+  bash e2e/cluster.sh load-image depin-sim:dev target/image/sunspec-meter target/image/rf-medium
   step "harness tests"
   bash e2e/cluster.sh test
 else

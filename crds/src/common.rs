@@ -118,6 +118,10 @@ pub struct NodeStatus {
     /// Proof results recorded by the verifier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proofs: Option<ProofTally>,
+    /// The tally of the epoch before `proofs.epoch`, kept when the verifier rolls over so
+    /// the reward controller can still close that epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_proofs: Option<ProofTally>,
     /// Rewards written by the reward controller.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rewards: Option<RewardSummary>,

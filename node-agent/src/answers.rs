@@ -29,6 +29,20 @@ impl Prover {
             }
             Some(In::GpuChallenge(w)) => self.on_gpu_challenge(&w, session_key, memory, tx).await,
             Some(In::RowRequest(w)) => self.on_row_request(&w, memory, tx).await,
+            Some(In::BeaconChallenge(w)) => {
+                match (&self.work, wire::beacon_challenge_from_wire(&w)) {
+                    (Work::Hotspot(hotspot), Ok(entropy)) => {
+                        let (hotspot, done, metrics) = (
+                            hotspot.clone(),
+                            memory.done_tx.clone(),
+                            self.metrics.clone(),
+                        );
+                        // Transmitting waits for the forwarder's TX_ACK: not on the session loop.
+                        tokio::spawn(async move { hotspot.beacon(entropy, &done, &metrics).await });
+                    }
+                    _ => tracing::warn!("ignoring a beacon challenge this agent cannot answer"),
+                }
+            }
             Some(In::Receipt(w)) => self.on_receipt(&w, verifier, memory),
             Some(In::CommitmentReceipts(r)) => {
                 let refused: Vec<String> = r
@@ -200,6 +214,12 @@ impl Prover {
             return;
         };
         memory.gpu.remove(&receipt.challenge);
+        if let (ProofKind::Meter, Work::Meter(meter)) = (pending.kind, &self.work)
+            && let Err(err) =
+                meter.on_receipt(&receipt.challenge, &pending.message, decided.verdict)
+        {
+            tracing::error!(%err, "cannot update the meter chain after a receipt");
+        }
         let proof = receipt.proof.as_str();
         self.metrics
             .challenge_latency
@@ -250,7 +270,7 @@ impl Prover {
             } => {
                 let backend = match &self.work {
                     Work::Gpu(gpu) => gpu.backend.label(),
-                    Work::Storage(_) => "cpu",
+                    Work::Storage(_) | Work::Meter(_) | Work::Hotspot(_) => "cpu",
                 };
                 self.metrics
                     .gpu_tops
@@ -272,6 +292,11 @@ impl Prover {
                     .insert(challenge, (Arc::new(computed.work), session_key));
                 (challenge, ProofKind::Gpu, message, at)
             }
+            Done::Report {
+                challenge,
+                kind,
+                message,
+            } => (challenge, kind, message, Instant::now()),
             Done::Failed { challenge, error } => {
                 memory.in_flight.remove(&challenge);
                 tracing::error!(%error, "cannot answer challenge");

@@ -158,14 +158,20 @@ pub async fn prove(
                 backend,
             }))
         }
-        Role::Hotspot | Role::Meter => {
-            ready.set_ready(true);
-            tracing::info!(
-                role = config.role.as_str(),
-                "this role's proof work arrives in a later issue; staying ready without a verifier session"
-            );
-            stopped(stop).await;
-            return Ok(());
+        Role::Meter => {
+            let meter = config.meter.as_ref().context("meter section missing")?;
+            let role = roles::meter::MeterRole::prepare(meter, key.clone())
+                .context("preparing the meter role")?;
+            let head = role.head();
+            tracing::info!(next_seq = head.next_seq, host = %meter.host, port = meter.port, "meter chain loaded");
+            roles::Work::Meter(Arc::new(role))
+        }
+        Role::Hotspot => {
+            let hotspot = config.hotspot.as_ref().context("hotspot section missing")?;
+            let role = roles::hotspot::HotspotRole::bind(hotspot, key.clone())
+                .await
+                .context("starting the hotspot role")?;
+            roles::Work::Hotspot(Arc::new(role))
         }
     };
     ready.set_ready(true);
@@ -177,6 +183,13 @@ pub async fn prove(
     };
     session::run(prover, stop).await;
     Ok(())
+}
+
+/// Wall-clock unix ms (meter slots are wall-clock slots, shared with the verifier).
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Resolves once `stop` turns true (or its sender is gone).

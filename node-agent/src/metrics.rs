@@ -3,13 +3,13 @@
 use depin_proof::RejectReason;
 use depin_proto::config::AgentConfig;
 use prometheus::{
-    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec,
-    Opts, Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
+    IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use std::collections::HashMap;
 
 /// Proof kinds as metric labels.
-pub const PROOF_LABELS: [&str; 2] = ["storage", "gpu"];
+pub const PROOF_LABELS: [&str; 4] = ["storage", "gpu", "meter", "hotspot"];
 
 /// Values of the `session_state` gauge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +50,24 @@ pub struct AgentMetrics {
     pub outbox: IntGauge,
     /// Seconds the last sector fill-and-commit took.
     pub commit_seconds: Gauge,
+    /// Last power sample read from the meter, W.
+    pub meter_power_watts: Gauge,
+    /// Last cumulative energy register read from the meter, Wh.
+    pub meter_energy_watt_hours: Gauge,
+    /// Signed readings produced (one per slot).
+    pub meter_readings: IntCounter,
+    /// Failed meter reads and connects, by MeterError kind.
+    pub meter_read_errors: IntCounterVec,
+    /// Beacons the packet forwarder confirmed transmitting.
+    pub hotspot_beacons_sent: IntCounter,
+    /// Witness reports produced from received beacons.
+    pub hotspot_witnesses_reported: IntCounter,
+    /// RSSI of reported witnesses, dBm.
+    pub hotspot_witness_rssi: Histogram,
+    /// SNR of reported witnesses, dB.
+    pub hotspot_witness_snr: Histogram,
+    /// GWMP traffic by type (rxpk, stat, pull_data, tx_ack, tx_ack_error, malformed).
+    pub hotspot_gwmp_packets: IntCounterVec,
 }
 
 impl AgentMetrics {
@@ -114,6 +132,53 @@ impl AgentMetrics {
             "storage_commit_seconds",
             "Seconds the last sector fill and commit took.",
         )?;
+        let meter_power_watts = Gauge::new(
+            "meter_power_watts",
+            "Last real power sample read from the meter, W.",
+        )?;
+        let meter_energy_watt_hours = Gauge::new(
+            "meter_energy_watt_hours",
+            "Last cumulative energy register read from the meter, Wh.",
+        )?;
+        let meter_readings = IntCounter::new(
+            "meter_readings_total",
+            "Signed meter readings produced (one per slot).",
+        )?;
+        let meter_read_errors = IntCounterVec::new(
+            Opts::new(
+                "meter_read_errors_total",
+                "Failed meter connects and reads, by error kind.",
+            ),
+            &["kind"],
+        )?;
+        let hotspot_beacons_sent = IntCounter::new(
+            "hotspot_beacons_sent_total",
+            "Beacons the packet forwarder confirmed transmitting.",
+        )?;
+        let hotspot_witnesses_reported = IntCounter::new(
+            "hotspot_witnesses_reported_total",
+            "Witness reports produced from received beacons.",
+        )?;
+        let hotspot_witness_rssi = Histogram::with_opts(
+            HistogramOpts::new(
+                "hotspot_witness_rssi_dbm",
+                "RSSI of reported witnesses, dBm.",
+            )
+            .buckets(vec![
+                -140.0, -130.0, -120.0, -110.0, -100.0, -90.0, -80.0, -60.0, -40.0,
+            ]),
+        )?;
+        let hotspot_witness_snr = Histogram::with_opts(
+            HistogramOpts::new("hotspot_witness_snr_db", "SNR of reported witnesses, dB.")
+                .buckets(vec![-20.0, -15.0, -10.0, -5.0, 0.0, 5.0, 10.0, 15.0]),
+        )?;
+        let hotspot_gwmp_packets = IntCounterVec::new(
+            Opts::new(
+                "hotspot_gwmp_packets_total",
+                "Packet-forwarder (GWMP) traffic, by type.",
+            ),
+            &["type"],
+        )?;
         registry.register(Box::new(info))?;
         registry.register(Box::new(ready.clone()))?;
         registry.register(Box::new(proofs_submitted.clone()))?;
@@ -131,7 +196,31 @@ impl AgentMetrics {
                 registry.register(Box::new(gpu_tops.clone()))?;
                 registry.register(Box::new(gpu_backend.clone()))?;
             }
-            _ => {}
+            depin_proto::config::Role::Meter => {
+                registry.register(Box::new(meter_power_watts.clone()))?;
+                registry.register(Box::new(meter_energy_watt_hours.clone()))?;
+                registry.register(Box::new(meter_readings.clone()))?;
+                registry.register(Box::new(meter_read_errors.clone()))?;
+                for kind in [
+                    "connect",
+                    "modbus_timeout",
+                    "transport",
+                    "exception",
+                    "parse",
+                ] {
+                    meter_read_errors.with_label_values(&[kind]);
+                }
+            }
+            depin_proto::config::Role::Hotspot => {
+                registry.register(Box::new(hotspot_beacons_sent.clone()))?;
+                registry.register(Box::new(hotspot_witnesses_reported.clone()))?;
+                registry.register(Box::new(hotspot_witness_rssi.clone()))?;
+                registry.register(Box::new(hotspot_witness_snr.clone()))?;
+                registry.register(Box::new(hotspot_gwmp_packets.clone()))?;
+                for kind in crate::roles::hotspot::GWMP_PACKET_TYPES {
+                    hotspot_gwmp_packets.with_label_values(&[kind]);
+                }
+            }
         }
         for proof in PROOF_LABELS {
             proofs_submitted.with_label_values(&[proof]);
@@ -154,6 +243,15 @@ impl AgentMetrics {
             session_state,
             outbox,
             commit_seconds,
+            meter_power_watts,
+            meter_energy_watt_hours,
+            meter_readings,
+            meter_read_errors,
+            hotspot_beacons_sent,
+            hotspot_witnesses_reported,
+            hotspot_witness_rssi,
+            hotspot_witness_snr,
+            hotspot_gwmp_packets,
         })
     }
 

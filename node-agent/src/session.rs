@@ -10,6 +10,7 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use depin_proof::entropy::ChallengeId;
 use depin_proof::gpu::GpuWork;
 use depin_proof::identity::{NodeKey, PublicKey};
+use depin_proof::receipt::ProofKind;
 use depin_proof::session::{ServerNonce, SessionHello};
 use depin_proto::v1::{self, agent_message::Body as Out, verifier_message::Body as In};
 use depin_proto::wire;
@@ -56,6 +57,15 @@ pub(crate) enum Done {
         session_key: Arc<NodeKey>,
         /// When the challenge arrived.
         at: Instant,
+    },
+    /// A signed report the agent sends unprompted (meter reading, beacon or witness).
+    Report {
+        /// The id its receipt will carry.
+        challenge: ChallengeId,
+        /// Which proof.
+        kind: ProofKind,
+        /// The message.
+        message: v1::AgentMessage,
     },
     /// The work failed.
     Failed {
@@ -124,6 +134,17 @@ pub async fn run(prover: Prover, mut shutdown: watch::Receiver<bool>) {
             .without_max_times()
             .build()
     };
+    match &prover.work {
+        Work::Meter(meter) => start_meter(meter, &memory.done_tx, &prover.metrics, &shutdown),
+        Work::Hotspot(hotspot) => {
+            tokio::spawn(hotspot.clone().listen(
+                memory.done_tx.clone(),
+                prover.metrics.clone(),
+                shutdown.clone(),
+            ));
+        }
+        Work::Storage(_) | Work::Gpu(_) => {}
+    }
     let mut delays = backoff();
     loop {
         prover.metrics.set_session_state(SessionState::Connecting);
@@ -153,6 +174,33 @@ pub async fn run(prover: Prover, mut shutdown: watch::Receiver<bool>) {
         }
     }
     prover.metrics.set_session_state(SessionState::Disconnected);
+}
+
+/// Queues the readings a previous run left unreceipted, then starts polling the meter;
+/// readings reach whichever connection is live (or wait for the next one).
+fn start_meter(
+    meter: &Arc<crate::roles::meter::MeterRole>,
+    done: &mpsc::UnboundedSender<Done>,
+    metrics: &AgentMetrics,
+    shutdown: &watch::Receiver<bool>,
+) {
+    match meter.pending() {
+        Ok(pending) => {
+            for (challenge, message) in pending {
+                let _ = done.send(Done::Report {
+                    challenge,
+                    kind: ProofKind::Meter,
+                    message,
+                });
+            }
+        }
+        Err(err) => tracing::error!(%err, "cannot read pending meter readings"),
+    }
+    tokio::spawn(
+        meter
+            .clone()
+            .run(done.clone(), metrics.clone(), shutdown.clone()),
+    );
 }
 
 impl Prover {

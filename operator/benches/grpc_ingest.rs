@@ -65,6 +65,7 @@ fn settings(period_ms: u64) -> Settings {
             tick_ms: 1_000,
             lifespan_ms: 30_000,
         },
+        poc: depin_proof::poc::PocParams::default(),
         max_sessions: 1_000,
         session_rate: 1e9,
         session_burst: u32::MAX,

@@ -110,6 +110,9 @@ pub struct Config {
     /// How long a beacon value stays usable (Helium: 180 s).
     #[arg(long, env = "DEPIN_BEACON_LIFESPAN", default_value = "180", value_parser = parse_seconds)]
     pub beacon_lifespan: Duration,
+    /// Each hotspot is asked to beacon once per this many seconds (Helium: 6 h).
+    #[arg(long, env = "DEPIN_POC_BEACON_INTERVAL", default_value = "21600", value_parser = parse_seconds)]
+    pub poc_beacon_interval: Duration,
 }
 
 fn parse_seconds(text: &str) -> Result<Duration, String> {

@@ -35,6 +35,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .context("connecting to the Kubernetes API")?;
     check_crds(&client).await?;
     let metrics = Metrics::new()?;
+    let reward_metrics = rewards::RewardMetrics::register(metrics.registry())?;
+    let book = rewards::Book::new(client.clone(), config.namespace.clone());
     let (ready_tx, ready_rx) = watch::channel(false);
     let (stop_tx, stop_rx) = watch::channel(false);
     let shutdown = Shutdown(stop_rx);
@@ -43,6 +45,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         http::HttpState {
             metrics: metrics.clone(),
             ready: ready_rx,
+            rewards: book.clone(),
         },
         shutdown.signal(),
     ));
@@ -81,7 +84,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             controllers::run(ctx.clone(), &shutdown).await;
             Ok(())
         };
-        tokio::try_join!(controllers, verifier).map(|_| ())
+        let rewards = async {
+            rewards::RewardController::new(ctx.client.clone(), book, reward_metrics)
+                .run(shutdown.clone())
+                .await;
+            Ok(())
+        };
+        tokio::try_join!(controllers, verifier, rewards).map(|_| ())
     };
     tokio::select! {
         result = leader_work => result?,

@@ -405,14 +405,14 @@ impl TallySink for FlakySink {
     fn load<'a>(
         &'a self,
         node: &'a depin_operator::verifier::index::NodeId,
-    ) -> BoxFuture<'a, Result<Option<depin_crds::ProofTally>, SinkError>> {
+    ) -> BoxFuture<'a, Result<depin_operator::verifier::tally::NodeTallies, SinkError>> {
         self.inner.load(node)
     }
 
     fn store<'a>(
         &'a self,
         node: &'a depin_operator::verifier::index::NodeId,
-        tally: &'a depin_crds::ProofTally,
+        tally: &'a depin_operator::verifier::tally::NodeTallies,
     ) -> BoxFuture<'a, Result<(), SinkError>> {
         if self.failures.load(Ordering::SeqCst) > 0 {
             self.failures.fetch_sub(1, Ordering::SeqCst);

@@ -17,6 +17,10 @@ pub enum ProofKind {
     Storage,
     /// A GPU matrix-multiply proof (commitment and opening).
     Gpu,
+    /// A signed meter reading (the "challenge" is the reading's chain hash).
+    Meter,
+    /// A PoC beacon or witness report (the "challenge" is the report's hash).
+    Hotspot,
 }
 
 impl ProofKind {
@@ -25,14 +29,21 @@ impl ProofKind {
         match self {
             ProofKind::Storage => "storage",
             ProofKind::Gpu => "gpu",
+            ProofKind::Meter => "meter",
+            ProofKind::Hotspot => "hotspot",
         }
     }
 
     /// The kind named `name`.
     pub fn from_name(name: &str) -> Option<Self> {
-        [ProofKind::Storage, ProofKind::Gpu]
-            .into_iter()
-            .find(|kind| kind.as_str() == name)
+        [
+            ProofKind::Storage,
+            ProofKind::Gpu,
+            ProofKind::Meter,
+            ProofKind::Hotspot,
+        ]
+        .into_iter()
+        .find(|kind| kind.as_str() == name)
     }
 }
 
@@ -227,9 +238,14 @@ mod tests {
 
     #[test]
     fn kind_names_round_trip() {
-        for kind in [ProofKind::Storage, ProofKind::Gpu] {
+        for kind in [
+            ProofKind::Storage,
+            ProofKind::Gpu,
+            ProofKind::Meter,
+            ProofKind::Hotspot,
+        ] {
             assert_eq!(ProofKind::from_name(kind.as_str()), Some(kind));
         }
-        assert_eq!(ProofKind::from_name("meter"), None);
+        assert_eq!(ProofKind::from_name("teleport"), None);
     }
 }

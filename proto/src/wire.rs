@@ -11,6 +11,8 @@ use depin_proof::gpu::{
 };
 use depin_proof::identity::PublicKey;
 use depin_proof::merkle::MerklePath;
+use depin_proof::meter::{Reading, SignedReading};
+use depin_proof::poc::{BEACON_PAYLOAD_SIZE, BeaconReport, WitnessReport};
 use depin_proof::receipt::{ProofKind, Receipt, TallySnapshot};
 use depin_proof::session::{ServerNonce, SessionHello};
 use depin_proof::storage::{
@@ -26,6 +28,10 @@ pub const MAX_OPENINGS: usize = 4096;
 pub const MAX_ROWS: usize = 4096;
 /// Most sector commitments one message may carry.
 pub const MAX_COMMITMENTS: usize = 65_536;
+/// Longest LoRa data rate name accepted (e.g. `SF12BW500` is 9).
+pub const MAX_DATARATE_BYTES: usize = 16;
+/// Longest meter serial accepted, bytes (SunSpec common model `SN` is 32 bytes).
+pub const MAX_SERIAL_BYTES: usize = 64;
 
 /// A response as the verifier files it: the challenge it answers and the session key that
 /// signed it (which may belong to an earlier session of the same node, after a reconnect).
@@ -337,6 +343,135 @@ pub fn gpu_opening_from_wire(wire: v1::GpuOpening) -> Result<Filed<GpuOpening>, 
     })
 }
 
+/// A signed meter reading (the node key travels in the hello, not here).
+pub fn meter_reading_to_wire(signed: &SignedReading) -> v1::MeterReading {
+    let r = &signed.reading;
+    v1::MeterReading {
+        meter_serial: r.meter_serial.clone(),
+        seq: r.seq,
+        slot: r.slot,
+        cumulative_wh: r.cumulative_wh,
+        avg_w: r.avg_w,
+        samples: r.samples,
+        prev_hash: r.prev_hash.to_vec(),
+        signature: signed.signature.to_vec(),
+    }
+}
+
+/// Decodes a meter reading made by `node` (its signature is checked by `verify_reading`).
+pub fn meter_reading_from_wire(
+    node: PublicKey,
+    wire: &v1::MeterReading,
+) -> Result<SignedReading, RejectReason> {
+    if wire.meter_serial.len() > MAX_SERIAL_BYTES {
+        return Err(RejectReason::Malformed);
+    }
+    Ok(SignedReading {
+        node,
+        reading: Reading {
+            meter_serial: wire.meter_serial.clone(),
+            seq: wire.seq,
+            slot: wire.slot,
+            cumulative_wh: wire.cumulative_wh,
+            avg_w: wire.avg_w,
+            samples: wire.samples,
+            prev_hash: fixed(&wire.prev_hash)?,
+        },
+        signature: fixed(&wire.signature)?,
+    })
+}
+
+/// A beacon challenge: transmit now with `entropy`.
+pub fn beacon_challenge_to_wire(entropy: &Entropy) -> v1::BeaconChallenge {
+    v1::BeaconChallenge {
+        entropy: Some(entropy_to_wire(entropy)),
+    }
+}
+
+/// Decodes a beacon challenge.
+pub fn beacon_challenge_from_wire(wire: &v1::BeaconChallenge) -> Result<Entropy, RejectReason> {
+    entropy_from_wire(wire.entropy.as_ref())
+}
+
+/// The id a PoC report's receipt carries: BLAKE3 of the report's signed bytes (unique per
+/// report, computable by both sides).
+pub fn report_id(signing_bytes: &[u8]) -> ChallengeId {
+    ChallengeId(*blake3::hash(signing_bytes).as_bytes())
+}
+
+fn payload_and_datarate(data: &[u8], datarate: &str) -> Result<(), RejectReason> {
+    if data.len() > BEACON_PAYLOAD_SIZE * 4 || datarate.len() > MAX_DATARATE_BYTES {
+        return Err(RejectReason::Malformed);
+    }
+    Ok(())
+}
+
+/// A signed beacon report (the beaconer's key travels in the hello).
+pub fn beacon_report_to_wire(report: &BeaconReport) -> v1::BeaconReport {
+    v1::BeaconReport {
+        entropy: Some(entropy_to_wire(&report.entropy)),
+        local_entropy: report.local_entropy,
+        data: report.data.clone(),
+        frequency_hz: report.frequency_hz,
+        datarate: report.datarate.clone(),
+        tx_power_ddbm: report.tx_power_ddbm,
+        timestamp_ms: report.timestamp_ms,
+        signature: report.signature.to_vec(),
+    }
+}
+
+/// Decodes a beacon report made by `beaconer`.
+pub fn beacon_report_from_wire(
+    beaconer: PublicKey,
+    wire: &v1::BeaconReport,
+) -> Result<BeaconReport, RejectReason> {
+    payload_and_datarate(&wire.data, &wire.datarate)?;
+    Ok(BeaconReport {
+        beaconer,
+        entropy: entropy_from_wire(wire.entropy.as_ref())?,
+        local_entropy: wire.local_entropy,
+        data: wire.data.clone(),
+        frequency_hz: wire.frequency_hz,
+        datarate: wire.datarate.clone(),
+        tx_power_ddbm: wire.tx_power_ddbm,
+        timestamp_ms: wire.timestamp_ms,
+        signature: fixed(&wire.signature)?,
+    })
+}
+
+/// A signed witness report (the witness's key travels in the hello).
+pub fn witness_report_to_wire(report: &WitnessReport) -> v1::WitnessReport {
+    v1::WitnessReport {
+        data: report.data.clone(),
+        timestamp_ms: report.timestamp_ms,
+        tmst: report.tmst,
+        signal_ddbm: report.signal_ddbm,
+        snr_ddb: report.snr_ddb,
+        frequency_hz: report.frequency_hz,
+        datarate: report.datarate.clone(),
+        signature: report.signature.to_vec(),
+    }
+}
+
+/// Decodes a witness report made by `witness`.
+pub fn witness_report_from_wire(
+    witness: PublicKey,
+    wire: &v1::WitnessReport,
+) -> Result<WitnessReport, RejectReason> {
+    payload_and_datarate(&wire.data, &wire.datarate)?;
+    Ok(WitnessReport {
+        witness,
+        data: wire.data.clone(),
+        timestamp_ms: wire.timestamp_ms,
+        tmst: wire.tmst,
+        signal_ddbm: wire.signal_ddbm,
+        snr_ddb: wire.snr_ddb,
+        frequency_hz: wire.frequency_hz,
+        datarate: wire.datarate.clone(),
+        signature: fixed(&wire.signature)?,
+    })
+}
+
 /// A receipt, with the original receipt a Replay refers to.
 pub fn receipt_to_wire(receipt: &Receipt, original: Option<&Receipt>) -> v1::Receipt {
     v1::Receipt {
@@ -418,6 +553,68 @@ mod tests {
         let back = receipt_from_wire(node, &receipt_to_wire(&receipt, None)).expect("decodes");
         assert_eq!(back, receipt);
         assert!(back.verify(&verifier.public()));
+    }
+
+    #[test]
+    fn meter_readings_survive_the_wire_with_their_signature() {
+        let key = NodeKey::from_seed([4; 32]);
+        let mut head = depin_proof::meter::ChainHead::default();
+        let first = head.next(&key, "SN-1", 10, 500, 0, 1).expect("first");
+        let second = head.next(&key, "SN-1", 11, 520, 1200, 12).expect("second");
+        for signed in [first, second] {
+            let back = meter_reading_from_wire(key.public(), &meter_reading_to_wire(&signed))
+                .expect("decodes");
+            assert_eq!(back, signed);
+            assert_eq!(back.hash(), signed.hash());
+        }
+        let long = v1::MeterReading {
+            meter_serial: "x".repeat(MAX_SERIAL_BYTES + 1),
+            prev_hash: vec![0; 32],
+            signature: vec![0; 64],
+            ..v1::MeterReading::default()
+        };
+        assert_eq!(
+            meter_reading_from_wire(key.public(), &long),
+            Err(RejectReason::Malformed)
+        );
+    }
+
+    #[test]
+    fn poc_reports_survive_the_wire_with_their_signature() {
+        use depin_proof::entropy::{Beacon, EntropyConfig};
+        use depin_proof::poc::{Region, derive_beacon};
+        let key = NodeKey::from_seed([5; 32]);
+        let entropy = Beacon::new([1; 32], EntropyConfig::default()).entropy(3);
+        assert_eq!(
+            beacon_challenge_from_wire(&beacon_challenge_to_wire(&entropy)),
+            Ok(entropy)
+        );
+        let derived = derive_beacon(&entropy, 7, &key.public(), Region::EU868);
+        let beacon = BeaconReport::sign(&key, entropy, 7, derived.clone(), 160, 99);
+        let back = beacon_report_from_wire(key.public(), &beacon_report_to_wire(&beacon))
+            .expect("decodes");
+        assert_eq!(back, beacon);
+        let witness = WitnessReport::sign(
+            &key,
+            WitnessReport {
+                witness: key.public(),
+                data: derived.data,
+                timestamp_ms: 100,
+                tmst: 5,
+                signal_ddbm: -1_105,
+                snr_ddb: -75,
+                frequency_hz: derived.frequency_hz,
+                datarate: derived.datarate,
+                signature: [0; 64],
+            },
+        );
+        let back = witness_report_from_wire(key.public(), &witness_report_to_wire(&witness))
+            .expect("decodes");
+        assert_eq!(back, witness);
+        assert_ne!(
+            report_id(&back.signing_bytes()),
+            report_id(&beacon.signing_bytes())
+        );
     }
 
     #[test]

@@ -1,7 +1,10 @@
-//! Per-role proof work. Storage and GPU prove to the verifier; hotspot and meter proofs
-//! arrive in a later issue.
+//! Per-role proof work. Storage and GPU answer the verifier's challenges; the meter role
+//! sends a signed reading every slot; the hotspot role beacons when the verifier says and
+//! reports the beacons it hears.
 
 pub mod gpu;
+pub mod hotspot;
+pub mod meter;
 pub mod storage;
 
 use std::sync::Arc;
@@ -13,6 +16,10 @@ pub enum Work {
     Storage(Arc<storage::StorageRole>),
     /// GPU: matrix products.
     Gpu(Arc<gpu::GpuRole>),
+    /// Meter: a signed reading chain.
+    Meter(Arc<meter::MeterRole>),
+    /// Hotspot: beacons and witnesses over the packet forwarder.
+    Hotspot(Arc<hotspot::HotspotRole>),
 }
 
 impl Work {
@@ -21,6 +28,8 @@ impl Work {
         match self {
             Work::Storage(_) => "storage",
             Work::Gpu(_) => "gpu",
+            Work::Meter(_) => "meter",
+            Work::Hotspot(_) => "hotspot",
         }
     }
 }

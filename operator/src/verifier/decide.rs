@@ -290,6 +290,8 @@ pub fn kind_label(kind: ProofKind) -> &'static str {
     match kind {
         ProofKind::Storage => "StorageNode",
         ProofKind::Gpu => "GpuWorker",
+        ProofKind::Meter => "MeterBridge",
+        ProofKind::Hotspot => "HotspotGateway",
     }
 }
 

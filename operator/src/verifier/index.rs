@@ -63,6 +63,15 @@ pub enum Declared {
         /// Declared int8 TOPS.
         declared_tops: f64,
     },
+    /// MeterBridge: what a reading's energy is checked against.
+    Meter {
+        /// Nameplate capacity, W (`ratedCapacityKw` × 1000).
+        rated_capacity_w: u64,
+        /// Slot length, ms (`intervalSeconds` × 1000).
+        slot_ms: u64,
+    },
+    /// HotspotGateway: the asserted location, plan, antenna and owner PoC checks use.
+    Hotspot(depin_proof::poc::HotspotInfo),
     /// Kinds whose proofs arrive in a later issue.
     Other,
 }
@@ -151,6 +160,18 @@ impl NodeIndex {
     /// The node holding `key`.
     pub fn lookup(&self, key: &PublicKey) -> Option<NodeEntry> {
         self.read().by_key.get(key).cloned()
+    }
+
+    /// Every hotspot with what it asserts (the PoC rules' view of the fleet).
+    pub fn hotspots(&self) -> HashMap<PublicKey, depin_proof::poc::HotspotInfo> {
+        self.read()
+            .by_key
+            .iter()
+            .filter_map(|(key, e)| match &e.declared {
+                Declared::Hotspot(info) => Some((*key, info.clone())),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Sets a RewardPolicy's epoch length.

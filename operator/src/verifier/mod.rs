@@ -4,11 +4,15 @@
 //! encode); `decide` runs the depin-proof verifiers against the node's `ledger`; `schedule`
 //! says when challenges are due; `recorder` makes results durable through a `sink` before
 //! any receipt leaves; `index` (fed by `watch`) says which keys belong to which node CR.
+//! `meter` checks each MeterBridge's signed reading chain; `poc` groups hotspot beacon and
+//! witness reports per beacon and settles them after the witness lag window.
 
 pub mod decide;
 pub mod index;
 pub mod ledger;
+pub mod meter;
 pub mod metrics;
+pub mod poc;
 pub mod recorder;
 mod respond;
 pub mod schedule;
@@ -49,6 +53,8 @@ pub struct Settings {
     pub gpu_interval: Duration,
     /// Beacon rotation.
     pub entropy: EntropyConfig,
+    /// Proof-of-Coverage rules and the hotspot beacon interval (Helium's defaults).
+    pub poc: depin_proof::poc::PocParams,
     /// Most concurrent sessions.
     pub max_sessions: usize,
     /// Sustained messages per second one session may send.
@@ -102,6 +108,12 @@ impl Settings {
                     .beacon_tick
                     .map_or_else(|| default_tick_ms(config), ms),
                 lifespan_ms: ms(config.beacon_lifespan),
+            },
+            // Only the beacon interval is a flag so far (tests need minutes, not 6 h); the
+            // other rules keep Helium's constants until RewardPolicy carries them.
+            poc: depin_proof::poc::PocParams {
+                beacon_interval_ms: ms(config.poc_beacon_interval),
+                ..depin_proof::poc::PocParams::default()
             },
             max_sessions: config.max_sessions,
             session_rate: config.session_rate,
@@ -178,6 +190,10 @@ pub struct Verifier {
     pub ledger: Ledger,
     /// Durable tallies.
     pub recorder: Recorder,
+    /// Every meter's reading chain and the fleet's meter serials.
+    pub meters: meter::MeterBook,
+    /// Beacons waiting for their witnesses, and the PoC history.
+    pub poc: poc::PocBook,
     /// When this verifier started, unix ms (storage deadlines opening earlier are skipped).
     pub started_ms: u64,
     /// Metrics.
@@ -221,6 +237,8 @@ impl Verifier {
             index,
             ledger: Ledger::default(),
             recorder,
+            meters: meter::MeterBook::default(),
+            poc: poc::PocBook::default(),
             started_ms: now_ms(),
             metrics,
             key: NodeKey::generate(),

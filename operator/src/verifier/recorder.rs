@@ -10,9 +10,8 @@
 use super::index::{NodeEntry, NodeId, NodeIndex};
 use super::metrics::VerifierMetrics;
 use super::sink::{SinkError, TallySink};
-use super::tally;
+use super::tally::{self, NodeTallies};
 use backon::{ExponentialBuilder, Retryable};
-use depin_crds::ProofTally;
 use depin_proof::RejectReason;
 use depin_proof::receipt::TallySnapshot;
 use std::collections::HashMap;
@@ -148,7 +147,7 @@ struct Writer {
     metrics: VerifierMetrics,
     retry: Retry,
     /// The durable tally as last written (None until loaded from the sink).
-    current: Option<ProofTally>,
+    current: Option<NodeTallies>,
 }
 
 impl Writer {
@@ -186,32 +185,30 @@ impl Writer {
         }
     }
 
-    /// Applies the batch to the durable tally and writes it; nothing changes on failure.
+    /// Applies the batch to the durable tallies and writes them; nothing changes on failure.
     async fn write(&mut self, batch: &[Pending]) -> Result<Vec<TallySnapshot>, RecordError> {
         let base = match &self.current {
-            Some(tally) => tally.clone(),
+            Some(tallies) => tallies.clone(),
             None => {
                 let loaded = self.retrying(|| self.sink.load(&self.id)).await?;
-                let loaded = loaded.unwrap_or_default();
                 self.current = Some(loaded.clone());
                 loaded
             }
         };
         let policy = batch.last().map_or("default", |p| p.policy.as_str());
-        let now = jiff::Timestamp::now();
-        let epoch = tally::epoch_at(
-            u64::try_from(now.as_second()).unwrap_or(0),
-            self.index.epoch_seconds(policy),
-        );
-        let mut next = tally::continue_from(Some(base), epoch);
-        let at = jiff::Timestamp::from_second(now.as_second())
-            .unwrap_or(now)
-            .to_string();
-        let snapshots = batch
-            .iter()
-            .map(|p| tally::apply(&mut next, epoch, p.result, &at))
-            .collect();
-        self.retrying(|| self.sink.store(&self.id, &next)).await?;
+        let epoch_seconds = self.index.epoch_seconds(policy);
+        // The epoch is taken again on every attempt: a retry that runs past the epoch's
+        // end counts in the new epoch instead of adding to one the reward controller may
+        // be closing.
+        let attempt = || {
+            let (base, sink, id) = (&base, &self.sink, &self.id);
+            async move {
+                let (next, snapshots) = apply_batch(base.clone(), batch, epoch_seconds);
+                sink.store(id, &next).await?;
+                Ok((next, snapshots))
+            }
+        };
+        let (next, snapshots) = self.retrying(attempt).await?;
         self.metrics.tally_writes.with_label_values(&["ok"]).inc();
         self.current = Some(next);
         Ok(snapshots)
@@ -246,4 +243,26 @@ impl Writer {
         }
         result.map_err(RecordError::from)
     }
+}
+
+/// The tallies after `batch`, counted in the epoch of now (see [`tally::roll_over`]), and
+/// each result's snapshot.
+fn apply_batch(
+    base: NodeTallies,
+    batch: &[Pending],
+    epoch_seconds: u64,
+) -> (NodeTallies, Vec<TallySnapshot>) {
+    let now = jiff::Timestamp::now();
+    let wall_epoch = tally::epoch_at(u64::try_from(now.as_second()).unwrap_or(0), epoch_seconds);
+    let (mut next, epoch) = tally::roll_over(base, wall_epoch);
+    let at = jiff::Timestamp::from_second(now.as_second())
+        .unwrap_or(now)
+        .to_string();
+    // roll_over always leaves a current tally; the default is never used.
+    let current = next.proofs.get_or_insert_with(Default::default);
+    let snapshots = batch
+        .iter()
+        .map(|p| tally::apply(current, epoch, p.result, &at))
+        .collect();
+    (next, snapshots)
 }

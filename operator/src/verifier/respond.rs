@@ -76,6 +76,9 @@ impl Live {
                     }
                 }
             }
+            Some(In::MeterReading(r)) => return self.meter_reading(entry, &r).await,
+            Some(In::BeaconReport(r)) => return self.beacon_report(entry, &r).await,
+            Some(In::WitnessReport(r)) => return self.witness_report(entry, &r).await,
             Some(In::Hello(_)) | None => {
                 return Err(Status::invalid_argument(
                     "unexpected message after the hello",

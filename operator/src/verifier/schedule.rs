@@ -24,6 +24,10 @@ pub struct Schedule {
     not_before_ms: u64,
     /// Challenges by the time their window closes, to notice misses.
     closes: BTreeMap<u64, Vec<ChallengeId>>,
+    /// When the next beacon challenge is due (None: not a hotspot).
+    next_beacon_ms: Option<u64>,
+    /// The hotspot's beacon offset inside each interval.
+    beacon_offset_ms: u64,
 }
 
 /// When `sector`'s next unhandled deadline opening at or after `not_before_ms` can be
@@ -62,6 +66,33 @@ impl Schedule {
         }
     }
 
+    /// Starts beacon challenges for a hotspot: one per interval, at `offset` (any u64; it
+    /// is reduced into the first half of the interval, so the report is received inside
+    /// the interval it was issued in), from the first such slot not before `now_ms`.
+    pub fn start_beacons(&mut self, now_ms: u64, interval_ms: u64, offset: u64) {
+        let interval = interval_ms.max(1);
+        self.beacon_offset_ms = offset % (interval / 2).max(1);
+        let this = (now_ms / interval) * interval + self.beacon_offset_ms;
+        self.next_beacon_ms = Some(if this >= now_ms {
+            this
+        } else {
+            this + interval
+        });
+    }
+
+    /// Whether a beacon challenge is due; if so the next one is set an interval on.
+    pub fn due_beacon(&mut self, now_ms: u64, interval_ms: u64) -> bool {
+        let interval = interval_ms.max(1);
+        match self.next_beacon_ms {
+            Some(at) if at <= now_ms => {
+                self.next_beacon_ms =
+                    Some((now_ms / interval + 1) * interval + self.beacon_offset_ms);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// The earliest time anything is due (None: nothing scheduled).
     pub fn next_due(
         &self,
@@ -87,6 +118,7 @@ impl Schedule {
         [
             storage,
             self.next_gpu_ms,
+            self.next_beacon_ms,
             self.closes.keys().next().copied(),
         ]
         .into_iter()
@@ -235,6 +267,21 @@ mod tests {
             restarted.next_due(&sectors(&[1]), &params, &entropy, 15_000),
             Some(70_000)
         );
+    }
+
+    #[test]
+    fn beacons_come_once_per_interval_at_a_fixed_offset() {
+        let mut schedule = Schedule::new(false, 0, 0);
+        // Offset 2_500 in a 10 s interval; joining at 13 s: the next slot is 22.5 s.
+        schedule.start_beacons(13_000, 10_000, 2_500);
+        assert!(!schedule.due_beacon(22_499, 10_000));
+        assert!(schedule.due_beacon(22_500, 10_000));
+        assert!(!schedule.due_beacon(29_999, 10_000));
+        assert!(schedule.due_beacon(32_600, 10_000));
+        // An offset past half the interval is folded into the first half.
+        let mut late = Schedule::new(false, 0, 0);
+        late.start_beacons(0, 10_000, 9_000);
+        assert!(late.due_beacon(4_000, 10_000));
     }
 
     #[test]

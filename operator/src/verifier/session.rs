@@ -117,13 +117,19 @@ async fn run(
         name: entry.id.name.clone(),
     };
     if out.send(Ok(message(Out::Welcome(welcome)))).await.is_ok() {
+        let mut schedule =
+            super::schedule::Schedule::new(entry.id.role == Role::Gpu, now_ms(), v.started_ms);
+        if entry.id.role == Role::Hotspot {
+            // A fixed per-node offset: a reconnect inside an interval cannot beacon twice.
+            let key = session.node.as_bytes();
+            let offset = u64::from_le_bytes([
+                key[0], key[1], key[2], key[3], key[4], key[5], key[6], key[7],
+            ]);
+            schedule.start_beacons(now_ms(), v.settings.poc.beacon_interval_ms, offset);
+        }
         let live = Live {
             ledger: v.ledger.node(&session.node),
-            schedule: super::schedule::Schedule::new(
-                entry.id.role == Role::Gpu,
-                now_ms(),
-                v.started_ms,
-            ),
+            schedule,
             bucket: TokenBucket::new(v.settings.session_rate, v.settings.session_burst),
             v: v.clone(),
             session,
@@ -332,6 +338,13 @@ impl Live {
                 self.schedule.watch_close(closes, id);
                 let wire = wire::gpu_challenge_to_wire(&challenge, id, v.settings.gpu.deadline_ms);
                 outgoing.push(message(Out::GpuChallenge(wire)));
+            }
+            if self
+                .schedule
+                .due_beacon(now, v.settings.poc.beacon_interval_ms)
+            {
+                let wire = wire::beacon_challenge_to_wire(&v.beacon.current(now));
+                outgoing.push(message(Out::BeaconChallenge(wire)));
             }
             for id in self.schedule.closed(now) {
                 if ledger.mark_missed(&id) {

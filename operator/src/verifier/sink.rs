@@ -1,7 +1,9 @@
-//! Where tallies are made durable: the node CR's `status.proofs` (server-side apply under
-//! its own field manager), or memory in tests. The seam is this one small trait.
+//! Where tallies are made durable: the node CR's `status.proofs` and
+//! `status.previousProofs` (one server-side apply under its own field manager), or memory
+//! in tests. The seam is this one small trait.
 
 use super::index::NodeId;
+use super::tally::NodeTallies;
 use depin_crds::ProofTally;
 use depin_proto::config::Role;
 use futures::future::BoxFuture;
@@ -32,31 +34,36 @@ pub enum SinkError {
 
 /// Durable storage for per-node tallies.
 pub trait TallySink: Send + Sync + 'static {
-    /// The tally stored for `node` (None when it has none yet).
-    fn load<'a>(&'a self, node: &'a NodeId)
-    -> BoxFuture<'a, Result<Option<ProofTally>, SinkError>>;
-    /// Stores `tally` as `node`'s tally; durable once this resolves Ok.
+    /// The tallies stored for `node` (both None when it has none yet).
+    fn load<'a>(&'a self, node: &'a NodeId) -> BoxFuture<'a, Result<NodeTallies, SinkError>>;
+    /// Stores `tallies` as `node`'s tallies, both in one write; durable once this resolves Ok.
     fn store<'a>(
         &'a self,
         node: &'a NodeId,
-        tally: &'a ProofTally,
+        tallies: &'a NodeTallies,
     ) -> BoxFuture<'a, Result<(), SinkError>>;
 }
 
 /// Tallies in memory, for tests and benchmarks; counts writes so batching is observable.
 #[derive(Default)]
 pub struct MemorySink {
-    tallies: Mutex<HashMap<(String, String), ProofTally>>,
+    tallies: Mutex<HashMap<(String, String), NodeTallies>>,
     writes: Mutex<u64>,
 }
 
 impl MemorySink {
-    /// The stored tally of `namespace/name`.
+    /// The stored current tally (`status.proofs`) of `namespace/name`.
     pub fn tally(&self, namespace: &str, name: &str) -> Option<ProofTally> {
+        self.tallies(namespace, name).proofs
+    }
+
+    /// Both stored tallies of `namespace/name`.
+    pub fn tallies(&self, namespace: &str, name: &str) -> NodeTallies {
         let tallies = self.tallies.lock().unwrap_or_else(PoisonError::into_inner);
         tallies
             .get(&(namespace.to_string(), name.to_string()))
             .cloned()
+            .unwrap_or_default()
     }
 
     /// Writes so far.
@@ -66,21 +73,18 @@ impl MemorySink {
 }
 
 impl TallySink for MemorySink {
-    fn load<'a>(
-        &'a self,
-        node: &'a NodeId,
-    ) -> BoxFuture<'a, Result<Option<ProofTally>, SinkError>> {
-        Box::pin(async move { Ok(self.tally(&node.namespace, &node.name)) })
+    fn load<'a>(&'a self, node: &'a NodeId) -> BoxFuture<'a, Result<NodeTallies, SinkError>> {
+        Box::pin(async move { Ok(self.tallies(&node.namespace, &node.name)) })
     }
 
     fn store<'a>(
         &'a self,
         node: &'a NodeId,
-        tally: &'a ProofTally,
+        stored: &'a NodeTallies,
     ) -> BoxFuture<'a, Result<(), SinkError>> {
         Box::pin(async move {
             let mut tallies = self.tallies.lock().unwrap_or_else(PoisonError::into_inner);
-            tallies.insert((node.namespace.clone(), node.name.clone()), tally.clone());
+            tallies.insert((node.namespace.clone(), node.name.clone()), stored.clone());
             *self.writes.lock().unwrap_or_else(PoisonError::into_inner) += 1;
             Ok(())
         })
@@ -112,6 +116,23 @@ impl KubeSink {
     }
 }
 
+/// `status.<field>` as a tally; absent or null is None.
+fn parse_tally(
+    node: &NodeId,
+    status: Option<&serde_json::Value>,
+    field: &str,
+) -> Result<Option<ProofTally>, SinkError> {
+    match status.and_then(|s| s.get(field)) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(value) => serde_json::from_value(value.clone())
+            .map(Some)
+            .map_err(|e| SinkError::Api {
+                node: node.to_string(),
+                message: format!("status.{field} does not parse: {e}"),
+            }),
+    }
+}
+
 fn api_error(node: &NodeId, err: kube::Error) -> SinkError {
     match err {
         kube::Error::Api(status) if status.code == 404 => SinkError::Gone(node.to_string()),
@@ -123,10 +144,7 @@ fn api_error(node: &NodeId, err: kube::Error) -> SinkError {
 }
 
 impl TallySink for KubeSink {
-    fn load<'a>(
-        &'a self,
-        node: &'a NodeId,
-    ) -> BoxFuture<'a, Result<Option<ProofTally>, SinkError>> {
+    fn load<'a>(&'a self, node: &'a NodeId) -> BoxFuture<'a, Result<NodeTallies, SinkError>> {
         Box::pin(async move {
             let (api, _) = self.api(node);
             // A direct GET rather than the watch cache: the previous leader's last write
@@ -138,36 +156,34 @@ impl TallySink for KubeSink {
             if object.metadata.uid.as_deref() != Some(node.uid.as_str()) {
                 return Err(SinkError::Gone(node.to_string()));
             }
-            let proofs = object
-                .data
-                .get("status")
-                .and_then(|s| s.get("proofs"))
-                .cloned();
-            match proofs {
-                None | Some(serde_json::Value::Null) => Ok(None),
-                Some(value) => {
-                    serde_json::from_value(value)
-                        .map(Some)
-                        .map_err(|e| SinkError::Api {
-                            node: node.to_string(),
-                            message: format!("status.proofs does not parse: {e}"),
-                        })
-                }
-            }
+            let status = object.data.get("status");
+            Ok(NodeTallies {
+                proofs: parse_tally(node, status, "proofs")?,
+                previous: parse_tally(node, status, "previousProofs")?,
+            })
         })
     }
 
     fn store<'a>(
         &'a self,
         node: &'a NodeId,
-        tally: &'a ProofTally,
+        tallies: &'a NodeTallies,
     ) -> BoxFuture<'a, Result<(), SinkError>> {
         Box::pin(async move {
             let (api, resource) = self.api(node);
+            // Both fields in one apply: a rollover is never half-written. A None field is
+            // left out, which releases it from this manager.
+            let mut status = serde_json::Map::new();
+            if let Some(proofs) = &tallies.proofs {
+                status.insert("proofs".into(), serde_json::json!(proofs));
+            }
+            if let Some(previous) = &tallies.previous {
+                status.insert("previousProofs".into(), serde_json::json!(previous));
+            }
             let body = serde_json::json!({
                 "apiVersion": resource.api_version,
                 "kind": resource.kind,
-                "status": {"proofs": tally},
+                "status": status,
             });
             // force: the verifier is the only intended owner of status.proofs; taking it over
             // from a hand edit is right.

@@ -9,6 +9,15 @@ pub fn epoch_at(now_unix_s: u64, epoch_seconds: u64) -> u64 {
     now_unix_s / epoch_seconds.max(1)
 }
 
+/// A node's durable tallies: the epoch being counted and the one before it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NodeTallies {
+    /// `status.proofs`: the epoch being counted.
+    pub proofs: Option<ProofTally>,
+    /// `status.previousProofs`: the epoch before, frozen for the reward controller.
+    pub previous: Option<ProofTally>,
+}
+
 /// The tally to continue from: `stored` if it belongs to `epoch`, else a fresh one (a new
 /// epoch starts at zero; an older stored epoch is the reward controller's to read).
 pub fn continue_from(stored: Option<ProofTally>, epoch: u64) -> ProofTally {
@@ -18,6 +27,42 @@ pub fn continue_from(stored: Option<ProofTally>, epoch: u64) -> ProofTally {
             epoch,
             ..ProofTally::default()
         },
+    }
+}
+
+/// The tallies to count a result recorded at wall-clock epoch `epoch` into, and the epoch
+/// it counts in.
+///
+/// A result counts in the epoch in which it is recorded. When the stored tally is older,
+/// it moves to `previous` untouched and counting starts at zero, so nothing is ever added
+/// to an epoch after it ends; the reward controller waits `graceSeconds` past the end for
+/// writes already in flight. A stored tally newer than `epoch` (this replica's clock is
+/// behind the one that wrote it) keeps counting: results go to the current epoch, never
+/// back into one that may already be closed.
+pub fn roll_over(stored: NodeTallies, epoch: u64) -> (NodeTallies, u64) {
+    match stored.proofs {
+        Some(current) if current.epoch >= epoch => {
+            let counting = current.epoch;
+            let tallies = NodeTallies {
+                proofs: Some(current),
+                previous: stored.previous,
+            };
+            (tallies, counting)
+        }
+        Some(old) => (
+            NodeTallies {
+                proofs: Some(continue_from(None, epoch)),
+                previous: Some(old),
+            },
+            epoch,
+        ),
+        None => (
+            NodeTallies {
+                proofs: Some(continue_from(None, epoch)),
+                previous: stored.previous,
+            },
+            epoch,
+        ),
     }
 }
 
@@ -100,6 +145,55 @@ mod tests {
         );
         assert_eq!(tally.last_reject_reason.as_deref(), Some("AfterWindow"));
         assert_eq!(tally.last_accepted_time, None);
+    }
+
+    #[test]
+    fn rollover_keeps_the_closing_epoch() {
+        let tally = |epoch, accepted| ProofTally {
+            epoch,
+            accepted,
+            ..ProofTally::default()
+        };
+        let stored = |p: Option<ProofTally>, q: Option<ProofTally>| NodeTallies {
+            proofs: p,
+            previous: q,
+        };
+        // (stored, wall-clock epoch) → (proofs, previous, epoch counted in)
+        type Row = (NodeTallies, u64, (ProofTally, Option<ProofTally>, u64));
+        let table: Vec<Row> = vec![
+            // Nothing stored yet: a fresh tally.
+            (stored(None, None), 5, (tally(5, 0), None, 5)),
+            // Same epoch: continue.
+            (
+                stored(Some(tally(5, 3)), Some(tally(4, 9))),
+                5,
+                (tally(5, 3), Some(tally(4, 9)), 5),
+            ),
+            // Rollover: the closing epoch moves to previous, the older one is dropped.
+            (
+                stored(Some(tally(5, 3)), Some(tally(4, 9))),
+                6,
+                (tally(6, 0), Some(tally(5, 3)), 6),
+            ),
+            // A silent node: its last tally is kept whatever its age.
+            (
+                stored(Some(tally(2, 1)), None),
+                9,
+                (tally(9, 0), Some(tally(2, 1)), 9),
+            ),
+            // Clock behind the writer of epoch 6: keep counting in 6, never in 5.
+            (
+                stored(Some(tally(6, 2)), Some(tally(5, 3))),
+                5,
+                (tally(6, 2), Some(tally(5, 3)), 6),
+            ),
+        ];
+        for (i, (input, epoch, (proofs, previous, counting))) in table.into_iter().enumerate() {
+            let (out, at) = roll_over(input, epoch);
+            assert_eq!(out.proofs, Some(proofs), "row {i}");
+            assert_eq!(out.previous, previous, "row {i}");
+            assert_eq!(at, counting, "row {i}");
+        }
     }
 
     #[test]

@@ -41,6 +41,28 @@ fn mark_listed(index: &NodeIndex, listed: &AtomicUsize, first: &mut bool) {
     }
 }
 
+/// What PoC checks a hotspot against; `Other` when its region is unknown (validation
+/// normally refuses that first). An unplaceable location leaves it unasserted.
+fn hotspot_declared(
+    h: &depin_proto::config::HotspotConfig,
+    payout: &depin_crds::common::Payout,
+) -> Declared {
+    use depin_proof::poc::{HotspotInfo, LOCATION_RESOLUTION, cell_at};
+    let Ok(region) = h.region.parse() else {
+        return Declared::Other;
+    };
+    Declared::Hotspot(HotspotInfo {
+        location: cell_at(h.latitude, h.longitude, LOCATION_RESOLUTION).ok(),
+        region,
+        // Gains are a few dBi; `as` saturates, never wraps.
+        gain_dbi_x10: (h.antenna_gain_dbi * 10.0).round() as i32,
+        owner: payout
+            .owner
+            .clone()
+            .unwrap_or_else(|| payout.wallet.clone()),
+    })
+}
+
 /// The index entry for a node CR: only nodes with a public key in status can prove.
 pub fn entry_of<K: NodeKind>(node: &K) -> Option<NodeEntry> {
     let hex = node.node_status()?.public_key.as_deref()?;
@@ -52,6 +74,12 @@ pub fn entry_of<K: NodeKind>(node: &K) -> Option<NodeEntry> {
         },
         Ok(RoleSettings::Gpu(g)) => Declared::Gpu {
             declared_tops: g.declared_tops,
+        },
+        Ok(RoleSettings::Hotspot(h)) => hotspot_declared(&h, node.spec().payout()),
+        Ok(RoleSettings::Meter(m)) => Declared::Meter {
+            // Validation keeps the capacity positive and finite; `as` saturates anyway.
+            rated_capacity_w: (m.rated_capacity_kw * 1000.0).round() as u64,
+            slot_ms: u64::from(m.interval_seconds.max(1)) * 1000,
         },
         // Invalid specs and kinds without proofs yet: the session may open, proofs fail.
         _ => Declared::Other,

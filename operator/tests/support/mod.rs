@@ -45,6 +45,11 @@ pub fn settings() -> Settings {
             tick_ms: 250,
             lifespan_ms: 5_000,
         },
+        // 3 s beacon intervals; every other PoC rule at Helium's values.
+        poc: depin_proof::poc::PocParams {
+            beacon_interval_ms: 3_000,
+            ..depin_proof::poc::PocParams::default()
+        },
         max_sessions: 100,
         session_rate: 1_000.0,
         session_burst: 1_000,

@@ -2,7 +2,7 @@
 /// Everything an agent sends on a session.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct AgentMessage {
-    #[prost(oneof = "agent_message::Body", tags = "1, 2, 3, 4, 5")]
+    #[prost(oneof = "agent_message::Body", tags = "1, 2, 3, 4, 5, 6, 7, 8")]
     pub body: ::core::option::Option<agent_message::Body>,
 }
 /// Nested message and enum types in `AgentMessage`.
@@ -19,12 +19,18 @@ pub mod agent_message {
         GpuCommitment(super::GpuCommitment),
         #[prost(message, tag = "5")]
         GpuOpening(super::GpuOpening),
+        #[prost(message, tag = "6")]
+        MeterReading(super::MeterReading),
+        #[prost(message, tag = "7")]
+        BeaconReport(super::BeaconReport),
+        #[prost(message, tag = "8")]
+        WitnessReport(super::WitnessReport),
     }
 }
 /// Everything the verifier sends on a session.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct VerifierMessage {
-    #[prost(oneof = "verifier_message::Body", tags = "1, 2, 3, 4, 5, 6, 7")]
+    #[prost(oneof = "verifier_message::Body", tags = "1, 2, 3, 4, 5, 6, 7, 8")]
     pub body: ::core::option::Option<verifier_message::Body>,
 }
 /// Nested message and enum types in `VerifierMessage`.
@@ -45,6 +51,8 @@ pub mod verifier_message {
         RowRequest(super::RowRequest),
         #[prost(message, tag = "7")]
         Receipt(super::Receipt),
+        #[prost(message, tag = "8")]
+        BeaconChallenge(super::BeaconChallenge),
     }
 }
 /// First message of every session.
@@ -253,6 +261,92 @@ pub struct RowOpening {
     #[prost(bytes = "vec", tag = "3")]
     pub path: ::prost::alloc::vec::Vec<u8>,
 }
+/// depin_proof::meter::SignedReading, signed by the node's long-term key (the chain must
+/// stay verifiable across sessions and agent restarts).
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct MeterReading {
+    /// SunSpec common model serial number.
+    #[prost(string, tag = "1")]
+    pub meter_serial: ::prost::alloc::string::String,
+    /// Position in the node's chain, from 0.
+    #[prost(uint64, tag = "2")]
+    pub seq: u64,
+    /// Time slot (unix ms / slot length).
+    #[prost(uint64, tag = "3")]
+    pub slot: u64,
+    /// Cumulative energy register, Wh.
+    #[prost(uint64, tag = "4")]
+    pub cumulative_wh: u64,
+    /// Average power since the previous reading, W.
+    #[prost(uint64, tag = "5")]
+    pub avg_w: u64,
+    /// Power samples in the average.
+    #[prost(uint32, tag = "6")]
+    pub samples: u32,
+    /// Chain hash of the previous reading (32 zero bytes for the first).
+    #[prost(bytes = "vec", tag = "7")]
+    pub prev_hash: ::prost::alloc::vec::Vec<u8>,
+    /// By the node key over SignedReading::signing_bytes.
+    #[prost(bytes = "vec", tag = "8")]
+    pub signature: ::prost::alloc::vec::Vec<u8>,
+}
+/// Transmit a beacon now, derived from this entropy (depin_proof::poc::derive_beacon).
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct BeaconChallenge {
+    #[prost(message, optional, tag = "1")]
+    pub entropy: ::core::option::Option<Entropy>,
+}
+/// depin_proof::poc::BeaconReport, signed by the beaconer's long-term key (a beacon is
+/// settled with witnesses from other sessions, so it must stay checkable on its own).
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct BeaconReport {
+    #[prost(message, optional, tag = "1")]
+    pub entropy: ::core::option::Option<Entropy>,
+    /// The beaconer's own random input to the payload.
+    #[prost(uint32, tag = "2")]
+    pub local_entropy: u32,
+    /// The transmitted payload (51 bytes).
+    #[prost(bytes = "vec", tag = "3")]
+    pub data: ::prost::alloc::vec::Vec<u8>,
+    #[prost(uint64, tag = "4")]
+    pub frequency_hz: u64,
+    /// LoRa data rate, e.g. SF9BW125.
+    #[prost(string, tag = "5")]
+    pub datarate: ::prost::alloc::string::String,
+    /// Conducted power used, dBm x 10.
+    #[prost(sint32, tag = "6")]
+    pub tx_power_ddbm: i32,
+    /// When the radio accepted it, unix ms.
+    #[prost(uint64, tag = "7")]
+    pub timestamp_ms: u64,
+    #[prost(bytes = "vec", tag = "8")]
+    pub signature: ::prost::alloc::vec::Vec<u8>,
+}
+/// depin_proof::poc::WitnessReport, signed by the witness's long-term key.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct WitnessReport {
+    /// The payload as received.
+    #[prost(bytes = "vec", tag = "1")]
+    pub data: ::prost::alloc::vec::Vec<u8>,
+    /// When it was received, unix ms.
+    #[prost(uint64, tag = "2")]
+    pub timestamp_ms: u64,
+    /// Concentrator microsecond counter (GWMP tmst).
+    #[prost(uint32, tag = "3")]
+    pub tmst: u32,
+    /// RSSI, dBm x 10.
+    #[prost(sint32, tag = "4")]
+    pub signal_ddbm: i32,
+    /// SNR, dB x 10.
+    #[prost(sint32, tag = "5")]
+    pub snr_ddb: i32,
+    #[prost(uint64, tag = "6")]
+    pub frequency_hz: u64,
+    #[prost(string, tag = "7")]
+    pub datarate: ::prost::alloc::string::String,
+    #[prost(bytes = "vec", tag = "8")]
+    pub signature: ::prost::alloc::vec::Vec<u8>,
+}
 /// The node's tally after a result (depin_proof::receipt::TallySnapshot).
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct Tally {
@@ -271,7 +365,7 @@ pub struct Tally {
 pub struct Receipt {
     #[prost(bytes = "vec", tag = "1")]
     pub challenge_id: ::prost::alloc::vec::Vec<u8>,
-    /// "storage" or "gpu".
+    /// "storage", "gpu", "meter" or "hotspot".
     #[prost(string, tag = "2")]
     pub proof: ::prost::alloc::string::String,
     #[prost(bool, tag = "3")]

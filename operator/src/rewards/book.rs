@@ -1,0 +1,191 @@
+//! Where closed epochs' manifests live: ConfigMap shards `<policy>-<e>-manifest-<i>` in
+//! the operator's namespace (durable, written before the RewardEpoch commit), and the
+//! latest few per policy in memory (what the claim endpoint serves).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, PoisonError, RwLock};
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Patch, PatchParams};
+use kube::{Api, Client};
+
+use super::manifest::{ManifestError, Published, SHARD_BYTES, shards};
+
+/// Field manager of everything the reward controller writes.
+pub const REWARDS_FIELD_MANAGER: &str = "depin-rewards";
+/// Annotation on every shard: how many shards the manifest has.
+const SHARD_COUNT: &str = "depin.dev/manifest-shards";
+/// Manifests kept in memory per policy.
+const KEEP: usize = 4;
+
+/// Why a manifest could not be stored or loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum BookError {
+    /// The API failed; retried on the next tick.
+    #[error("manifest shard {name}: {source}")]
+    Api {
+        /// The ConfigMap.
+        name: String,
+        /// The failure.
+        source: kube::Error,
+    },
+    /// A shard is missing or the bytes do not check out.
+    #[error("manifest of {policy} epoch {epoch}: {problem}")]
+    Corrupt {
+        /// The policy.
+        policy: String,
+        /// The epoch.
+        epoch: u64,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+impl From<(String, kube::Error)> for BookError {
+    fn from((name, source): (String, kube::Error)) -> Self {
+        Self::Api { name, source }
+    }
+}
+
+/// The name of shard `i` of `policy`'s epoch `epoch`.
+pub fn shard_name(policy: &str, epoch: u64, i: usize) -> String {
+    format!("{policy}-{epoch}-manifest-{i}")
+}
+
+/// The latest epochs per policy, by epoch number.
+type Recent = HashMap<String, BTreeMap<u64, Arc<Published>>>;
+
+/// Closed epochs' manifests: memory in front of ConfigMap shards. Cheap to clone.
+#[derive(Clone)]
+pub struct Book {
+    client: Client,
+    namespace: String,
+    recent: Arc<RwLock<Recent>>,
+}
+
+impl Book {
+    /// A book storing shards in `namespace`.
+    pub fn new(client: Client, namespace: String) -> Self {
+        Self {
+            client,
+            namespace,
+            recent: Arc::default(),
+        }
+    }
+
+    fn api(&self) -> Api<ConfigMap> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    /// Writes `manifest` as shards (server-side apply: rewriting an uncommitted epoch's
+    /// shards is harmless, they are only read once its RewardEpoch exists).
+    pub async fn store(&self, policy: &str, epoch: u64, manifest: &str) -> Result<(), BookError> {
+        let parts = shards(manifest, SHARD_BYTES);
+        let params = PatchParams::apply(REWARDS_FIELD_MANAGER).force();
+        for (i, part) in parts.iter().enumerate() {
+            let name = shard_name(policy, epoch, i);
+            let body = serde_json::json!({
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {
+                    "name": name,
+                    "labels": {
+                        "app.kubernetes.io/managed-by": "depin-operator",
+                        "depin.dev/reward-policy": policy,
+                        "depin.dev/reward-epoch": epoch.to_string(),
+                    },
+                    "annotations": {SHARD_COUNT: parts.len().to_string()},
+                },
+                "data": {"manifest": part},
+            });
+            self.api()
+                .patch(&name, &params, &Patch::Apply(body))
+                .await
+                .map_err(|e| (name.clone(), e))?;
+        }
+        Ok(())
+    }
+
+    /// Loads a committed epoch's manifest from its shards and checks it against `root`
+    /// (the RewardEpoch's hex merkleRoot). None when shard 0 does not exist.
+    pub async fn load(
+        &self,
+        policy: &str,
+        epoch: u64,
+        root: &str,
+    ) -> Result<Option<Arc<Published>>, BookError> {
+        let corrupt = |problem: String| BookError::Corrupt {
+            policy: policy.into(),
+            epoch,
+            problem,
+        };
+        let first_name = shard_name(policy, epoch, 0);
+        let Some(first) = self
+            .api()
+            .get_opt(&first_name)
+            .await
+            .map_err(|e| (first_name.clone(), e))?
+        else {
+            return Ok(None);
+        };
+        let count: usize = first
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(SHARD_COUNT))
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| corrupt(format!("{first_name} lacks {SHARD_COUNT}")))?;
+        let mut text = shard_text(&first);
+        for i in 1..count {
+            let name = shard_name(policy, epoch, i);
+            let shard = self.api().get(&name).await.map_err(|e| (name, e))?;
+            text.push_str(&shard_text(&shard));
+        }
+        let published =
+            Published::parse(text.into()).map_err(|e: ManifestError| corrupt(e.to_string()))?;
+        if hex::encode(published.root) != root {
+            return Err(corrupt(format!(
+                "root differs from the RewardEpoch's {root}"
+            )));
+        }
+        let published = Arc::new(published);
+        self.remember(policy, published.clone());
+        Ok(Some(published))
+    }
+
+    /// Keeps `published` in memory as one of `policy`'s latest epochs.
+    pub fn remember(&self, policy: &str, published: Arc<Published>) {
+        let mut recent = self.recent.write().unwrap_or_else(PoisonError::into_inner);
+        let epochs = recent.entry(policy.to_string()).or_default();
+        epochs.insert(published.epoch, published);
+        while epochs.len() > KEEP {
+            epochs.pop_first();
+        }
+    }
+
+    /// `policy`'s epoch `epoch` if it is in memory.
+    pub fn cached(&self, policy: &str, epoch: u64) -> Option<Arc<Published>> {
+        let recent = self.recent.read().unwrap_or_else(PoisonError::into_inner);
+        recent.get(policy)?.get(&epoch).cloned()
+    }
+
+    /// `policy`'s latest epoch in memory (the controller loads it at startup).
+    pub fn latest(&self, policy: &str) -> Option<Arc<Published>> {
+        let recent = self.recent.read().unwrap_or_else(PoisonError::into_inner);
+        recent.get(policy)?.last_key_value().map(|(_, p)| p.clone())
+    }
+
+    /// The client the book reads through.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+fn shard_text(shard: &ConfigMap) -> String {
+    shard
+        .data
+        .as_ref()
+        .and_then(|d| d.get("manifest"))
+        .cloned()
+        .unwrap_or_default()
+}

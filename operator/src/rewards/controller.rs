@@ -1,0 +1,262 @@
+//! The leader-only epoch-close loop: every few seconds, for every RewardPolicy, validate it
+//! and close each due epoch in order.
+//!
+//! Closing epoch `n` of policy `p` (idempotent at every step, so a crash anywhere is
+//! finished by the next run):
+//! 1. If RewardEpoch `p-n` exists, it is committed: load its manifest, skip to 5.
+//! 2. Gather the tallies of `n` from node status and the cumulative totals from epoch
+//!    `n-1`'s manifest (which also holds nodes deleted since), and `close_epoch`.
+//! 3. Write the manifest's ConfigMap shards.
+//! 4. Create RewardEpoch `p-n`: the commit point. AlreadyExists means another run
+//!    committed first: its record wins, this computation is dropped.
+//! 5. Write `status.rewards` of every node paid in `n` that does not record `n` yet, then
+//!    `status.lastClosedEpoch = n` on the policy.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use depin_crds::{RewardEpoch, RewardPolicy, RewardSummary};
+use depin_proof::reward::{CumulativeTotals, NodeTally, RewardPolicy as Policy, close_epoch};
+use futures::{StreamExt, TryStreamExt};
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::{Api, Client, ResourceExt};
+
+use super::book::{Book, BookError, REWARDS_FIELD_MANAGER};
+use super::manifest::{ManifestError, Published};
+use super::metrics::RewardMetrics;
+use super::nodes::{list_nodes, write_rewards};
+use super::record::{epoch_record, policy_status, reward_summary};
+use super::schedule::Schedule;
+use super::tallies::{NodeRecord, gpu_class, needs_reward_write, tally_for};
+use crate::Shutdown;
+
+/// How often due epochs are looked for; epochs close at most this long after their grace.
+pub const TICK: Duration = Duration::from_secs(3);
+/// Node status writes in flight at once.
+const WRITE_CONCURRENCY: usize = 16;
+
+/// Why a policy's epoch could not be closed (retried on the next tick).
+#[derive(Debug, thiserror::Error)]
+pub enum CloseError {
+    /// The Kubernetes API failed.
+    #[error("kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    /// Manifest shards could not be written or read.
+    #[error(transparent)]
+    Book(#[from] BookError),
+    /// The reward math refused the tallies.
+    #[error("closing the epoch: {0}")]
+    Epoch(#[from] depin_proof::reward::EpochError),
+    /// The computed manifest did not read back (a bug).
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// A committed epoch has no manifest shards.
+    #[error("RewardEpoch {0} is committed but its manifest shards are missing")]
+    MissingManifest(String),
+}
+
+/// The reward controller.
+#[derive(Clone)]
+pub struct RewardController {
+    client: Client,
+    book: Book,
+    metrics: RewardMetrics,
+}
+
+impl RewardController {
+    /// A controller writing manifests through `book`.
+    pub fn new(client: Client, book: Book, metrics: RewardMetrics) -> Self {
+        Self {
+            client,
+            book,
+            metrics,
+        }
+    }
+
+    /// Closes due epochs every [`TICK`] until `shutdown`.
+    pub async fn run(self, shutdown: Shutdown) {
+        let stop = shutdown.signal();
+        tokio::pin!(stop);
+        loop {
+            self.tick().await;
+            tokio::select! {
+                _ = tokio::time::sleep(TICK) => {}
+                _ = &mut stop => return,
+            }
+        }
+    }
+
+    async fn tick(&self) {
+        let api: Api<RewardPolicy> = Api::all(self.client.clone());
+        let policies = match api.list(&Default::default()).await {
+            Ok(list) => list.items,
+            Err(err) => {
+                tracing::warn!(error = %err, "listing RewardPolicies");
+                return;
+            }
+        };
+        for policy in policies {
+            if let Err(err) = self.reconcile(&policy).await {
+                tracing::warn!(policy = %policy.name_any(), error = %err, "reward epoch not closed");
+            }
+        }
+    }
+
+    async fn reconcile(&self, crd: &RewardPolicy) -> Result<(), CloseError> {
+        let name = crd.name_any();
+        let last = crd.status.as_ref().and_then(|s| s.last_closed_epoch);
+        let policy = match super::policy::validate(&crd.spec) {
+            Ok(policy) => policy,
+            Err(err) => {
+                let invalid = Err((err.reason(), err.to_string()));
+                return self.set_status(crd, invalid, last).await;
+            }
+        };
+        let created = crd
+            .metadata
+            .creation_timestamp
+            .as_ref()
+            .map_or(0, |t| u64::try_from(t.0.as_second()).unwrap_or(0));
+        let schedule = Schedule::new(crd.spec.epoch_seconds, crd.spec.grace_seconds, created);
+        let now = u64::try_from(jiff::Timestamp::now().as_second()).unwrap_or(0);
+        let due = schedule.due(last, now);
+        if due.is_empty() {
+            self.set_status(crd, Ok(()), last).await?;
+        }
+        for n in due {
+            self.close(&name, &policy, &schedule, n).await?;
+            // Recorded per epoch: a catch-up after downtime keeps its progress.
+            self.set_status(crd, Ok(()), Some(n)).await?;
+        }
+        if let Some(n) = last
+            && self.book.cached(&name, n).is_none()
+        {
+            // After a restart: serve claims for the latest epoch again.
+            self.committed(&name, n).await?;
+        }
+        Ok(())
+    }
+
+    /// Closes epoch `n` of `name` (module docs, steps 1–5 without the policy status).
+    async fn close(
+        &self,
+        name: &str,
+        policy: &Policy,
+        schedule: &Schedule,
+        n: u64,
+    ) -> Result<(), CloseError> {
+        let started = std::time::Instant::now();
+        let record_name = format!("{name}-{n}");
+        let api: Api<RewardEpoch> = Api::all(self.client.clone());
+        let nodes = list_nodes(&self.client, name).await?;
+        let (record, published) = match api.get_opt(&record_name).await? {
+            Some(existing) => {
+                let published = self.committed(name, n).await?;
+                (existing, published)
+            }
+            None => {
+                let previous = match n.checked_sub(1) {
+                    Some(before) => self.committed(name, before).await?.cumulative_totals(),
+                    None => CumulativeTotals::new(),
+                };
+                let class = gpu_class(policy);
+                let tallies: Vec<NodeTally> = nodes
+                    .iter()
+                    .filter_map(|r| tally_for(r, schedule.tally_epoch(n), &class))
+                    .collect();
+                let result = close_epoch(policy, n, &tallies, &previous, &[])?;
+                let manifest = result.manifest();
+                self.book.store(name, n, &manifest).await?;
+                let record = RewardEpoch::new(&record_name, epoch_record(name, schedule, &result));
+                let params = PostParams {
+                    field_manager: Some(REWARDS_FIELD_MANAGER.into()),
+                    ..PostParams::default()
+                };
+                match api.create(&params, &record).await {
+                    Ok(created) => (created, Arc::new(Published::parse(manifest.into())?)),
+                    Err(kube::Error::Api(status)) if status.code == 409 => {
+                        tracing::info!(epoch = %record_name, "closed by another run; using its record");
+                        (api.get(&record_name).await?, self.committed(name, n).await?)
+                    }
+                    Err(err) => return Err(err.into()),
+                }
+            }
+        };
+        self.book.remember(name, published.clone());
+        self.pay(&nodes, &published, n).await?;
+        self.metrics.observe(name, &record.spec, &published, &nodes);
+        self.metrics
+            .close_duration
+            .with_label_values(&[name])
+            .observe(started.elapsed().as_secs_f64());
+        tracing::info!(epoch = %record_name, nodes = record.spec.node_count, "reward epoch closed");
+        Ok(())
+    }
+
+    /// Epoch `n` of `name` as committed: from memory, else from its shards, checked
+    /// against its RewardEpoch's root.
+    async fn committed(&self, name: &str, n: u64) -> Result<Arc<Published>, CloseError> {
+        if let Some(published) = self.book.cached(name, n) {
+            return Ok(published);
+        }
+        let record_name = format!("{name}-{n}");
+        let api: Api<RewardEpoch> = Api::all(self.client.clone());
+        let record = api.get(&record_name).await?;
+        self.book
+            .load(name, n, &record.spec.merkle_root)
+            .await?
+            .ok_or(CloseError::MissingManifest(record_name))
+    }
+
+    /// Writes `status.rewards` of every node paid in `n` that does not record it yet.
+    async fn pay(
+        &self,
+        nodes: &[NodeRecord],
+        published: &Published,
+        n: u64,
+    ) -> Result<(), CloseError> {
+        let due: Vec<(&NodeRecord, RewardSummary)> = nodes
+            .iter()
+            .filter(|r| needs_reward_write(r.status.rewards.as_ref(), n))
+            .filter_map(|r| {
+                let total = published.total(&r.id())?;
+                (total.reward > 0).then(|| (r, reward_summary(n, total)))
+            })
+            .collect();
+        futures::stream::iter(due)
+            .map(|(record, summary)| write_rewards(&self.client, record, summary))
+            .buffer_unordered(WRITE_CONCURRENCY)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(())
+    }
+
+    /// Applies the policy's status when it differs from what is stored.
+    async fn set_status(
+        &self,
+        crd: &RewardPolicy,
+        valid: Result<(), (&str, String)>,
+        last_closed: Option<u64>,
+    ) -> Result<(), CloseError> {
+        let status = policy_status(
+            crd.status.as_ref(),
+            crd.metadata.generation,
+            valid,
+            last_closed,
+            jiff::Timestamp::now(),
+        );
+        if crd.status.as_ref() == Some(&status) {
+            return Ok(());
+        }
+        let api: Api<RewardPolicy> = Api::all(self.client.clone());
+        let body = serde_json::json!({
+            "apiVersion": "depin.dev/v1alpha1",
+            "kind": "RewardPolicy",
+            "status": status,
+        });
+        let params = PatchParams::apply(REWARDS_FIELD_MANAGER).force();
+        api.patch_status(&crd.name_any(), &params, &Patch::Apply(body))
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,165 @@
+//! Reward metrics on the operator registry (names fixed: the dashboards query them).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use depin_crds::RewardEpochSpec;
+use depin_proof::reward::NodeKind;
+use prometheus::{HistogramOpts, HistogramVec, IntGaugeVec, Opts, Registry};
+
+use super::manifest::Published;
+use super::tallies::NodeRecord;
+
+/// Gauges of the latest closed epoch per policy, and the close duration.
+#[derive(Clone)]
+pub struct RewardMetrics {
+    /// Latest closed epoch number.
+    pub epoch: IntGaugeVec,
+    /// Seconds to close one epoch (compute, shards, commit, node writes).
+    pub close_duration: HistogramVec,
+    /// Scheduled emission of the latest epoch.
+    pub emission: IntGaugeVec,
+    /// Burned base units in the latest epoch.
+    pub burn: IntGaugeVec,
+    /// Base units per pool in the latest epoch.
+    pub pool: IntGaugeVec,
+    /// Unallocated base units in the latest epoch.
+    pub unallocated: IntGaugeVec,
+    /// Nodes paid per pool in the latest epoch.
+    pub nodes_rewarded: IntGaugeVec,
+    /// Each node's reward in the latest epoch (rewarded nodes only).
+    pub node: IntGaugeVec,
+    /// Label sets of `node` per policy, so the next epoch removes exactly these.
+    node_series: Arc<Mutex<HashMap<String, Vec<[String; 4]>>>>,
+}
+
+fn gauge(name: &str, help: &str, labels: &[&str]) -> Result<IntGaugeVec, prometheus::Error> {
+    IntGaugeVec::new(Opts::new(name, help), labels)
+}
+
+/// Base units as a gauge value; amounts beyond i64 (9.2 × 10^18) saturate.
+fn clamp(amount: u128) -> i64 {
+    i64::try_from(amount).unwrap_or(i64::MAX)
+}
+
+impl RewardMetrics {
+    /// Creates the metrics and registers them on `registry` (prefix `depin_operator_`).
+    pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let policy = &["policy"];
+        let metrics = Self {
+            epoch: gauge("reward_epoch", "Latest closed reward epoch.", policy)?,
+            close_duration: HistogramVec::new(
+                HistogramOpts::new(
+                    "reward_epoch_close_duration_seconds",
+                    "Wall time to close one reward epoch.",
+                )
+                .buckets(vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0]),
+                policy,
+            )?,
+            emission: gauge(
+                "reward_emission_base_units",
+                "Scheduled emission of the latest epoch.",
+                policy,
+            )?,
+            burn: gauge(
+                "reward_burn_base_units",
+                "Base units burned in the latest epoch.",
+                policy,
+            )?,
+            pool: gauge(
+                "reward_pool_base_units",
+                "Base units in each pool in the latest epoch.",
+                &["policy", "pool"],
+            )?,
+            unallocated: gauge(
+                "reward_unallocated_base_units",
+                "Dust and empty pools of the latest epoch.",
+                policy,
+            )?,
+            nodes_rewarded: gauge(
+                "reward_nodes_rewarded",
+                "Nodes paid by each pool in the latest epoch.",
+                &["policy", "pool"],
+            )?,
+            node: gauge(
+                "reward_node_base_units",
+                "Each rewarded node's reward in the latest epoch.",
+                &["policy", "namespace", "kind", "node"],
+            )?,
+            node_series: Arc::default(),
+        };
+        registry.register(Box::new(metrics.epoch.clone()))?;
+        registry.register(Box::new(metrics.close_duration.clone()))?;
+        registry.register(Box::new(metrics.emission.clone()))?;
+        registry.register(Box::new(metrics.burn.clone()))?;
+        registry.register(Box::new(metrics.pool.clone()))?;
+        registry.register(Box::new(metrics.unallocated.clone()))?;
+        registry.register(Box::new(metrics.nodes_rewarded.clone()))?;
+        registry.register(Box::new(metrics.node.clone()))?;
+        Ok(metrics)
+    }
+
+    /// Publishes a closed epoch from its RewardEpoch record and manifest. `nodes` gives
+    /// each rewarded node's kind, which also counts nodes per pool (a node kind pays from
+    /// its own pool; a split hotspot pool counts under `hotspot`).
+    pub fn observe(
+        &self,
+        policy: &str,
+        record: &RewardEpochSpec,
+        published: &Published,
+        nodes: &[NodeRecord],
+    ) {
+        let amount = |text: &str| clamp(text.parse().unwrap_or(0));
+        self.epoch
+            .with_label_values(&[policy])
+            .set(clamp(u128::from(record.epoch)));
+        self.emission
+            .with_label_values(&[policy])
+            .set(amount(&record.emission));
+        self.burn
+            .with_label_values(&[policy])
+            .set(amount(&record.burn));
+        self.unallocated
+            .with_label_values(&[policy])
+            .set(amount(&record.unallocated));
+        for pool in &record.pools {
+            self.pool
+                .with_label_values(&[policy, &pool.pool])
+                .set(amount(&pool.amount));
+        }
+        for kind in NodeKind::ALL {
+            self.nodes_rewarded
+                .with_label_values(&[policy, kind.as_str()])
+                .set(0);
+        }
+        // The per-node gauge shows the latest epoch only: drop this policy's old series.
+        let mut series = self
+            .node_series
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for labels in series.remove(policy).unwrap_or_default() {
+            let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+            let _ = self.node.remove_label_values(&labels);
+        }
+        let by_id: HashMap<String, &NodeRecord> = nodes.iter().map(|r| (r.id(), r)).collect();
+        let mut current = Vec::new();
+        for total in published.nodes.iter().filter(|n| n.reward > 0) {
+            let Some(record) = by_id.get(&total.node) else {
+                continue;
+            };
+            let kind = record.kind.map_or("unknown", |k| k.as_str());
+            let labels = [
+                policy.to_string(),
+                record.namespace.clone(),
+                kind.to_string(),
+                record.name.clone(),
+            ];
+            self.node
+                .with_label_values(&[policy, &record.namespace, kind, &record.name])
+                .set(clamp(total.reward));
+            current.push(labels);
+            self.nodes_rewarded.with_label_values(&[policy, kind]).inc();
+        }
+        series.insert(policy.to_string(), current);
+    }
+}

@@ -1,0 +1,316 @@
+//! Meter readings: each node's reading chain (in memory), the fleet's serial claims, and
+//! what a session does with one `MeterReading`: decode, verify with depin-proof, credit
+//! the proven Wh through the recorder, answer with a receipt once durable.
+//!
+//! Trade-off, on purpose: chains live in memory only. After a verifier restart (or a
+//! leader change) a node's chain is rebuilt from the first reading that arrives: that
+//! reading is checked (signature, serial, window) and becomes the baseline, proving 0 Wh;
+//! every later link is checked in full. An agent could therefore roll its register back
+//! exactly across a verifier restart and go unnoticed for one link, at the cost of the
+//! energy of that interval (0 is credited for it). Persisting the tip in the CR status
+//! would close that gap, but status writes belong to the recorder, and a tip written
+//! there would need the same group-commit care; left for later.
+
+use super::index::{Declared, NodeEntry};
+use super::session::Live;
+use super::{Verifier, now_ms};
+use depin_proof::RejectReason;
+use depin_proof::entropy::ChallengeId;
+use depin_proof::identity::PublicKey;
+use depin_proof::meter::{
+    ChainTip, MeterChain, MeterContext, MeterParams, READING_DOMAIN, SignedReading,
+    VerifiedReading, verify_reading,
+};
+use depin_proof::receipt::ProofKind;
+use depin_proto::v1;
+use depin_proto::wire;
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use tonic::Status;
+
+/// The metric `kind` label of meter proofs.
+const KIND: &str = "MeterBridge";
+
+#[derive(Default)]
+struct Chains {
+    by_node: HashMap<PublicKey, MeterChain>,
+    /// Serial → the node that first read it (Glow: one meter, one owner).
+    serials: HashMap<String, PublicKey>,
+}
+
+/// Every node's chain and the fleet's serial claims (in memory; see the module docs).
+#[derive(Default)]
+pub struct MeterBook {
+    inner: Mutex<Chains>,
+}
+
+/// What deciding one reading did, so a failed durable write can be undone.
+pub struct Decided {
+    /// The verdict.
+    pub verdict: Result<VerifiedReading, RejectReason>,
+    /// The node's chain before the reading (restored if recording fails).
+    before: MeterChain,
+}
+
+impl MeterBook {
+    fn lock(&self) -> MutexGuard<'_, Chains> {
+        // Every critical section leaves the maps consistent before it can panic.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Verifies `signed` against the node's chain and, when accepted (or a conflicting
+    /// second report bans a slot), moves the chain on.
+    pub fn decide(
+        &self,
+        signed: &SignedReading,
+        params: &MeterParams,
+        rated_capacity_w: u64,
+        now_ms: u64,
+    ) -> Decided {
+        let mut chains = self.lock();
+        let Chains { by_node, serials } = &mut *chains;
+        let chain = by_node.entry(signed.node).or_default();
+        chain.prune(params, now_ms);
+        let before = chain.clone();
+        let ctx = MeterContext {
+            params,
+            rated_capacity_w,
+            now_ms,
+            serials: &*serials,
+            // MeterBridge has no replacement record yet: a new serial is MeterSerialChanged.
+            replaced_at_slot: None,
+        };
+        let verdict = if chain.tip.is_none() && signed.reading.seq > 0 {
+            adopt_baseline(signed, &ctx)
+        } else {
+            verify_reading(signed, chain, &ctx)
+        };
+        chain.record(signed, &verdict);
+        if verdict.is_ok() {
+            serials
+                .entry(signed.reading.meter_serial.clone())
+                .or_insert(signed.node);
+        }
+        Decided { verdict, before }
+    }
+
+    /// Puts a node's chain back as it was before an accepted reading whose result could not
+    /// be made durable (the agent resends it after reconnecting).
+    fn undo(&self, node: &PublicKey, accepted: &ChainTip, before: MeterChain) {
+        let mut chains = self.lock();
+        if let Some(chain) = chains.by_node.get_mut(node)
+            && chain.tip.as_ref() == Some(accepted)
+        {
+            *chain = before;
+        }
+    }
+
+    /// The node's chain tip (tests, debugging).
+    pub fn tip(&self, node: &PublicKey) -> Option<ChainTip> {
+        self.lock().by_node.get(node).and_then(|c| c.tip.clone())
+    }
+}
+
+/// A reading arriving where the verifier has no chain yet (it restarted): the checks that
+/// need no previous link — signature, serial ownership, slot window — then it becomes the
+/// baseline, proving nothing itself.
+fn adopt_baseline(
+    signed: &SignedReading,
+    ctx: &MeterContext<'_>,
+) -> Result<VerifiedReading, RejectReason> {
+    // SignedReading's body is crate-private; the signed bytes are `u16 len || domain ||
+    // body` (depin_proof::identity::signing_bytes), so the body is what follows the tag.
+    let signed_bytes = signed.signing_bytes();
+    let body = signed_bytes
+        .get(2 + READING_DOMAIN.len()..)
+        .ok_or(RejectReason::Malformed)?;
+    if !signed.node.verify(READING_DOMAIN, body, &signed.signature) {
+        return Err(RejectReason::BadSignature);
+    }
+    let reading = &signed.reading;
+    if ctx
+        .serials
+        .claimed_by(&reading.meter_serial)
+        .is_some_and(|owner| owner != signed.node)
+    {
+        return Err(RejectReason::DuplicateMeterSerial);
+    }
+    let now_slot = ctx.params.slot_at(ctx.now_ms);
+    if reading.slot > now_slot.saturating_add(ctx.params.future_slots)
+        || reading.slot.saturating_add(ctx.params.window_slots) < now_slot
+    {
+        return Err(RejectReason::SlotOutsideWindow);
+    }
+    Ok(VerifiedReading {
+        node: signed.node,
+        seq: reading.seq,
+        slot: reading.slot,
+        delta_wh: 0,
+        tip: ChainTip {
+            seq: reading.seq,
+            slot: reading.slot,
+            cumulative_wh: reading.cumulative_wh,
+            hash: signed.hash(),
+            meter_serial: reading.meter_serial.clone(),
+        },
+    })
+}
+
+/// The rule parameters for a node: its slot from the MeterBridge, the rest defaults.
+fn params_for(declared: &Declared) -> Option<(MeterParams, u64)> {
+    match declared {
+        Declared::Meter {
+            rated_capacity_w,
+            slot_ms,
+        } => Some((
+            MeterParams {
+                slot_ms: *slot_ms,
+                ..MeterParams::default()
+            },
+            *rated_capacity_w,
+        )),
+        _ => None,
+    }
+}
+
+fn receipt_message(
+    v: &Verifier,
+    node: PublicKey,
+    id: ChallengeId,
+    verdict: Result<(), RejectReason>,
+    tally: Option<depin_proof::receipt::TallySnapshot>,
+) -> v1::VerifierMessage {
+    let receipt = v.sign_receipt(node, id, ProofKind::Meter, verdict, tally.is_some(), tally);
+    super::decide::receipt_message(&receipt, None)
+}
+
+impl Live {
+    /// One meter reading: decided now, recorded before its receipt leaves. Awaited in the
+    /// session loop (readings come once per slot), so a node's links are recorded in order.
+    pub(super) async fn meter_reading(
+        &mut self,
+        entry: NodeEntry,
+        wire_reading: &v1::MeterReading,
+    ) -> Result<(), Status> {
+        let v = self.v.clone();
+        let node = self.session.node;
+        let started = std::time::Instant::now();
+        let signed = match wire::meter_reading_from_wire(node, wire_reading) {
+            Ok(signed) => signed,
+            Err(reason) => {
+                v.metrics.count(KIND, Err(reason));
+                let id = ChallengeId([0; 32]);
+                return self
+                    .send(receipt_message(&v, node, id, Err(reason), None))
+                    .await;
+            }
+        };
+        let id = ChallengeId(signed.hash());
+        let Some((params, rated_capacity_w)) = params_for(&entry.declared) else {
+            // Not a (valid) MeterBridge: nothing it reads can be credited.
+            v.metrics.count(KIND, Err(RejectReason::UnknownNode));
+            let reply = receipt_message(&v, node, id, Err(RejectReason::UnknownNode), None);
+            return self.send(reply).await;
+        };
+        let decided = v
+            .meters
+            .decide(&signed, &params, rated_capacity_w, now_ms());
+        v.metrics
+            .verification_duration
+            .with_label_values(&[KIND])
+            .observe(started.elapsed().as_secs_f64());
+        v.metrics
+            .count(KIND, decided.verdict.as_ref().map(|_| ()).map_err(|r| *r));
+        if decided.verdict == Err(RejectReason::Duplicate) {
+            // A resend of an accepted reading (reconnect): settle it without counting twice.
+            return self
+                .send(receipt_message(
+                    &v,
+                    node,
+                    id,
+                    Err(RejectReason::Duplicate),
+                    None,
+                ))
+                .await;
+        }
+        let result = decided
+            .verdict
+            .as_ref()
+            .map(|verified| u128::from(verified.delta_wh))
+            .map_err(|r| *r);
+        match v.recorder.record(&entry, result).await {
+            Ok(tally) => {
+                let reply = receipt_message(&v, node, id, result.map(|_| ()), Some(tally));
+                self.send(reply).await
+            }
+            Err(err) => {
+                if let Ok(verified) = &decided.verdict {
+                    v.meters.undo(&node, &verified.tip, decided.before);
+                }
+                Err(Status::unavailable(format!("{err}; reconnect and resend")))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use depin_proof::identity::NodeKey;
+    use depin_proof::meter::ChainHead;
+
+    const SLOT_MS: u64 = 10_000;
+
+    fn params() -> MeterParams {
+        MeterParams {
+            slot_ms: SLOT_MS,
+            ..MeterParams::default()
+        }
+    }
+
+    #[test]
+    fn a_restarted_verifier_adopts_the_first_reading_as_baseline_then_checks_links() {
+        let key = NodeKey::from_seed([5; 32]);
+        let mut head = ChainHead::default();
+        let now = 1_000 * SLOT_MS;
+        // Links 0..3 went to a previous verifier.
+        for (i, wh) in [(996, 100), (997, 110), (998, 120)] {
+            head.next(&key, "SN", i, wh, 3_600, 10).expect("signed");
+        }
+        let book = MeterBook::default();
+        let baseline = head.next(&key, "SN", 999, 130, 3_600, 10).expect("signed");
+        let decided = book.decide(&baseline, &params(), 10_000, now);
+        assert_eq!(decided.verdict.map(|v| v.delta_wh), Ok(0));
+        let rollback = head
+            .next(&key, "SN", 1_000, 125, 3_600, 10)
+            .expect("signed");
+        let decided = book.decide(&rollback, &params(), 10_000, now);
+        assert_eq!(decided.verdict, Err(RejectReason::RegisterRollback));
+    }
+
+    #[test]
+    fn a_forged_baseline_and_a_claimed_serial_are_refused() {
+        let (honest, thief) = (NodeKey::from_seed([6; 32]), NodeKey::from_seed([7; 32]));
+        let book = MeterBook::default();
+        let now = 1_000 * SLOT_MS;
+        let first = ChainHead::default()
+            .next(&honest, "SN", 1_000, 10, 0, 1)
+            .expect("signed");
+        assert!(book.decide(&first, &params(), 10_000, now).verdict.is_ok());
+        let mut head = ChainHead {
+            next_seq: 5,
+            ..ChainHead::default()
+        };
+        let stolen = head.next(&thief, "SN", 1_000, 10, 0, 1).expect("signed");
+        assert_eq!(
+            book.decide(&stolen, &params(), 10_000, now).verdict,
+            Err(RejectReason::DuplicateMeterSerial)
+        );
+        let mut forged = head.next(&thief, "SN-2", 1_001, 10, 0, 1).expect("signed");
+        forged.reading.cumulative_wh += 1;
+        assert_eq!(
+            book.decide(&forged, &params(), 10_000, now).verdict,
+            Err(RejectReason::BadSignature)
+        );
+    }
+}

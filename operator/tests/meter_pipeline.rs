@@ -1,0 +1,177 @@
+//! The meter proof in process: the sim's SunSpec PV inverter over Modbus TCP, a real
+//! depin-agent meter role signing one reading per slot, the real verifier crediting the
+//! proven Wh into the (in-memory) tally; and a scripted agent that lies.
+
+mod support;
+
+use depin_operator::verifier::index::Declared;
+use depin_operator::verifier::sink::MemorySink;
+use depin_operator::verifier::{index::NodeIndex, now_ms};
+use depin_proof::RejectReason;
+use depin_proof::identity::NodeKey;
+use depin_proof::meter::ChainHead;
+use depin_proto::config::{MeterConfig, Role};
+use depin_proto::v1::agent_message::Body as Out;
+use depin_proto::wire;
+use depin_sim::meter::{PvMeter, PvMeterConfig};
+use std::sync::Arc;
+use support::*;
+
+/// 2024-06-21 10:00 UTC: a bright late morning in Amsterdam (the sim replays the PV curve
+/// from there at real speed, so the agent's wall-clock slots and the register agree).
+const MORNING: f64 = 1_718_928_000.0 + 10.0 * 3600.0;
+/// Slot length in the tests, s.
+const SLOT_S: u32 = 2;
+const CAPACITY_W: u64 = 10_000;
+
+fn declared() -> Declared {
+    Declared::Meter {
+        rated_capacity_w: CAPACITY_W,
+        slot_ms: u64::from(SLOT_S) * 1000,
+    }
+}
+
+async fn sim_meter(serial: &str) -> (u16, tokio::task::JoinHandle<std::io::Result<()>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let meter = PvMeter::new(PvMeterConfig {
+        capacity_w: CAPACITY_W as f64,
+        latitude: 52.37,
+        longitude: 4.89,
+        serial: serial.into(),
+        seed: 11,
+        speed: 1.0,
+        start_unix_s: Some(MORNING),
+        initial_wh: 1_000_000,
+    });
+    (port, tokio::spawn(meter.serve(listener)))
+}
+
+fn meter_agent(endpoint: &str, name: &str, key: NodeKey, port: u16, state: &str) -> RealAgent {
+    let mut config = agent_config(Role::Meter, name, endpoint);
+    config.meter = Some(MeterConfig {
+        host: "127.0.0.1".into(),
+        port,
+        unit_id: 1,
+        profile: "sunspec".into(),
+        direction: "production".into(),
+        rated_capacity_kw: CAPACITY_W as f64 / 1000.0,
+        interval_seconds: SLOT_S,
+        state_dir: state.into(),
+    });
+    spawn_agent(config, key)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_honest_meter_chain_is_credited_and_survives_an_agent_restart() {
+    let (index, sink) = (NodeIndex::new(), Arc::new(MemorySink::default()));
+    let key = NodeKey::from_seed([21; 32]);
+    index.upsert(entry(Role::Meter, "mb", &key.public(), declared()));
+    let verifier = start(settings(), index, sink.clone(), "127.0.0.1:0").await;
+    let (port, device) = sim_meter("SIM-PIPE-1").await;
+    let state = scratch_dir("meter-mb");
+    let state = state.display().to_string();
+
+    let agent = meter_agent(&verifier.endpoint, "mb", key.clone(), port, &state);
+    let accepted = || sink.tally("fleet", "mb").map_or(0, |t| t.accepted);
+    eventually(30, "three readings credited", || accepted() >= 3).await;
+    eventually(5, "the agent saw its receipts", || {
+        agent.accepted("meter") >= 3
+    })
+    .await;
+    assert!(agent.metrics.meter_readings.get() >= 3);
+    assert!(agent.metrics.meter_power_watts.get() > 0.0, "the sun is up");
+    assert!(agent.metrics.meter_energy_watt_hours.get() >= 1_000_000.0);
+    let text = agent.metrics.render();
+    for name in [
+        "depin_agent_meter_power_watts",
+        "depin_agent_meter_energy_watt_hours",
+        "depin_agent_meter_readings_total",
+    ] {
+        assert!(text.contains(name), "{name} exported");
+    }
+    agent.stop().await;
+
+    // Same key, same state dir: the chain continues where it stopped.
+    let before = accepted();
+    let agent = meter_agent(&verifier.endpoint, "mb", key.clone(), port, &state);
+    eventually(30, "the restarted agent's readings credited", || {
+        accepted() >= before + 3
+    })
+    .await;
+    let tally = sink.tally("fleet", "mb").expect("tally");
+    assert_eq!(tally.rejected, 0, "{tally:?}");
+    let wh: u128 = tally
+        .work_units
+        .as_deref()
+        .unwrap_or("0")
+        .parse()
+        .expect("decimal");
+    // ~7 kW for several 2 s slots: a few Wh each, all of it proven.
+    assert!(wh > 0, "{tally:?}");
+    let tip = verifier.verifier.meters.tip(&key.public()).expect("chain");
+    assert!(tip.seq >= 5, "one chain across the restart: {tip:?}");
+    let m = &verifier.verifier.metrics;
+    assert!(m.accepted("MeterBridge") >= 6);
+    assert_eq!(m.rejected("MeterBridge", RejectReason::SequenceGap), 0);
+
+    agent.stop().await;
+    device.abort();
+    verifier.stop().await;
+    let _ = std::fs::remove_dir_all(&state);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolled_back_register_is_rejected_and_counted() {
+    let (index, sink) = (NodeIndex::new(), Arc::new(MemorySink::default()));
+    let key = NodeKey::from_seed([22; 32]);
+    index.upsert(entry(Role::Meter, "liar", &key.public(), declared()));
+    let verifier = start(settings(), index, sink.clone(), "127.0.0.1:0").await;
+    let mut agent = Scripted::open(&verifier.endpoint, key.clone())
+        .await
+        .expect("hello accepted");
+    let slot = now_ms() / (u64::from(SLOT_S) * 1000);
+    let mut head = ChainHead::default();
+
+    let first = head
+        .next(&key, "SIM-LIAR", slot, 5_000, 0, 1)
+        .expect("signed");
+    agent
+        .send(Out::MeterReading(wire::meter_reading_to_wire(&first)))
+        .await;
+    let (receipt, _) = agent.receipt().await;
+    assert_eq!(receipt.verdict, Ok(()));
+    assert_eq!(receipt.challenge.0, first.hash());
+
+    let rollback = head
+        .next(&key, "SIM-LIAR", slot + 1, 4_000, 0, 1)
+        .expect("signed");
+    agent
+        .send(Out::MeterReading(wire::meter_reading_to_wire(&rollback)))
+        .await;
+    let (receipt, _) = agent.receipt().await;
+    assert_eq!(receipt.verdict, Err(RejectReason::RegisterRollback));
+    assert!(receipt.recorded, "a lie counts against the node");
+    assert_eq!(receipt.tally.map(|t| t.rejected), Some(1));
+
+    // Resending the accepted reading settles it without counting it twice.
+    agent
+        .send(Out::MeterReading(wire::meter_reading_to_wire(&first)))
+        .await;
+    let (receipt, _) = agent.receipt().await;
+    assert_eq!(receipt.verdict, Err(RejectReason::Duplicate));
+    assert!(!receipt.recorded);
+
+    let tally = sink.tally("fleet", "liar").expect("tally");
+    assert_eq!((tally.accepted, tally.rejected), (1, 1), "{tally:?}");
+    assert_eq!(
+        verifier
+            .verifier
+            .metrics
+            .rejected("MeterBridge", RejectReason::RegisterRollback),
+        1
+    );
+    verifier.stop().await;
+}
