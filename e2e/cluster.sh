@@ -730,6 +730,7 @@ usage: $0 COMMAND
   status                       components, node readiness, kubeconfig (exit 0 only if all is up)
   kubeconfig                   print the admin kubeconfig path
   kubectl ARGS...              run kubectl $K8S_VERSION against the cluster
+  kubectl-path                 print the path of that kubectl binary
   load-image NAME:TAG BIN...   package binaries as image localhost/NAME:TAG and import it
   gpu [N]                      advertise nvidia.com/gpu: N (default 1) on the node
   test [after-down]            run e2e/harness-test.sh
@@ -751,6 +752,7 @@ case "${1:-help}" in
   status) status ;;
   kubeconfig) [[ -f $KCFG ]] || die "no cluster (run '$0 up')"; echo "$KCFG" ;;
   kubectl) shift; exec "$BIN/kubectl" --kubeconfig "$KCFG" "$@" ;;
+  kubectl-path) [[ -x $BIN/kubectl ]] || die "kubectl not built (run '$0 build')"; echo "$BIN/kubectl" ;;
   load-image) shift; load_image "$@" ;;
   gpu) shift; gpu "$@" ;;
   test) shift; exec bash "$HERE/harness-test.sh" "$@" ;;

@@ -69,8 +69,28 @@ pub struct MeterBridgeSpec {
     /// Identity key source and retention.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<IdentitySpec>,
+    /// The last meter swap: lets the next reading change serial and restart the register.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replacement: Option<MeterReplacement>,
 }
 node_spec!(MeterBridgeSpec);
+
+/// A meter swap, e.g. `kubectl patch mb roof --type merge -p
+/// '{"spec":{"replacement":{"replacedAt":"2025-06-01T10:00:00Z","newSerial":"SN-2"}}}'`.
+/// The first reading in a slot starting at or after `replacedAt` may then carry a new
+/// serial and a restarted register (it proves no energy itself); later readings are
+/// checked as usual, so the record can stay in place.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MeterReplacement {
+    /// When the new meter was installed, RFC 3339 (e.g. `2025-06-01T10:00:00Z`).
+    #[schemars(extend("format" = "date-time"))]
+    pub replaced_at: String,
+    /// Serial of the new meter; when set, only a reading from this serial is excused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub new_serial: Option<String>,
+}
 
 fn default_interval() -> u32 {
     300

@@ -58,6 +58,9 @@ pub struct RewardPolicySpec {
     #[serde(default = "default_grace_seconds")]
     #[schemars(range(min = 0, max = 86400))]
     pub grace_seconds: u64,
+    /// Proof-of-Coverage rule overrides for hotspots paid by this policy; unset: Helium's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poc: Option<PocRules>,
 }
 
 fn default_grace_seconds() -> u64 {
@@ -160,6 +163,67 @@ pub struct Pools {
     /// Weight of the MeterBridge pool.
     #[schemars(schema_with = "crate::schema::weight")]
     pub meter: String,
+}
+
+/// Proof-of-Coverage rule constants. Each is optional: unset fields keep the verifier's
+/// value, which is Helium's (research depin-anchors §1(b)) except the beacon interval,
+/// which falls back to the operator's `--poc-beacon-interval`. A beacon round is judged by
+/// the rules of the policy its beaconer names.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PocRules {
+    /// How long after issue a beacon may use the verifier's entropy (Helium: 180).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 3600))]
+    pub entropy_lifespan_seconds: Option<u64>,
+    /// One beacon per hotspot per epoch-aligned interval; must divide 86400 (Helium: 21600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 86400))]
+    pub beacon_interval_seconds: Option<u64>,
+    /// Longest a witness may arrive after its beacon (Helium: 4000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 600000))]
+    pub max_beacon_to_witness_lag_milliseconds: Option<u64>,
+    /// Longest a witness may trail the first witness when the beacon came later (Helium: 1500).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 600000))]
+    pub max_witness_lag_milliseconds: Option<u64>,
+    /// Largest |beacon − witness| frequency difference (Helium: 100000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 10000000))]
+    pub max_frequency_delta_hz: Option<u64>,
+    /// Fewest H3 grid cells between beaconer and witness; 0 turns the rule off (Helium: 8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 100000))]
+    pub min_distance_cells: Option<u32>,
+    /// H3 resolution minDistanceCells is counted at; locations are res 12 (Helium: 11).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 12))]
+    pub distance_h3_resolution: Option<u8>,
+    /// Largest great-circle distance between beaconer and witness (Helium: 100000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 20037508))]
+    pub max_distance_meters: Option<u64>,
+    /// Slack on the free-space received-power bound, whole dB (Helium: 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 100))]
+    pub rssi_margin_db: Option<u32>,
+    /// HIP-106: a beaconer (witness) must have witnessed (beaconed) this recently; 0: off (172800).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 31536000))]
+    pub reciprocity_window_seconds: Option<u64>,
+    /// Most witnesses selected and rewarded per beacon (Helium: 14).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub max_witnesses_per_beacon: Option<u32>,
+    /// HIP-15 witness redundancy R: witnesses per beacon before rewards decay (Helium: 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub witness_redundancy: Option<u32>,
+    /// How recently a hotspot must have beaconed to count toward hex density (Helium: 216000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 31536000))]
+    pub density_activity_seconds: Option<u64>,
 }
 
 /// What the reward controller reports about a policy.

@@ -2,6 +2,7 @@
 //! default, or any cluster KUBECONFIG points at.
 
 pub mod deploy;
+pub mod fleet;
 pub mod rogue;
 pub mod testbed;
 
@@ -46,6 +47,18 @@ pub async fn client() -> anyhow::Result<Client> {
     Client::try_default()
         .await
         .context("no cluster: run `e2e/cluster.sh up` or set KUBECONFIG")
+}
+
+/// GET on the operator's HTTP port (manifests, claims, metrics) through the API server's
+/// service proxy, so it works from outside the cluster network too.
+pub async fn operator_get(client: &Client, path: &str) -> anyhow::Result<String> {
+    let path = format!(
+        "/api/v1/namespaces/{}/services/{}:http/proxy{path}",
+        deploy::OPERATOR_NAMESPACE,
+        deploy::OPERATOR
+    );
+    let request = http::Request::get(path).body(Vec::new())?;
+    Ok(client.request_text(request).await?)
 }
 
 /// A namespace created for one test, deleted by [`TestNamespace::cleanup`].

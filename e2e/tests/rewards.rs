@@ -3,25 +3,14 @@
 //! rises, and a claim served by the operator verifies against the RewardEpoch's root.
 
 use depin_crds::{GpuWorker, RewardEpoch, RewardPolicy, StorageNode};
-use depin_e2e::deploy::{OPERATOR, OPERATOR_NAMESPACE};
 use depin_e2e::testbed::{example, setup, wait_ready};
-use depin_e2e::{TestNamespace, apply, eventually};
+use depin_e2e::{TestNamespace, apply, eventually, operator_get};
 use depin_proof::reward::{Claim, verify_claim};
-use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{DeleteParams, ListParams};
 use kube::{Api, Client};
 use std::time::Duration;
 
 /// Nodes need a minute to become Ready and a few epochs to earn.
 const REWARD_TIMEOUT: Duration = Duration::from_secs(300);
-
-/// GET on the operator's HTTP port through the API server's service proxy.
-async fn operator_get(client: &Client, path: &str) -> anyhow::Result<String> {
-    let path =
-        format!("/api/v1/namespaces/{OPERATOR_NAMESPACE}/services/{OPERATOR}:http/proxy{path}");
-    let request = http::Request::get(path).body(Vec::new())?;
-    Ok(client.request_text(request).await?)
-}
 
 /// Σ `reward=` over the manifest's node lines, and its `header` value.
 fn manifest_sums(manifest: &str) -> (u128, impl Fn(&str) -> u128 + '_) {
@@ -52,27 +41,7 @@ async fn epochs_close_once_and_claims_verify() -> anyhow::Result<()> {
     let policy_name = format!("{}-policy", ns.name);
     let result = run(&client, &ns, &policy_name).await;
     // Cluster-scoped leftovers: the policy, its epochs and their manifest shards.
-    let _ = Api::<RewardPolicy>::all(client.clone())
-        .delete(&policy_name, &DeleteParams::default())
-        .await;
-    let epochs: Api<RewardEpoch> = Api::all(client.clone());
-    if let Ok(list) = epochs.list(&ListParams::default()).await {
-        for e in list.items.iter().filter(|e| e.spec.policy == policy_name) {
-            let _ = epochs
-                .delete(
-                    e.metadata.name.as_deref().unwrap_or_default(),
-                    &DeleteParams::default(),
-                )
-                .await;
-        }
-    }
-    let shards: Api<ConfigMap> = Api::namespaced(client.clone(), OPERATOR_NAMESPACE);
-    let _ = shards
-        .delete_collection(
-            &DeleteParams::default(),
-            &ListParams::default().labels(&format!("depin.dev/reward-policy={policy_name}")),
-        )
-        .await;
+    depin_e2e::fleet::delete_policy(&client, &policy_name).await;
     ns.cleanup().await;
     result
 }

@@ -85,9 +85,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             Ok(())
         };
         let rewards = async {
-            rewards::RewardController::new(ctx.client.clone(), book, reward_metrics)
-                .run(shutdown.clone())
-                .await;
+            rewards::RewardController::new(
+                ctx.client.clone(),
+                book,
+                reward_metrics,
+                ctx.config.pod_name.clone(),
+            )
+            .run(shutdown.clone())
+            .await;
             Ok(())
         };
         tokio::try_join!(controllers, verifier, rewards).map(|_| ())

@@ -28,6 +28,7 @@ fn declared() -> Declared {
     Declared::Meter {
         rated_capacity_w: CAPACITY_W,
         slot_ms: u64::from(SLOT_S) * 1000,
+        replacement: None,
     }
 }
 

@@ -154,11 +154,15 @@ pub enum RejectReason {
     /// The chain's meter serial changed without a recorded meter replacement.
     #[error("meter serial changed without a recorded replacement")]
     MeterSerialChanged,
+    /// The work belongs to a reward epoch whose grace period is over (its tallies are
+    /// frozen for the reward controller).
+    #[error("the work's reward epoch is already closed")]
+    LateForEpoch,
 }
 
 impl RejectReason {
     /// Every reason, so the operator can pre-register one metric series per label.
-    pub const ALL: [RejectReason; 49] = [
+    pub const ALL: [RejectReason; 50] = [
         RejectReason::BadSignature,
         RejectReason::UnknownNode,
         RejectReason::WrongSessionNonce,
@@ -208,6 +212,7 @@ impl RejectReason {
         RejectReason::ExceedsCapacity,
         RejectReason::EnergyMismatch,
         RejectReason::MeterSerialChanged,
+        RejectReason::LateForEpoch,
     ];
 
     /// The reason named `name` (the inverse of [`RejectReason::as_str`]), for decoding
@@ -268,6 +273,7 @@ impl RejectReason {
             RejectReason::ExceedsCapacity => "ExceedsCapacity",
             RejectReason::EnergyMismatch => "EnergyMismatch",
             RejectReason::MeterSerialChanged => "MeterSerialChanged",
+            RejectReason::LateForEpoch => "LateForEpoch",
         }
     }
 }

@@ -19,6 +19,9 @@ Exit status 0 when every query returned a series (and the other checks passed), 
 --allow-empty REGEX accepts queries (matched against "<dashboard> <where>") that may be
 empty in a short run, e.g. rejections in an honest fleet. --json FILE writes the report.
 Prometheus is stopped (by its PID) before exiting unless --keep-running is given.
+
+--serve runs no checks: it keeps Prometheus (with the alert rules) scraping, re-discovering
+the pods every interval, until SIGINT/SIGTERM; `e2e/fleet.sh` uses it for the demo.
 """
 
 from __future__ import annotations
@@ -131,6 +134,24 @@ def wait_for(what: str, timeout: float, check):
     raise SystemExit(f"timed out waiting for {what}" + (f" ({last})" if last else ""))
 
 
+def serve(args, targets: Path, base: str) -> None:
+    """Keeps the target list current until SIGINT/SIGTERM."""
+    stop = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.append(True))
+    print(f"prometheus serving at {base} (scraping every {args.interval} s)", file=sys.stderr, flush=True)
+    while not stop:
+        if args.kubeconfig:
+            try:
+                write_targets(args, targets)
+            except (RuntimeError, subprocess.TimeoutExpired) as err:
+                print(f"target discovery failed (retrying): {err}", file=sys.stderr, flush=True)
+        for _ in range(args.interval * 10):
+            if stop:
+                break
+            time.sleep(0.1)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kubeconfig", help="discover targets in this cluster (like the chart's monitors)")
@@ -146,6 +167,7 @@ def main() -> int:
     parser.add_argument("--check-metrics", action="store_true", help="promtool check metrics on every target")
     parser.add_argument("--json", help="write the report here")
     parser.add_argument("--keep-running", action="store_true", help="leave Prometheus running (prints its PID)")
+    parser.add_argument("--serve", action="store_true", help="no checks: scrape until SIGINT/SIGTERM")
     args = parser.parse_args()
 
     prometheus, promtool = shutil.which("prometheus"), shutil.which("promtool")
@@ -168,6 +190,9 @@ def main() -> int:
     report: dict = {"prometheus": base, "workdir": str(work)}
     try:
         wait_for("Prometheus ready", 30, lambda: urllib.request.urlopen(f"{base}/-/ready", timeout=2).status == 200)
+        if args.serve:
+            serve(args, targets, base)
+            return 0
 
         def targets_up():
             if args.kubeconfig:

@@ -1,47 +1,111 @@
-//! Runs the demo fleet on the cluster under test: installs the CRDs and the operator,
-//! applies examples/demo-fleet.yaml, and shows the fleet until Ctrl-C, then removes it.
-//! `e2e/fleet.sh` wraps this with the local cluster and the images.
+//! Runs the demo fleet on the cluster under test (`e2e/fleet.sh` wraps it with the local
+//! cluster, the images and Prometheus).
+//!
+//!   fleet                 install, apply, show progress and a summary per closed epoch
+//!                         until Ctrl-C, then remove the fleet
+//!   fleet --epochs N      the same, but exit 0 once N epochs closed with every kind's
+//!                         proofs accepted and the books balanced (exit 1 on timeout);
+//!                         the fleet stays up (for the Prometheus check)
+//!   fleet --remove        remove the fleet
 
-use depin_e2e::{apply_documents, client, deploy, repo_root, yaml_documents};
-use kube::Api;
-use kube::api::DeleteParams;
+use depin_e2e::client;
+use depin_e2e::fleet::{self, POLICY};
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
+
+/// How long `--epochs N` waits beyond N epochs' worth of time.
+const SLACK: Duration = Duration::from_secs(420);
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
     let client = client().await?;
-    println!("installing CRDs and the operator ...");
-    deploy::install_crds(&client).await?;
-    deploy::deploy_operator(&client).await?;
-    let docs = yaml_documents(&std::fs::read_to_string(
-        repo_root().join("examples/demo-fleet.yaml"),
-    )?)?;
-    apply_documents(&client, &docs).await?;
-    println!(
-        "demo fleet applied ({} objects); Ctrl-C stops and removes it",
-        docs.len()
-    );
-    let start = Instant::now();
-    let mut ticker = tokio::time::interval(Duration::from_secs(3));
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {
-                match depin_cli::fleet(&client, Some("fleet")).await {
-                    Ok(rows) => {
-                        let ready = rows.iter().filter(|r| r.ready()).count();
-                        let table = depin_cli::render(&rows, jiff::Timestamp::now());
-                        println!("\n[{:>4} s] {ready}/{} nodes ready\n{table}", start.elapsed().as_secs(), rows.len());
-                    }
-                    Err(err) => eprintln!("reading the fleet failed: {err:#}"),
-                }
-            }
-            _ = tokio::signal::ctrl_c() => break,
+    let until = match args.as_slice() {
+        [] => None,
+        [flag] if flag == "--remove" => {
+            fleet::remove(&client).await;
+            println!("demo fleet removed");
+            return Ok(());
         }
+        [flag, n] if flag == "--epochs" => Some(n.parse::<usize>()?),
+        _ => anyhow::bail!("usage: fleet [--epochs N | --remove]"),
+    };
+    println!("installing CRDs and the operator (from the Helm chart) ...");
+    let objects = fleet::start(&client).await?;
+    println!("demo fleet and simulators applied ({objects} objects)");
+    if until.is_none() {
+        println!("Ctrl-C stops and removes it");
     }
-    println!("\nremoving the demo fleet ...");
-    let ns: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
-    let _ = ns.delete("fleet", &DeleteParams::background()).await;
-    let policies: Api<depin_crds::RewardPolicy> = Api::all(client.clone());
-    let _ = policies.delete("demo", &DeleteParams::default()).await;
-    Ok(())
+    let start = Instant::now();
+    let already: BTreeSet<u64> = fleet::closed_epochs(&client, POLICY)
+        .await?
+        .iter()
+        .map(|e| e.spec.epoch)
+        .collect();
+    let mut shown: BTreeSet<u64> = already.clone();
+    let mut ticker = tokio::time::interval(Duration::from_secs(5));
+    let outcome = loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = tokio::signal::ctrl_c() => break Ok(()),
+        }
+        let (rows, epochs) = match (
+            depin_cli::fleet(&client, Some(fleet::NAMESPACE)).await,
+            fleet::closed_epochs(&client, POLICY).await,
+        ) {
+            (Ok(rows), Ok(epochs)) => (rows, epochs),
+            (Err(err), _) | (_, Err(err)) => {
+                eprintln!("reading the fleet failed (retrying): {err:#}");
+                continue;
+            }
+        };
+        let new: Vec<_> = epochs
+            .iter()
+            .filter(|e| !already.contains(&e.spec.epoch))
+            .collect();
+        let new_owned: Vec<_> = new.iter().map(|e| (*e).clone()).collect();
+        println!(
+            "{}",
+            fleet::progress(start.elapsed().as_secs(), &rows, &new_owned)
+        );
+        let mut books = Ok(());
+        for epoch in new.iter().filter(|e| shown.insert(e.spec.epoch)) {
+            println!("\n{}", fleet::epoch_summary(&epoch.spec));
+            books = books.and(fleet::check_books(&epoch.spec).map(|_| ()));
+            if new.last().map(|e| e.spec.epoch) == Some(epoch.spec.epoch) {
+                // Nodes' lastEpochReward belongs to the latest epoch only.
+                books = books.and(fleet::check_node_rewards(&epoch.spec, &rows).map(|_| ()));
+                println!("{}", depin_cli::render(&rows, jiff::Timestamp::now()));
+            }
+        }
+        if let Err(err) = books {
+            break Err(err);
+        }
+        let Some(want) = until else { continue };
+        let idle: Vec<_> = fleet::accepted_by_kind(&rows)
+            .into_iter()
+            .filter(|(_, n)| *n == 0)
+            .map(|(k, _)| k)
+            .collect();
+        let unpaid = new.last().map(|e| fleet::unpaid_pools(&e.spec));
+        if new.len() >= want && idle.is_empty() && unpaid.as_ref().is_some_and(|u| u.is_empty()) {
+            println!(
+                "\n{want}+ epochs closed, every kind proving and every pool paid; books balance"
+            );
+            break Ok(());
+        }
+        let budget = SLACK + Duration::from_secs(60 * want as u64);
+        if start.elapsed() > budget {
+            break Err(anyhow::anyhow!(
+                "after {} s: {} new epochs (want {want}); kinds without accepted proofs: {idle:?}; unpaid pools in the latest epoch: {unpaid:?}",
+                start.elapsed().as_secs(),
+                new.len()
+            ));
+        }
+    };
+    if until.is_none() {
+        println!("\nremoving the demo fleet ...");
+        fleet::remove(&client).await;
+    }
+    outcome
 }

@@ -53,7 +53,24 @@ pub enum CloseError {
     /// A committed epoch has no manifest shards.
     #[error("RewardEpoch {0} is committed but its manifest shards are missing")]
     MissingManifest(String),
+    /// RewardEpoch `p-n` exists for another window: an earlier policy of the same name.
+    #[error(
+        "RewardEpoch {name} covers [{found}, …) but this policy's epoch {epoch} starts at {want}: it belongs to an earlier RewardPolicy of the same name; delete that policy's RewardEpochs (after archiving them) or give this policy another name"
+    )]
+    NameClash {
+        /// The RewardEpoch.
+        name: String,
+        /// Its epoch number.
+        epoch: u64,
+        /// Its window start.
+        found: u64,
+        /// This policy's window start for that epoch.
+        want: u64,
+    },
 }
+
+/// Annotation on every RewardEpoch: the operator replica (pod) that committed it.
+pub const CLOSED_BY_ANNOTATION: &str = "depin.dev/closed-by";
 
 /// The reward controller.
 #[derive(Clone)]
@@ -61,15 +78,18 @@ pub struct RewardController {
     client: Client,
     book: Book,
     metrics: RewardMetrics,
+    /// This replica's name, recorded on the epochs it commits.
+    replica: String,
 }
 
 impl RewardController {
-    /// A controller writing manifests through `book`.
-    pub fn new(client: Client, book: Book, metrics: RewardMetrics) -> Self {
+    /// A controller writing manifests through `book`, as replica `replica`.
+    pub fn new(client: Client, book: Book, metrics: RewardMetrics, replica: String) -> Self {
         Self {
             client,
             book,
             metrics,
+            replica,
         }
     }
 
@@ -124,7 +144,13 @@ impl RewardController {
             self.set_status(crd, Ok(()), last).await?;
         }
         for n in due {
-            self.close(&name, &policy, &schedule, n).await?;
+            if let Err(err) = self.close(&name, &policy, &schedule, n).await {
+                if matches!(err, CloseError::NameClash { .. }) {
+                    self.set_status(crd, Err(("EpochNameClash", err.to_string())), last)
+                        .await?;
+                }
+                return Err(err);
+            }
             // Recorded per epoch: a catch-up after downtime keeps its progress.
             self.set_status(crd, Ok(()), Some(n)).await?;
         }
@@ -150,6 +176,14 @@ impl RewardController {
         let api: Api<RewardEpoch> = Api::all(self.client.clone());
         let nodes = list_nodes(&self.client, name).await?;
         let (record, published) = match api.get_opt(&record_name).await? {
+            Some(existing) if existing.spec.window_start != schedule.window(n).0 => {
+                return Err(CloseError::NameClash {
+                    name: record_name,
+                    epoch: n,
+                    found: existing.spec.window_start,
+                    want: schedule.window(n).0,
+                });
+            }
             Some(existing) => {
                 let published = self.committed(name, n).await?;
                 (existing, published)
@@ -167,7 +201,11 @@ impl RewardController {
                 let result = close_epoch(policy, n, &tallies, &previous, &[])?;
                 let manifest = result.manifest();
                 self.book.store(name, n, &manifest).await?;
-                let record = RewardEpoch::new(&record_name, epoch_record(name, schedule, &result));
+                let mut record =
+                    RewardEpoch::new(&record_name, epoch_record(name, schedule, &result));
+                record
+                    .annotations_mut()
+                    .insert(CLOSED_BY_ANNOTATION.into(), self.replica.clone());
                 let params = PostParams {
                     field_manager: Some(REWARDS_FIELD_MANAGER.into()),
                     ..PostParams::default()

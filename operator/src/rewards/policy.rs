@@ -1,5 +1,8 @@
 //! Maps the RewardPolicy CRD onto the pure reward math's policy and validates it there, so
-//! there is one definition of every rule and every error names the CRD field.
+//! there is one definition of every rule and every error names the CRD field. Its `poc`
+//! section maps onto the PoC rule table in [`poc`].
+
+pub mod poc;
 
 use depin_crds::RewardPolicySpec;
 use depin_proof::reward::{
@@ -65,9 +68,36 @@ pub fn to_spec(spec: &RewardPolicySpec) -> PolicySpec {
     }
 }
 
+/// Why a CRD policy cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidPolicy {
+    /// The reward math refuses it.
+    #[error(transparent)]
+    Reward(#[from] PolicyError),
+    /// Its `poc` section cannot be used by the verifier.
+    #[error(transparent)]
+    Poc(#[from] poc::PocRuleError),
+}
+
+impl InvalidPolicy {
+    /// The condition reason and metric label.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Reward(e) => e.reason(),
+            Self::Poc(e) => e.reason(),
+        }
+    }
+}
+
 /// Validates a CRD policy; the error names the field as written in the CRD (`spec.…`).
-pub fn validate(spec: &RewardPolicySpec) -> Result<RewardPolicy, PolicyError> {
-    RewardPolicy::validate(&to_spec(spec))
+/// A bad `poc` section invalidates the whole policy, like any other field: the verifier
+/// meanwhile judges its hotspots by its own rules.
+pub fn validate(spec: &RewardPolicySpec) -> Result<RewardPolicy, InvalidPolicy> {
+    let policy = RewardPolicy::validate(&to_spec(spec))?;
+    if let Some(rules) = &spec.poc {
+        poc::check(rules)?;
+    }
+    Ok(policy)
 }
 
 #[cfg(test)]
@@ -105,5 +135,16 @@ mod tests {
         });
         let err = validate(&spec).expect_err("split sums to 0.6");
         assert!(err.to_string().contains("subPools.hotspot"), "{err}");
+        let mut spec = example();
+        spec.poc = Some(depin_crds::PocRules {
+            beacon_interval_seconds: Some(7),
+            ..Default::default()
+        });
+        let err = validate(&spec).expect_err("7 s does not divide a day");
+        assert!(
+            err.to_string().starts_with("poc.beaconIntervalSeconds"),
+            "{err}"
+        );
+        assert_eq!(err.reason(), "IntervalSplitsDay");
     }
 }

@@ -1,12 +1,12 @@
 //! Which public keys may open sessions: node CRs by `status.publicKey`, with what each
-//! declared, and the epoch length of every RewardPolicy. Fed by kube watches in the
-//! operator (`watch.rs`) and directly by tests.
+//! declared, and the epoch length and PoC rules of every RewardPolicy. Fed by kube watches
+//! in the operator (`watch.rs`) and directly by tests.
 
 use depin_proof::identity::PublicKey;
 use depin_proof::session::KnownNodes;
 use depin_proto::config::Role;
 use std::collections::HashMap;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use tokio::sync::watch;
 
 /// Epoch length when a node's RewardPolicy is missing (RewardPolicy's own default: 1 day).
@@ -69,6 +69,8 @@ pub enum Declared {
         rated_capacity_w: u64,
         /// Slot length, ms (`intervalSeconds` × 1000).
         slot_ms: u64,
+        /// The recorded meter swap (`spec.replacement`), if any.
+        replacement: Option<super::meter::Replacement>,
     },
     /// HotspotGateway: the asserted location, plan, antenna and owner PoC checks use.
     Hotspot(depin_proof::poc::HotspotInfo),
@@ -89,10 +91,19 @@ pub struct NodeEntry {
     pub declared: Declared,
 }
 
+/// What the verifier uses of one RewardPolicy.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PolicyEntry {
+    /// Epoch length, seconds.
+    pub epoch_seconds: u64,
+    /// Its `spec.poc` merged onto the verifier's PoC rules; `None`: the verifier's own.
+    pub poc: Option<depin_proof::poc::PocParams>,
+}
+
 #[derive(Default)]
 struct Inner {
     by_key: HashMap<PublicKey, NodeEntry>,
-    policies: HashMap<String, u64>,
+    policies: HashMap<String, PolicyEntry>,
 }
 
 /// The shared index (cheap to clone).
@@ -100,7 +111,11 @@ struct Inner {
 pub struct NodeIndex {
     inner: Arc<RwLock<Inner>>,
     ready: Arc<watch::Sender<bool>>,
+    on_remove: Arc<OnceLock<RemoveHook>>,
 }
+
+/// Called with each CR that leaves the index (its per-node metric series go with it).
+pub type RemoveHook = Box<dyn Fn(&NodeId) + Send + Sync>;
 
 impl Default for NodeIndex {
     fn default() -> Self {
@@ -114,6 +129,7 @@ impl NodeIndex {
         Self {
             inner: Arc::default(),
             ready: Arc::new(watch::channel(false).0),
+            on_remove: Arc::default(),
         }
     }
 
@@ -143,18 +159,41 @@ impl NodeIndex {
         inner.by_key.insert(entry.key, entry);
     }
 
+    /// Sets what runs when a CR leaves the index (once; later calls are ignored).
+    pub fn on_remove(&self, hook: RemoveHook) {
+        let _ = self.on_remove.set(hook);
+    }
+
+    fn removed(&self, ids: &[NodeId]) {
+        if let Some(hook) = self.on_remove.get() {
+            ids.iter().for_each(hook);
+        }
+    }
+
     /// Removes the CR `id` (whatever key it had).
     pub fn remove(&self, id: &NodeId) {
         self.write().by_key.retain(|_, e| !same_cr(&e.id, id));
+        self.removed(std::slice::from_ref(id));
     }
 
     /// Replaces every node of `role` (after a watch relist).
     pub fn replace_role(&self, role: Role, entries: Vec<NodeEntry>) {
-        let mut inner = self.write();
-        inner.by_key.retain(|_, e| e.id.role != role);
-        for entry in entries {
-            inner.by_key.insert(entry.key, entry);
-        }
+        let gone: Vec<NodeId> = {
+            let mut inner = self.write();
+            let mut gone = Vec::new();
+            inner.by_key.retain(|_, e| {
+                let stays = e.id.role != role;
+                if !stays && !entries.iter().any(|n| same_cr(&n.id, &e.id)) {
+                    gone.push(e.id.clone());
+                }
+                stays
+            });
+            for entry in entries {
+                inner.by_key.insert(entry.key, entry);
+            }
+            gone
+        };
+        self.removed(&gone);
     }
 
     /// The node holding `key`.
@@ -174,11 +213,13 @@ impl NodeIndex {
             .collect()
     }
 
-    /// Sets a RewardPolicy's epoch length.
-    pub fn set_policy(&self, name: &str, epoch_seconds: u64) {
-        self.write()
-            .policies
-            .insert(name.to_string(), epoch_seconds.max(1));
+    /// Sets what the verifier uses of a RewardPolicy.
+    pub fn set_policy(&self, name: &str, entry: PolicyEntry) {
+        let entry = PolicyEntry {
+            epoch_seconds: entry.epoch_seconds.max(1),
+            ..entry
+        };
+        self.write().policies.insert(name.to_string(), entry);
     }
 
     /// Forgets a RewardPolicy.
@@ -187,7 +228,7 @@ impl NodeIndex {
     }
 
     /// Replaces every policy (after a watch relist).
-    pub fn replace_policies(&self, policies: HashMap<String, u64>) {
+    pub fn replace_policies(&self, policies: HashMap<String, PolicyEntry>) {
         self.write().policies = policies;
     }
 
@@ -196,8 +237,12 @@ impl NodeIndex {
         self.read()
             .policies
             .get(policy)
-            .copied()
-            .unwrap_or(DEFAULT_EPOCH_SECONDS)
+            .map_or(DEFAULT_EPOCH_SECONDS, |p| p.epoch_seconds.max(1))
+    }
+
+    /// PoC rules of `policy`, or `None` when it does not exist or sets none of its own.
+    pub fn poc_params(&self, policy: &str) -> Option<depin_proof::poc::PocParams> {
+        self.read().policies.get(policy).and_then(|p| p.poc)
     }
 
     /// Marks the index complete (every watch has listed once); sessions wait for this so an
@@ -258,7 +303,19 @@ mod tests {
     fn missing_policy_falls_back_to_a_day() {
         let index = NodeIndex::new();
         assert_eq!(index.epoch_seconds("default"), DEFAULT_EPOCH_SECONDS);
-        index.set_policy("default", 60);
+        let poc = depin_proof::poc::PocParams {
+            max_distance_m: 1_000,
+            ..Default::default()
+        };
+        index.set_policy(
+            "default",
+            PolicyEntry {
+                epoch_seconds: 60,
+                poc: Some(poc),
+            },
+        );
         assert_eq!(index.epoch_seconds("default"), 60);
+        assert_eq!(index.poc_params("default"), Some(poc));
+        assert_eq!(index.poc_params("other"), None);
     }
 }

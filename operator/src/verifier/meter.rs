@@ -2,6 +2,10 @@
 //! what a session does with one `MeterReading`: decode, verify with depin-proof, credit
 //! the proven Wh through the recorder, answer with a receipt once durable.
 //!
+//! A meter swap recorded in the MeterBridge (`spec.replacement`) lets the first link
+//! after it change serial and restart the register; it must be recorded before that link
+//! arrives, since a rejected link is not kept and the chain cannot continue past it.
+//!
 //! Trade-off, on purpose: chains live in memory only. After a verifier restart (or a
 //! leader change) a node's chain is rebuilt from the first reading that arrives: that
 //! reading is checked (signature, serial, window) and becomes the baseline, proving 0 Wh;
@@ -44,6 +48,45 @@ pub struct MeterBook {
     inner: Mutex<Chains>,
 }
 
+/// A recorded meter swap (`spec.replacement`), in verifier terms.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Replacement {
+    /// When the new meter was installed, unix ms.
+    pub at_ms: u64,
+    /// The new meter's serial, when recorded: only a reading from it is excused.
+    pub new_serial: Option<String>,
+}
+
+impl Replacement {
+    /// The replacement slot `verify_reading` takes for a reading from `serial`: the first
+    /// slot starting at or after the swap (the agent reads at slot starts, so a reading
+    /// labelled with the swap's own slot was taken before it); `None` when the reading is
+    /// not from the recorded new serial.
+    pub fn slot_for(&self, params: &MeterParams, serial: &str) -> Option<u64> {
+        if self.new_serial.as_deref().is_some_and(|new| new != serial) {
+            return None;
+        }
+        Some(self.at_ms.div_ceil(params.slot_ms.max(1)))
+    }
+}
+
+/// The swap a MeterBridge records; `None` without one or when `replacedAt` does not parse
+/// (the schema's `date-time` format makes the API server refuse that first).
+pub fn replacement_of(bridge: &depin_crds::MeterBridge) -> Option<Replacement> {
+    let recorded = bridge.spec.replacement.as_ref()?;
+    match recorded.replaced_at.parse::<jiff::Timestamp>() {
+        Ok(at) => Some(Replacement {
+            // Before 1970 means before any slot: it excuses nothing.
+            at_ms: u64::try_from(at.as_millisecond()).unwrap_or(0),
+            new_serial: recorded.new_serial.clone(),
+        }),
+        Err(err) => {
+            tracing::warn!(meter = %kube::ResourceExt::name_any(bridge), %err, "spec.replacement.replacedAt is not RFC 3339; replacement ignored");
+            None
+        }
+    }
+}
+
 /// What deciding one reading did, so a failed durable write can be undone.
 pub struct Decided {
     /// The verdict.
@@ -65,6 +108,7 @@ impl MeterBook {
         signed: &SignedReading,
         params: &MeterParams,
         rated_capacity_w: u64,
+        replacement: Option<&Replacement>,
         now_ms: u64,
     ) -> Decided {
         let mut chains = self.lock();
@@ -77,8 +121,8 @@ impl MeterBook {
             rated_capacity_w,
             now_ms,
             serials: &*serials,
-            // MeterBridge has no replacement record yet: a new serial is MeterSerialChanged.
-            replaced_at_slot: None,
+            replaced_at_slot: replacement
+                .and_then(|r| r.slot_for(params, &signed.reading.meter_serial)),
         };
         let verdict = if chain.tip.is_none() && signed.reading.seq > 0 {
             adopt_baseline(signed, &ctx)
@@ -156,18 +200,21 @@ fn adopt_baseline(
     })
 }
 
-/// The rule parameters for a node: its slot from the MeterBridge, the rest defaults.
-fn params_for(declared: &Declared) -> Option<(MeterParams, u64)> {
+/// The rule parameters for a node: its slot from the MeterBridge, the rest defaults; its
+/// capacity, W; its recorded replacement.
+fn params_for(declared: &Declared) -> Option<(MeterParams, u64, Option<&Replacement>)> {
     match declared {
         Declared::Meter {
             rated_capacity_w,
             slot_ms,
+            replacement,
         } => Some((
             MeterParams {
                 slot_ms: *slot_ms,
                 ..MeterParams::default()
             },
             *rated_capacity_w,
+            replacement.as_ref(),
         )),
         _ => None,
     }
@@ -206,7 +253,7 @@ impl Live {
             }
         };
         let id = ChallengeId(signed.hash());
-        let Some((params, rated_capacity_w)) = params_for(&entry.declared) else {
+        let Some((params, rated_capacity_w, replacement)) = params_for(&entry.declared) else {
             // Not a (valid) MeterBridge: nothing it reads can be credited.
             v.metrics.count(KIND, Err(RejectReason::UnknownNode));
             let reply = receipt_message(&v, node, id, Err(RejectReason::UnknownNode), None);
@@ -214,7 +261,7 @@ impl Live {
         };
         let decided = v
             .meters
-            .decide(&signed, &params, rated_capacity_w, now_ms());
+            .decide(&signed, &params, rated_capacity_w, replacement, now_ms());
         v.metrics
             .verification_duration
             .with_label_values(&[KIND])
@@ -279,13 +326,78 @@ mod tests {
         }
         let book = MeterBook::default();
         let baseline = head.next(&key, "SN", 999, 130, 3_600, 10).expect("signed");
-        let decided = book.decide(&baseline, &params(), 10_000, now);
+        let decided = book.decide(&baseline, &params(), 10_000, None, now);
         assert_eq!(decided.verdict.map(|v| v.delta_wh), Ok(0));
         let rollback = head
             .next(&key, "SN", 1_000, 125, 3_600, 10)
             .expect("signed");
-        let decided = book.decide(&rollback, &params(), 10_000, now);
+        let decided = book.decide(&rollback, &params(), 10_000, None, now);
         assert_eq!(decided.verdict, Err(RejectReason::RegisterRollback));
+    }
+
+    fn bridge(replaced_at: &str, new_serial: Option<&str>) -> depin_crds::MeterBridge {
+        let text = include_str!("../../../examples/minimal-fleet.yaml");
+        let doc = text
+            .split("\n---\n")
+            .find(|d| d.contains("kind: MeterBridge"))
+            .expect("example MeterBridge");
+        let mut bridge: depin_crds::MeterBridge = serde_yaml::from_str(doc).expect("parses");
+        bridge.spec.replacement = Some(depin_crds::MeterReplacement {
+            replaced_at: replaced_at.into(),
+            new_serial: new_serial.map(Into::into),
+        });
+        bridge
+    }
+
+    #[test]
+    fn a_recorded_swap_becomes_the_first_slot_starting_after_it() {
+        let swap = replacement_of(&bridge("2025-06-01T10:00:05+02:00", Some("SN-2")))
+            .expect("RFC 3339 parses");
+        let at_ms = 1_748_764_805_000; // 2025-06-01T08:00:05Z
+        assert_eq!(swap.at_ms, at_ms);
+        // The agent read slot ⌊at/slot⌋ at its start, before the swap: the next slot is
+        // the new meter's first.
+        assert_eq!(swap.slot_for(&params(), "SN-2"), Some(at_ms / SLOT_MS + 1));
+        assert_eq!(
+            swap.slot_for(&params(), "SN-3"),
+            None,
+            "not the recorded serial"
+        );
+        let on_the_boundary = Replacement {
+            at_ms: 100 * SLOT_MS,
+            new_serial: None,
+        };
+        assert_eq!(on_the_boundary.slot_for(&params(), "any"), Some(100));
+        assert_eq!(replacement_of(&bridge("yesterday", None)), None);
+    }
+
+    #[test]
+    fn a_swap_excuses_one_new_serial_link_and_nothing_after_it() {
+        let key = NodeKey::from_seed([8; 32]);
+        let now = 1_000 * SLOT_MS;
+        let swap = Replacement {
+            at_ms: 999 * SLOT_MS - 1,
+            new_serial: None,
+        };
+        let book = MeterBook::default();
+        let mut head = ChainHead::default();
+        let mut decide = |serial: &str, slot: u64, wh: u64, swap: Option<&Replacement>| {
+            let signed = head.next(&key, serial, slot, wh, 0, 1).expect("signed");
+            book.decide(&signed, &params(), 10_000, swap, now).verdict
+        };
+        assert!(decide("OLD", 998, 5_000, Some(&swap)).is_ok());
+        assert_eq!(
+            decide("NEW", 999, 0, Some(&swap)).map(|v| v.delta_wh),
+            Ok(0)
+        );
+        assert_eq!(
+            decide("NEW", 1_000, 0, Some(&swap)).map(|v| v.delta_wh),
+            Ok(0)
+        );
+        assert_eq!(
+            decide("OLD", 1_001, 0, Some(&swap)).map(|_| ()),
+            Err(RejectReason::MeterSerialChanged)
+        );
     }
 
     #[test]
@@ -296,20 +408,24 @@ mod tests {
         let first = ChainHead::default()
             .next(&honest, "SN", 1_000, 10, 0, 1)
             .expect("signed");
-        assert!(book.decide(&first, &params(), 10_000, now).verdict.is_ok());
+        assert!(
+            book.decide(&first, &params(), 10_000, None, now)
+                .verdict
+                .is_ok()
+        );
         let mut head = ChainHead {
             next_seq: 5,
             ..ChainHead::default()
         };
         let stolen = head.next(&thief, "SN", 1_000, 10, 0, 1).expect("signed");
         assert_eq!(
-            book.decide(&stolen, &params(), 10_000, now).verdict,
+            book.decide(&stolen, &params(), 10_000, None, now).verdict,
             Err(RejectReason::DuplicateMeterSerial)
         );
         let mut forged = head.next(&thief, "SN-2", 1_001, 10, 0, 1).expect("signed");
         forged.reading.cumulative_wh += 1;
         assert_eq!(
-            book.decide(&forged, &params(), 10_000, now).verdict,
+            book.decide(&forged, &params(), 10_000, None, now).verdict,
             Err(RejectReason::BadSignature)
         );
     }

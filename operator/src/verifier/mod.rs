@@ -8,6 +8,7 @@
 //! witness reports per beacon and settles them after the witness lag window.
 
 pub mod decide;
+pub mod health;
 pub mod index;
 pub mod ledger;
 pub mod meter;
@@ -53,7 +54,8 @@ pub struct Settings {
     pub gpu_interval: Duration,
     /// Beacon rotation.
     pub entropy: EntropyConfig,
-    /// Proof-of-Coverage rules and the hotspot beacon interval (Helium's defaults).
+    /// Proof-of-Coverage rules and the hotspot beacon interval (Helium's defaults), for
+    /// hotspots whose RewardPolicy has no `spec.poc` of its own.
     pub poc: depin_proof::poc::PocParams,
     /// Most concurrent sessions.
     pub max_sessions: usize,
@@ -109,8 +111,8 @@ impl Settings {
                     .map_or_else(|| default_tick_ms(config), ms),
                 lifespan_ms: ms(config.beacon_lifespan),
             },
-            // Only the beacon interval is a flag so far (tests need minutes, not 6 h); the
-            // other rules keep Helium's constants until RewardPolicy carries them.
+            // Only the beacon interval is a flag (tests need minutes, not 6 h); the other
+            // rules are Helium's unless the beaconer's RewardPolicy sets `spec.poc`.
             poc: depin_proof::poc::PocParams {
                 beacon_interval_ms: ms(config.poc_beacon_interval),
                 ..depin_proof::poc::PocParams::default()
@@ -198,6 +200,8 @@ pub struct Verifier {
     pub started_ms: u64,
     /// Metrics.
     pub metrics: VerifierMetrics,
+    /// Per-node last-proof time and storage reputation.
+    pub health: Arc<health::NodeHealth>,
     key: NodeKey,
     sessions: Arc<Semaphore>,
     shutdown: Shutdown,
@@ -223,12 +227,19 @@ impl Verifier {
             first_delay: settings.write_retry_delay,
             times: settings.write_retries,
         };
+        let health = Arc::new(health::NodeHealth::register(
+            registry,
+            depin_proof::storage::ReputationParams::default(),
+        )?);
+        let forget = health.clone();
+        index.on_remove(Box::new(move |id| forget.forget(id)));
         let recorder = Recorder::new(
             sink,
             index.clone(),
             settings.write_interval,
             retry,
             metrics.clone(),
+            health.clone(),
         );
         Ok(Arc::new(Self {
             sessions: Arc::new(Semaphore::new(settings.max_sessions)),
@@ -241,6 +252,7 @@ impl Verifier {
             poc: poc::PocBook::default(),
             started_ms: now_ms(),
             metrics,
+            health,
             key: NodeKey::generate(),
             shutdown,
         }))
@@ -314,7 +326,9 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let settings = Settings::from_config(config)?;
     let index = NodeIndex::new();
-    tokio::spawn(watch::feed(client.clone(), index.clone(), shutdown.clone()));
+    let poc = settings.poc;
+    let feed = watch::feed(client.clone(), index.clone(), poc, shutdown.clone());
+    tokio::spawn(feed);
     let sink = Arc::new(sink::KubeSink::new(client));
     let verifier = Verifier::new(settings, index, sink, registry, shutdown)?;
     let listener = tokio::net::TcpListener::bind(config.grpc_addr).await?;

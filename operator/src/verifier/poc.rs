@@ -6,6 +6,11 @@
 //! Work units: HIP-15 units are fractions (a witness of a busy beacon earns ~0.22), so
 //! the tally counts micro-units (1 unit = 1 000 000 work units).
 //!
+//! Rules: a round is judged by the PoC rules of the RewardPolicy its *beaconer* names
+//! (`spec.poc` merged onto the verifier's settings; the settings alone when the policy
+//! sets none, is missing or its section is invalid). Witnesses follow the beacon they
+//! heard, whatever their own policy says, so one round has one rule table.
+//!
 //! Like meter chains, the PoC history (last beacon, last valid beacon and witness per
 //! hotspot) lives in memory: after a verifier restart reciprocity starts afresh, so each
 //! hotspot's first round is `NoRecentWitness` / `NoRecentBeacon` again.
@@ -18,7 +23,7 @@ use depin_proof::entropy::ChallengeId;
 use depin_proof::identity::PublicKey;
 use depin_proof::poc::{
     BeaconContext, BeaconId, BeaconSubmission, HIP104_DENSITY, NoDenylist, PocHistory, PocOutcome,
-    WitnessSubmission, hex_scales, is_active, settle_poc,
+    PocParams, WitnessSubmission, hex_scales, is_active, settle_poc,
 };
 use depin_proof::receipt::{ProofKind, Receipt};
 use depin_proof::reward::Decimal;
@@ -138,6 +143,13 @@ impl PocBook {
         Ok(opened)
     }
 
+    /// The policy of the round's beaconer, once its beacon report is in.
+    fn beaconer_policy(&self, beacon: &BeaconId) -> Option<String> {
+        let state = self.lock();
+        let filed = state.rounds.get(beacon)?.beacon.as_ref()?;
+        Some(filed.entry.reward_policy.clone())
+    }
+
     /// Settles the round of `beacon`: runs the rule table, updates the history and
     /// returns every report's result.
     fn settle(&self, v: &Verifier, beacon: &BeaconId, now: u64) -> Vec<Verdict> {
@@ -152,6 +164,7 @@ impl PocBook {
                 .map(|w| unrecorded(w.entry, w.out, w.id))
                 .collect();
         };
+        let params = v.poc_params(&filed_beacon.entry.reward_policy);
         let hotspots = v.index.hotspots();
         let witnesses: Vec<WitnessSubmission> = round
             .witnesses
@@ -162,7 +175,7 @@ impl PocBook {
             &filed_beacon.submission,
             &witnesses,
             &BeaconContext {
-                params: &v.settings.poc,
+                params: &params,
                 beacon: &v.beacon,
                 hotspots: &hotspots,
                 denylist: &NoDenylist,
@@ -172,7 +185,7 @@ impl PocBook {
         record_history(&mut state.history, &outcome, &filed_beacon.submission);
         let active: Vec<_> = hotspots
             .iter()
-            .filter(|(key, _)| is_active(state.history.last_beacon_ms(key), now, &v.settings.poc))
+            .filter(|(key, _)| is_active(state.history.last_beacon_ms(key), now, &params))
             .filter_map(|(key, info)| Some((*key, info.location?)))
             .collect();
         drop(state);
@@ -262,12 +275,25 @@ fn record_history(history: &mut History, outcome: &PocOutcome, beacon: &BeaconSu
     }
 }
 
+/// How long a round stays open: both lag windows, then some slack.
+fn settle_wait_ms(params: &PocParams) -> u64 {
+    params
+        .max_beacon_to_witness_lag_ms
+        .saturating_add(params.max_witness_lag_ms)
+        .saturating_add(SETTLE_SLACK_MS)
+}
+
 /// Settles `beacon` once its lag windows have passed, records every result and sends the
 /// receipts.
 async fn settle_later(v: Arc<Verifier>, beacon: BeaconId) {
-    let params = &v.settings.poc;
-    let wait = params.max_beacon_to_witness_lag_ms + params.max_witness_lag_ms + SETTLE_SLACK_MS;
-    tokio::time::sleep(Duration::from_millis(wait)).await;
+    // A witness may open the round before its beacon names the policy: wait the
+    // verifier's windows, then longer if the beaconer's policy allows later witnesses.
+    let waited = settle_wait_ms(&v.settings.poc);
+    tokio::time::sleep(Duration::from_millis(waited)).await;
+    if let Some(policy) = v.poc.beaconer_policy(&beacon) {
+        let more = settle_wait_ms(&v.poc_params(&policy)).saturating_sub(waited);
+        tokio::time::sleep(Duration::from_millis(more)).await;
+    }
     let now = now_ms();
     for verdict in v.poc.settle(&v, &beacon, now) {
         let node = verdict.entry.key;
@@ -308,6 +334,30 @@ async fn settle_later(v: Arc<Verifier>, beacon: BeaconId) {
             Err(err) => {
                 tracing::warn!(node = %verdict.entry.id, %err, "PoC result not recorded; the agent will resend");
             }
+        }
+    }
+}
+
+impl Verifier {
+    /// The PoC rules for hotspots paid by `policy` (see the module docs).
+    pub fn poc_params(&self, policy: &str) -> PocParams {
+        self.index.poc_params(policy).unwrap_or(self.settings.poc)
+    }
+}
+
+/// A policy's `spec.poc` merged onto the verifier's `base` rules; `None` (the verifier
+/// keeps `base`) when the policy has no section or an invalid one, which is logged here
+/// and shown on the policy's `Valid` condition by the reward controller.
+pub fn policy_rules(
+    policy: &str,
+    rules: Option<&depin_crds::PocRules>,
+    base: &PocParams,
+) -> Option<PocParams> {
+    match crate::rewards::policy::poc::poc_params(rules?, base) {
+        Ok(params) => Some(params),
+        Err(err) => {
+            tracing::warn!(%policy, %err, "spec.poc ignored; its hotspots keep the verifier's PoC rules");
+            None
         }
     }
 }

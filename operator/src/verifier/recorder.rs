@@ -7,6 +7,7 @@
 //! So a node costs at most one API write per `interval`, and a lone proof waits no longer
 //! than one write.
 
+use super::health::NodeHealth;
 use super::index::{NodeEntry, NodeId, NodeIndex};
 use super::metrics::VerifierMetrics;
 use super::sink::{SinkError, TallySink};
@@ -14,6 +15,7 @@ use super::tally::{self, NodeTallies};
 use backon::{ExponentialBuilder, Retryable};
 use depin_proof::RejectReason;
 use depin_proof::receipt::TallySnapshot;
+use depin_proto::config::Role;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -63,6 +65,7 @@ pub struct Recorder {
     interval: Duration,
     retry: Retry,
     metrics: VerifierMetrics,
+    health: Arc<NodeHealth>,
     writers: Mutex<HashMap<NodeId, mpsc::UnboundedSender<Pending>>>,
 }
 
@@ -74,6 +77,7 @@ impl Recorder {
         interval: Duration,
         retry: Retry,
         metrics: VerifierMetrics,
+        health: Arc<NodeHealth>,
     ) -> Self {
         Self {
             sink,
@@ -81,6 +85,7 @@ impl Recorder {
             interval,
             retry,
             metrics,
+            health,
             writers: Mutex::default(),
         }
     }
@@ -102,9 +107,13 @@ impl Recorder {
             let writer = self.writer_for(&node.id);
             match writer.send(pending) {
                 Ok(()) => {
-                    return done
+                    let recorded = done
                         .await
                         .unwrap_or_else(|_| Err(RecordError::Failed("writer stopped".into())));
+                    if recorded.is_ok() {
+                        self.observe(node, result.is_ok());
+                    }
+                    return recorded;
                 }
                 Err(mpsc::error::SendError(back)) => {
                     self.lock().remove(&node.id);
@@ -113,6 +122,16 @@ impl Recorder {
             }
         }
         Err(RecordError::Failed("writer stopped".into()))
+    }
+
+    /// Health gauges follow durable results only, like the receipts.
+    fn observe(&self, node: &NodeEntry, accepted: bool) {
+        if accepted {
+            self.health.accepted(&node.id, super::now_ms());
+        }
+        if node.id.role == Role::Storage {
+            self.health.audit(&node.id, accepted);
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<NodeId, mpsc::UnboundedSender<Pending>>> {

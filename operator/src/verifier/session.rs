@@ -125,7 +125,8 @@ async fn run(
             let offset = u64::from_le_bytes([
                 key[0], key[1], key[2], key[3], key[4], key[5], key[6], key[7],
             ]);
-            schedule.start_beacons(now_ms(), v.settings.poc.beacon_interval_ms, offset);
+            let interval = v.poc_params(&entry.reward_policy).beacon_interval_ms;
+            schedule.start_beacons(now_ms(), interval, offset);
         }
         let live = Live {
             ledger: v.ledger.node(&session.node),
@@ -339,16 +340,17 @@ impl Live {
                 let wire = wire::gpu_challenge_to_wire(&challenge, id, v.settings.gpu.deadline_ms);
                 outgoing.push(message(Out::GpuChallenge(wire)));
             }
-            if self
-                .schedule
-                .due_beacon(now, v.settings.poc.beacon_interval_ms)
-            {
+            let beacon_interval = v.poc_params(&entry.reward_policy).beacon_interval_ms;
+            if self.schedule.due_beacon(now, beacon_interval) {
                 let wire = wire::beacon_challenge_to_wire(&v.beacon.current(now));
                 outgoing.push(message(Out::BeaconChallenge(wire)));
             }
             for id in self.schedule.closed(now) {
                 if ledger.mark_missed(&id) {
                     v.metrics.deadlines_missed.with_label_values(&[kind]).inc();
+                    if entry.id.role == Role::Storage {
+                        v.health.audit(&entry.id, false);
+                    }
                 }
             }
         }

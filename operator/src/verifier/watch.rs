@@ -1,10 +1,11 @@
 //! Feeds the node index from kube watches of the four node kinds and of RewardPolicies.
 
-use super::index::{Declared, NodeEntry, NodeId, NodeIndex};
+use super::index::{Declared, NodeEntry, NodeId, NodeIndex, PolicyEntry};
 use crate::Shutdown;
 use crate::controllers::{NodeKind, RoleSettings};
 use depin_crds::{NodeSpec, RewardPolicy};
 use depin_proof::identity::PublicKey;
+use depin_proof::poc::PocParams;
 use futures::StreamExt;
 use kube::core::DeserializeGuard;
 use kube::runtime::{WatchStreamExt, watcher};
@@ -16,8 +17,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// Watches that must list once before the index is complete (four kinds + policies).
 const FEEDS: usize = 5;
 
-/// Runs every watch until shutdown; marks the index ready once all have listed.
-pub async fn feed(client: Client, index: NodeIndex, shutdown: Shutdown) {
+/// Runs every watch until shutdown; marks the index ready once all have listed. `poc` is
+/// what a policy's `spec.poc` is merged onto (the verifier's own PoC rules).
+pub async fn feed(client: Client, index: NodeIndex, poc: PocParams, shutdown: Shutdown) {
     let listed = Arc::new(AtomicUsize::new(0));
     let feeds = async {
         tokio::join!(
@@ -25,7 +27,7 @@ pub async fn feed(client: Client, index: NodeIndex, shutdown: Shutdown) {
             feed_kind::<depin_crds::StorageNode>(client.clone(), index.clone(), listed.clone()),
             feed_kind::<depin_crds::GpuWorker>(client.clone(), index.clone(), listed.clone()),
             feed_kind::<depin_crds::MeterBridge>(client.clone(), index.clone(), listed.clone()),
-            feed_policies(client, index.clone(), listed),
+            feed_policies(client, index.clone(), poc, listed),
         )
     };
     tokio::select! {
@@ -80,6 +82,11 @@ pub fn entry_of<K: NodeKind>(node: &K) -> Option<NodeEntry> {
             // Validation keeps the capacity positive and finite; `as` saturates anyway.
             rated_capacity_w: (m.rated_capacity_kw * 1000.0).round() as u64,
             slot_ms: u64::from(m.interval_seconds.max(1)) * 1000,
+            // Only MeterBridge records replacements; reaching its spec by downcast keeps
+            // NodeKind free of a one-kind field.
+            replacement: (node as &dyn std::any::Any)
+                .downcast_ref::<depin_crds::MeterBridge>()
+                .and_then(super::meter::replacement_of),
         },
         // Invalid specs and kinds without proofs yet: the session may open, proofs fail.
         _ => Declared::Other,
@@ -142,7 +149,14 @@ async fn feed_kind<K: NodeKind>(client: Client, index: NodeIndex, listed: Arc<At
     }
 }
 
-async fn feed_policies(client: Client, index: NodeIndex, listed: Arc<AtomicUsize>) {
+fn policy_entry(policy: &RewardPolicy, poc: &PocParams) -> PolicyEntry {
+    PolicyEntry {
+        epoch_seconds: policy.spec.epoch_seconds,
+        poc: super::poc::policy_rules(&policy.name_any(), policy.spec.poc.as_ref(), poc),
+    }
+}
+
+async fn feed_policies(client: Client, index: NodeIndex, poc: PocParams, listed: Arc<AtomicUsize>) {
     let api = Api::<DeserializeGuard<RewardPolicy>>::all(client);
     let mut events =
         std::pin::pin!(watcher(api, watcher::Config::default().any_semantic()).default_backoff());
@@ -151,7 +165,7 @@ async fn feed_policies(client: Client, index: NodeIndex, listed: Arc<AtomicUsize
         match event {
             Ok(watcher::Event::Apply(guard)) => {
                 if let Ok(policy) = &guard.0 {
-                    index.set_policy(&policy.name_any(), policy.spec.epoch_seconds);
+                    index.set_policy(&policy.name_any(), policy_entry(policy, &poc));
                 }
             }
             Ok(watcher::Event::Delete(guard)) => {
@@ -162,7 +176,7 @@ async fn feed_policies(client: Client, index: NodeIndex, listed: Arc<AtomicUsize
             Ok(watcher::Event::Init) => relist.clear(),
             Ok(watcher::Event::InitApply(guard)) => {
                 if let Ok(policy) = &guard.0 {
-                    relist.insert(policy.name_any(), policy.spec.epoch_seconds);
+                    relist.insert(policy.name_any(), policy_entry(policy, &poc));
                 }
             }
             Ok(watcher::Event::InitDone) => {

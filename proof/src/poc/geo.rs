@@ -60,6 +60,14 @@ pub fn great_circle_m(a: CellIndex, b: CellIndex) -> f64 {
     LatLng::from(a).distance_m(LatLng::from(b))
 }
 
+/// About how far apart, in metres, two cells `cells` grid steps apart at `resolution` are:
+/// adjacent hexagon centres sit √3 mean edge lengths apart. `None` for a resolution
+/// outside 0–15. Used to spot rule sets whose minimum distance exceeds their maximum.
+pub fn grid_span_m(cells: u32, resolution: u8) -> Option<f64> {
+    let res = Resolution::try_from(resolution).ok()?;
+    Some(f64::from(cells) * 3f64.sqrt() * res.edge_length_m())
+}
+
 /// Free-space path loss in dB over `distance_m` at `frequency_hz`:
 /// `20·log10(4π·d·f/c)` (Helium iot_verifier, c = 2.998e8). Distances under 1 m are taken
 /// as 1 m, so co-located cells give a finite loss instead of −∞.
@@ -90,5 +98,14 @@ mod tests {
         assert_eq!(cell_distance(a, a, 11), Some(0));
         assert!(cell_at(91.0, 0.0, 12).is_err());
         assert!(cell_at(0.0, 0.0, 16).is_err());
+    }
+
+    #[test]
+    fn helium_minimum_distance_spans_about_400_metres() {
+        // H3 v4's mean res-11 edge is 28.66 m: 8 × √3 × 28.66 ≈ 397 m.
+        let span = grid_span_m(8, 11).expect("valid resolution");
+        assert!((390.0..405.0).contains(&span), "{span}");
+        assert_eq!(grid_span_m(0, 11), Some(0.0));
+        assert_eq!(grid_span_m(1, 16), None);
     }
 }

@@ -24,6 +24,7 @@ mod tests;
 pub use density::{DEFAULT_TX_SCALE, DensityLevel, HIP104_DENSITY, hex_scales, is_active};
 pub use geo::{
     GeoError, LOCATION_RESOLUTION, cell_at, cell_distance, free_space_path_loss_db, great_circle_m,
+    grid_span_m,
 };
 pub use messages::{
     BEACON_DOMAIN, BEACON_PAYLOAD_SIZE, BeaconId, BeaconReport, DerivedBeacon, WITNESS_DOMAIN,
