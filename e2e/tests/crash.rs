@@ -164,13 +164,21 @@ async fn epochs_close_exactly_once_when_the_leader_is_killed_around_close() -> a
     let unset = serde_json::json!({"name": "DEPIN_LEASE_DURATION", "$patch": "delete"});
     scale_to_zero(&client).await?;
     deployments
-        .patch(OPERATOR, &PatchParams::default(), &Patch::Strategic(template(2, lease)))
+        .patch(
+            OPERATOR,
+            &PatchParams::default(),
+            &Patch::Strategic(template(2, lease)),
+        )
         .await?;
     let result = run(&client, &ns, &policy_name).await;
     // Back to the chart's single replica and lease for the other tests.
     scale_to_zero(&client).await?;
     deployments
-        .patch(OPERATOR, &PatchParams::default(), &Patch::Strategic(template(1, unset)))
+        .patch(
+            OPERATOR,
+            &PatchParams::default(),
+            &Patch::Strategic(template(1, unset)),
+        )
         .await?;
     wait_operator_ready(&client).await?;
     depin_e2e::fleet::delete_policy(&client, &policy_name).await;
