@@ -55,6 +55,9 @@ fi
 step "end-to-end tests on the cluster"
 cargo test -p depin-e2e --features cluster -- --test-threads=1
 
+step "demo fleet: 2 epochs, books, claims; every dashboard panel on a live Prometheus"
+bash e2e/fleet.sh check
+
 if [[ $local_cluster == 1 && $was_up == 0 ]]; then
   step "local cluster down"
   bash e2e/cluster.sh down

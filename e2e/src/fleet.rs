@@ -19,6 +19,20 @@ pub const KINDS: [&str; 4] = ["HotspotGateway", "StorageNode", "GpuWorker", "Met
 
 /// Installs the CRDs and the operator, then applies the simulators and the fleet.
 pub async fn start(client: &Client) -> anyhow::Result<usize> {
+    // A fleet removed a moment ago may still be terminating: objects applied into it
+    // would be deleted with it.
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    crate::eventually(
+        "the previous demo namespace gone",
+        std::time::Duration::from_secs(180),
+        || async {
+            let ns = namespaces.get_opt(NAMESPACE).await?;
+            Ok(ns
+                .is_none_or(|n| n.metadata.deletion_timestamp.is_none())
+                .then_some(()))
+        },
+    )
+    .await?;
     deploy::install_crds(client).await?;
     deploy::deploy_operator(client).await?;
     let mut docs = Vec::new();
@@ -141,6 +155,56 @@ pub fn check_node_rewards(latest: &RewardEpochSpec, rows: &[NodeRow]) -> anyhow:
         latest.epoch
     );
     Ok(sum)
+}
+
+/// Checks the published record end to end, as a user would with `kubectl depin`: every
+/// closed epoch's manifest recomputes to its RewardEpoch's root, and every paid node's
+/// claim verifies against the latest root while a tampered copy does not. Returns the
+/// number of claims checked.
+pub async fn check_published(
+    client: &Client,
+    epochs: &[RewardEpoch],
+    rows: &[NodeRow],
+) -> anyhow::Result<usize> {
+    use depin_cli::claim::{fetch_verified_claim, verify_claim_file};
+    let access = depin_cli::operator::OperatorAccess::default();
+    for epoch in epochs {
+        let report =
+            depin_cli::rewards::epoch_report(client, &access, POLICY, Some(epoch.spec.epoch))
+                .await?;
+        anyhow::ensure!(
+            report.verified(),
+            "epoch {}: manifest problems {:?}",
+            epoch.spec.epoch,
+            report
+                .problems
+                .iter()
+                .map(|p| p.reason())
+                .collect::<Vec<_>>()
+        );
+    }
+    let mut claims = 0;
+    for row in rows {
+        if row
+            .status
+            .as_ref()
+            .and_then(|s| s.rewards.as_ref())
+            .is_none()
+        {
+            continue;
+        }
+        let (file, verified) =
+            fetch_verified_claim(client, &access, POLICY, &row.namespace, &row.name).await?;
+        let mut tampered = file.clone();
+        tampered.cumulative = (verified.claim.cumulative + 1).to_string();
+        anyhow::ensure!(
+            verify_claim_file(&tampered, Some(verified.root)).is_err(),
+            "a tampered claim of {} verified",
+            file.node
+        );
+        claims += 1;
+    }
+    Ok(claims)
 }
 
 /// Proofs accepted so far per kind (this epoch's tally and the one before).

@@ -59,7 +59,7 @@ pub enum MeterError {
 }
 
 impl MeterError {
-    /// Short label for metrics (`meter_read_errors_total{kind}`) and events.
+    /// Short label for metrics (`meter_read_errors_total{error}`) and events.
     pub fn kind(&self) -> &'static str {
         match self {
             MeterError::Connect { .. } => "connect",

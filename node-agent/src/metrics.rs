@@ -149,7 +149,8 @@ impl AgentMetrics {
                 "meter_read_errors_total",
                 "Failed meter connects and reads, by error kind.",
             ),
-            &["kind"],
+            // Not `kind`: every series already carries the node's kind as a const label.
+            &["error"],
         )?;
         let hotspot_beacons_sent = IntCounter::new(
             "hotspot_beacons_sent_total",

@@ -44,6 +44,7 @@ fn policy(index: &NodeIndex, name: &str, poc_yaml: &str, base: &depin_proof::poc
     assert!(poc.is_some(), "{name}: spec.poc is valid");
     let entry = PolicyEntry {
         epoch_seconds: 86_400,
+        grace_seconds: 30,
         poc,
     };
     index.set_policy(name, entry);

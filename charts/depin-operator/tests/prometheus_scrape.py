@@ -203,7 +203,14 @@ def main() -> int:
             operator = [t for t in up if t["labels"]["job"] == "depin-operator"]
             return active if operator and len(agents) >= args.min_agents and len(up) == len(active) else None
 
-        active = wait_for("every target up", args.timeout, targets_up)
+        try:
+            active = wait_for("every target up", args.timeout, targets_up)
+        except SystemExit:
+            for t in api(base, "/api/v1/targets")["activeTargets"]:
+                if t["health"] != "up":
+                    print(f"  target {t['scrapeUrl']} ({t['labels'].get('pod', '?')}): {t['health']} {t.get('lastError', '')}",
+                          file=sys.stderr)
+            raise
         report["targets"] = [{"job": t["labels"]["job"], "url": t["scrapeUrl"], "health": t["health"]} for t in active]
         time.sleep(3 * args.interval)  # two more scrapes, so rate() has samples
         allow = [re.compile(r) for r in args.allow_empty]

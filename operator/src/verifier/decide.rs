@@ -101,6 +101,9 @@ fn record(
     id: ChallengeId,
     result: Result<u128, RejectReason>,
 ) -> Decision {
+    // Every session of a challenge belongs to the same node.
+    let node = issued.sessions.first().map(|s| s.node);
+    let result = v.in_time(node.as_ref(), issued.challenge.work_started_ms(), result);
     v.metrics
         .count(kind_label(issued.challenge.kind()), result.map(|_| ()));
     let (done, receipt) = watch::channel(None);

@@ -96,6 +96,8 @@ pub struct NodeEntry {
 pub struct PolicyEntry {
     /// Epoch length, seconds.
     pub epoch_seconds: u64,
+    /// Seconds after an epoch's end before it closes (`spec.graceSeconds`).
+    pub grace_seconds: u64,
     /// Its `spec.poc` merged onto the verifier's PoC rules; `None`: the verifier's own.
     pub poc: Option<depin_proof::poc::PocParams>,
 }
@@ -114,8 +116,9 @@ pub struct NodeIndex {
     on_remove: Arc<OnceLock<RemoveHook>>,
 }
 
-/// Called with each CR that leaves the index (its per-node metric series go with it).
-pub type RemoveHook = Box<dyn Fn(&NodeId) + Send + Sync>;
+/// Called with each entry that leaves the index: its CR was deleted, so its per-node
+/// metric series and verifier state (meter chain, serial claim) go with it.
+pub type RemoveHook = Box<dyn Fn(&NodeEntry) + Send + Sync>;
 
 impl Default for NodeIndex {
     fn default() -> Self {
@@ -164,27 +167,34 @@ impl NodeIndex {
         let _ = self.on_remove.set(hook);
     }
 
-    fn removed(&self, ids: &[NodeId]) {
+    fn removed(&self, entries: &[NodeEntry]) {
         if let Some(hook) = self.on_remove.get() {
-            ids.iter().for_each(hook);
+            entries.iter().for_each(hook);
         }
     }
 
     /// Removes the CR `id` (whatever key it had).
     pub fn remove(&self, id: &NodeId) {
-        self.write().by_key.retain(|_, e| !same_cr(&e.id, id));
-        self.removed(std::slice::from_ref(id));
+        let mut gone = Vec::new();
+        self.write().by_key.retain(|_, e| {
+            let stays = !same_cr(&e.id, id);
+            if !stays {
+                gone.push(e.clone());
+            }
+            stays
+        });
+        self.removed(&gone);
     }
 
     /// Replaces every node of `role` (after a watch relist).
     pub fn replace_role(&self, role: Role, entries: Vec<NodeEntry>) {
-        let gone: Vec<NodeId> = {
+        let gone: Vec<NodeEntry> = {
             let mut inner = self.write();
             let mut gone = Vec::new();
             inner.by_key.retain(|_, e| {
                 let stays = e.id.role != role;
                 if !stays && !entries.iter().any(|n| same_cr(&n.id, &e.id)) {
-                    gone.push(e.id.clone());
+                    gone.push(e.clone());
                 }
                 stays
             });
@@ -230,6 +240,14 @@ impl NodeIndex {
     /// Replaces every policy (after a watch relist).
     pub fn replace_policies(&self, policies: HashMap<String, PolicyEntry>) {
         self.write().policies = policies;
+    }
+
+    /// Whether work of a node paid by `policy`, done at `work_ms`, is too late to count
+    /// at `now_ms` (see [`super::tally::late_for_epoch`]); never for an unknown policy.
+    pub fn late_for_epoch(&self, policy: &str, work_ms: u64, now_ms: u64) -> bool {
+        self.read().policies.get(policy).is_some_and(|p| {
+            super::tally::late_for_epoch(work_ms, now_ms, p.epoch_seconds, p.grace_seconds)
+        })
     }
 
     /// Epoch length of `policy`, or the default when it does not exist (yet).
@@ -311,6 +329,7 @@ mod tests {
             "default",
             PolicyEntry {
                 epoch_seconds: 60,
+                grace_seconds: 5,
                 poc: Some(poc),
             },
         );

@@ -33,6 +33,14 @@ pub enum Challenge {
 }
 
 impl Challenge {
+    /// When the work it asks for started: the deadline opening, or the issue time.
+    pub fn work_started_ms(&self) -> u64 {
+        match self {
+            Challenge::Storage(c) => c.deadline.opens_at_ms,
+            Challenge::Gpu(c) => c.issued_at_ms,
+        }
+    }
+
     /// Which proof answers it.
     pub fn kind(&self) -> ProofKind {
         match self {

@@ -101,6 +101,14 @@ impl MeterBook {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Forgets a deleted node: its chain and the serials it claimed (a meter moved to a
+    /// new MeterBridge, or the same one re-created with a new key, may claim them again).
+    pub fn forget(&self, node: &PublicKey) {
+        let mut chains = self.lock();
+        chains.by_node.remove(node);
+        chains.serials.retain(|_, owner| owner != node);
+    }
+
     /// Verifies `signed` against the node's chain and, when accepted (or a conflicting
     /// second report bans a slot), moves the chain on.
     pub fn decide(
@@ -266,8 +274,19 @@ impl Live {
             .verification_duration
             .with_label_values(&[KIND])
             .observe(started.elapsed().as_secs_f64());
-        v.metrics
-            .count(KIND, decided.verdict.as_ref().map(|_| ()).map_err(|r| *r));
+        // A reading is the work of its slot's start: the chain still moves on when that is
+        // too late to count (the next link must follow it), but it earns nothing.
+        let slot_start_ms = signed.reading.slot.saturating_mul(params.slot_ms);
+        let result = v.in_time(
+            Some(&node),
+            slot_start_ms,
+            decided
+                .verdict
+                .as_ref()
+                .map(|verified| u128::from(verified.delta_wh))
+                .map_err(|r| *r),
+        );
+        v.metrics.count(KIND, result.map(|_| ()));
         if decided.verdict == Err(RejectReason::Duplicate) {
             // A resend of an accepted reading (reconnect): settle it without counting twice.
             return self
@@ -280,11 +299,6 @@ impl Live {
                 ))
                 .await;
         }
-        let result = decided
-            .verdict
-            .as_ref()
-            .map(|verified| u128::from(verified.delta_wh))
-            .map_err(|r| *r);
         match v.recorder.record(&entry, result).await {
             Ok(tally) => {
                 let reply = receipt_message(&v, node, id, result.map(|_| ()), Some(tally));
@@ -428,5 +442,35 @@ mod tests {
             book.decide(&forged, &params(), 10_000, None, now).verdict,
             Err(RejectReason::BadSignature)
         );
+    }
+
+    #[test]
+    fn a_deleted_bridge_releases_its_serial_for_the_next_owner() {
+        let (old, new) = (NodeKey::from_seed([8; 32]), NodeKey::from_seed([9; 32]));
+        let book = MeterBook::default();
+        let now = 1_000 * SLOT_MS;
+        let reading = |key: &NodeKey| {
+            ChainHead::default()
+                .next(key, "SN-X", 1_000, 10, 0, 1)
+                .expect("signed")
+        };
+        assert!(
+            book.decide(&reading(&old), &params(), 10_000, None, now)
+                .verdict
+                .is_ok()
+        );
+        assert_eq!(
+            book.decide(&reading(&new), &params(), 10_000, None, now)
+                .verdict,
+            Err(RejectReason::DuplicateMeterSerial),
+            "claimed while the first bridge exists"
+        );
+        book.forget(&old.public());
+        assert!(
+            book.decide(&reading(&new), &params(), 10_000, None, now)
+                .verdict
+                .is_ok()
+        );
+        assert!(book.tip(&old.public()).is_none(), "the old chain is gone");
     }
 }

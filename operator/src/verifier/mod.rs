@@ -193,7 +193,7 @@ pub struct Verifier {
     /// Durable tallies.
     pub recorder: Recorder,
     /// Every meter's reading chain and the fleet's meter serials.
-    pub meters: meter::MeterBook,
+    pub meters: Arc<meter::MeterBook>,
     /// Beacons waiting for their witnesses, and the PoC history.
     pub poc: poc::PocBook,
     /// When this verifier started, unix ms (storage deadlines opening earlier are skipped).
@@ -231,8 +231,12 @@ impl Verifier {
             registry,
             depin_proof::storage::ReputationParams::default(),
         )?);
-        let forget = health.clone();
-        index.on_remove(Box::new(move |id| forget.forget(id)));
+        let meters = Arc::new(meter::MeterBook::default());
+        let (health_of, meters_of) = (health.clone(), meters.clone());
+        index.on_remove(Box::new(move |gone| {
+            health_of.forget(&gone.id);
+            meters_of.forget(&gone.key);
+        }));
         let recorder = Recorder::new(
             sink,
             index.clone(),
@@ -248,7 +252,7 @@ impl Verifier {
             index,
             ledger: Ledger::default(),
             recorder,
-            meters: meter::MeterBook::default(),
+            meters,
             poc: poc::PocBook::default(),
             started_ms: now_ms(),
             metrics,
@@ -256,6 +260,27 @@ impl Verifier {
             key: NodeKey::generate(),
             shutdown,
         }))
+    }
+
+    /// `result`, or `LateForEpoch` when it accepts work (started at `work_ms`) whose reward
+    /// epoch is already past its grace period for `node`'s policy. Rejections keep their
+    /// own reason.
+    pub fn in_time(
+        &self,
+        node: Option<&PublicKey>,
+        work_ms: u64,
+        result: Result<u128, RejectReason>,
+    ) -> Result<u128, RejectReason> {
+        let late = result.is_ok()
+            && node.and_then(|n| self.index.lookup(n)).is_some_and(|e| {
+                self.index
+                    .late_for_epoch(&e.reward_policy, work_ms, now_ms())
+            });
+        if late {
+            Err(RejectReason::LateForEpoch)
+        } else {
+            result
+        }
     }
 
     /// The key receipts are signed with (sent in every ServerHello).

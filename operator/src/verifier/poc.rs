@@ -288,6 +288,8 @@ fn settle_wait_ms(params: &PocParams) -> u64 {
 async fn settle_later(v: Arc<Verifier>, beacon: BeaconId) {
     // A witness may open the round before its beacon names the policy: wait the
     // verifier's windows, then longer if the beaconer's policy allows later witnesses.
+    // The round's work happened when it opened (its first report arrived).
+    let opened_ms = now_ms();
     let waited = settle_wait_ms(&v.settings.poc);
     tokio::time::sleep(Duration::from_millis(waited)).await;
     if let Some(policy) = v.poc.beaconer_policy(&beacon) {
@@ -313,6 +315,7 @@ async fn settle_later(v: Arc<Verifier>, beacon: BeaconId) {
                 .await;
             continue;
         };
+        let result = v.in_time(Some(&node), opened_ms, result);
         v.metrics.count(KIND, result.map(|_| ()));
         match v.recorder.record(&verdict.entry, result).await {
             Ok(tally) => {

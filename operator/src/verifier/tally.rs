@@ -9,6 +9,20 @@ pub fn epoch_at(now_unix_s: u64, epoch_seconds: u64) -> u64 {
     now_unix_s / epoch_seconds.max(1)
 }
 
+/// Whether work done at `work_ms` comes too late to count: its reward epoch ended and the
+/// policy's grace period after it is over at `now_ms`, so the reward controller may have
+/// frozen (closed) that epoch. Such a result is rejected as `LateForEpoch` rather than
+/// quietly counted in a later epoch than the one it belongs to.
+pub fn late_for_epoch(work_ms: u64, now_ms: u64, epoch_seconds: u64, grace_seconds: u64) -> bool {
+    let epoch_ms = epoch_seconds.max(1).saturating_mul(1000);
+    let work_epoch = work_ms / epoch_ms;
+    let frozen_at = work_epoch
+        .saturating_add(1)
+        .saturating_mul(epoch_ms)
+        .saturating_add(grace_seconds.saturating_mul(1000));
+    now_ms >= frozen_at
+}
+
 /// A node's durable tallies: the epoch being counted and the one before it.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct NodeTallies {
@@ -118,6 +132,25 @@ pub fn snapshot(tally: &ProofTally) -> TallySnapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn work_is_late_once_its_epochs_grace_is_over() {
+        // 60 s epochs, 5 s grace: epoch 1 is [60 s, 120 s), frozen at 125 s.
+        let table: &[(u64, u64, bool)] = &[
+            (61_000, 61_500, false),   // same epoch
+            (119_999, 124_999, false), // next epoch, inside the grace period
+            (119_999, 125_000, true),  // grace over
+            (60_000, 300_000, true),   // long after
+            (120_000, 125_000, false), // work of the new epoch
+        ];
+        for (i, (work, now, late)) in table.iter().enumerate() {
+            assert_eq!(late_for_epoch(*work, *now, 60, 5), *late, "row {i}");
+        }
+        assert!(
+            !late_for_epoch(0, 0, 0, 0),
+            "a zero epoch length does not divide by zero"
+        );
+    }
 
     #[test]
     fn results_add_up_and_a_new_epoch_starts_at_zero() {

@@ -152,6 +152,7 @@ async fn feed_kind<K: NodeKind>(client: Client, index: NodeIndex, listed: Arc<At
 fn policy_entry(policy: &RewardPolicy, poc: &PocParams) -> PolicyEntry {
     PolicyEntry {
         epoch_seconds: policy.spec.epoch_seconds,
+        grace_seconds: policy.spec.grace_seconds,
         poc: super::poc::policy_rules(&policy.name_any(), policy.spec.poc.as_ref(), poc),
     }
 }
