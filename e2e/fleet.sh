@@ -51,7 +51,7 @@ fi
 SCRAPE=charts/depin-operator/tests/prometheus_scrape.py
 
 if [[ $mode == check ]]; then
-  cleanup() { target/debug/fleet --remove || true; [[ $started == 1 ]] && bash e2e/cluster.sh down; }
+  cleanup() { target/debug/fleet --remove || true; if [[ $started == 1 ]]; then bash e2e/cluster.sh down; fi; }
   trap cleanup EXIT
   target/debug/fleet --epochs 2
   # Every panel of every dashboard must return a series from this live fleet.

@@ -48,9 +48,14 @@ if [[ -z ${KUBECONFIG:-} ]]; then
   bash e2e/cluster.sh load-image depin-sim:dev target/image/sunspec-meter target/image/rf-medium
   step "harness tests"
   bash e2e/cluster.sh test
+  export DEPIN_KUBECTL
+  DEPIN_KUBECTL=$(bash e2e/cluster.sh kubectl-path)
 else
   echo "using the cluster in KUBECONFIG=$KUBECONFIG; skipping the local harness"
 fi
+
+step "Helm chart against the cluster's apiserver (every optional feature; server dry run)"
+DEPIN_CHART_CLUSTER_TESTS=1 bash charts/test.sh -k cluster
 
 step "end-to-end tests on the cluster"
 cargo test -p depin-e2e --features cluster -- --test-threads=1

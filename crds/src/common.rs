@@ -146,6 +146,10 @@ pub struct ProofTally {
     /// Work units earned this epoch (kind-specific), as a decimal string.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub work_units: Option<String>,
+    /// Work units by the part of the work that earned them (hotspots: `beacon`,
+    /// `witness`), as decimal strings; they add up to `workUnits`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub work_units_by_part: BTreeMap<String, String>,
     /// Most recent rejection reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_reject_reason: Option<String>,

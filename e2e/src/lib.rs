@@ -1,6 +1,7 @@
 //! Helpers for tests against a live cluster: the local harness (`e2e/cluster.sh`) by
 //! default, or any cluster KUBECONFIG points at.
 
+pub mod chaos;
 pub mod deploy;
 pub mod fleet;
 pub mod rogue;

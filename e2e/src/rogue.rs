@@ -26,10 +26,19 @@ pub struct RogueSession {
 }
 
 impl RogueSession {
-    /// Connects and says hello; `Err(status)` is the verifier's refusal.
+    /// Connects and says hello as a GPU worker; `Err(status)` is the verifier's refusal.
     pub async fn open(
         endpoint: &str,
         node: NodeKey,
+    ) -> anyhow::Result<Result<Self, tonic::Status>> {
+        Self::open_as(endpoint, node, "gpu").await
+    }
+
+    /// Connects and says hello in agent role `role` (gpu, storage, hotspot, meter).
+    pub async fn open_as(
+        endpoint: &str,
+        node: NodeKey,
+        role: &str,
     ) -> anyhow::Result<Result<Self, tonic::Status>> {
         let mut client = v1::verifier_client::VerifierClient::connect(endpoint.to_string())
             .await
@@ -49,7 +58,7 @@ impl RogueSession {
         let nonce = ServerNonce(hello.nonce.as_slice().try_into().context("nonce length")?);
         let session_key = NodeKey::generate();
         let signed = SessionHello::sign(&node, &session_key.public(), nonce);
-        let body = Out::Hello(wire::hello_to_wire(&signed, "gpu", "rogue"));
+        let body = Out::Hello(wire::hello_to_wire(&signed, role, "rogue"));
         tx.send(v1::AgentMessage { body: Some(body) }).await?;
         match inbound.message().await {
             Ok(Some(v1::VerifierMessage {

@@ -1,6 +1,7 @@
 //! Epoch close under crashes, on a real cluster: two operator replicas, a 15 s policy, a
 //! StorageNode and a GpuWorker proving work, and the leader killed with SIGKILL (no lease
-//! release, no cleanup) at random points around epoch close, again and again. Then:
+//! release, no cleanup) at random points around epoch close and mid-epoch, again and
+//! again. Then:
 //!
 //! - every epoch from genesis has exactly one RewardEpoch, created once, by the replica
 //!   that led at the time (the standby never closes one);
@@ -15,7 +16,7 @@ use depin_e2e::testbed::{example, setup, wait_ready};
 use depin_e2e::{TestNamespace, apply, eventually, operator_get};
 use depin_operator::rewards::manifest::Published;
 use depin_operator::rewards::schedule::Schedule;
-use depin_operator::rewards::tallies::{NodeRecord, gpu_class, tally_for};
+use depin_operator::rewards::tallies::{NodeRecord, tally_for};
 use depin_proof::reward::{CumulativeTotals, NodeKind, close_epoch};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
@@ -64,38 +65,12 @@ impl Observed {
     }
 }
 
-/// Host PIDs of the operator process of pod `pod` (the test runs on the node of the local
-/// harness); empty on other clusters.
-fn operator_pids(pod: &str) -> Vec<i32> {
-    let Ok(out) = std::process::Command::new("pgrep")
-        .args(["-x", "depin-operator"])
-        .output()
-    else {
-        return Vec::new();
-    };
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.trim().parse::<i32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
-                env.split(|b| *b == 0)
-                    .any(|var| var == format!("POD_NAME={pod}").as_bytes())
-            })
-        })
-        .collect()
-}
-
 /// SIGKILLs the leader's process (falls back to a zero-grace pod delete where the node's
 /// processes are out of reach), then deletes the dead pod so the ReplicaSet replaces it
 /// without crash-loop backoff.
 async fn kill_9(pods: &Api<Pod>, pod: &str) -> anyhow::Result<&'static str> {
-    let pids = operator_pids(pod);
-    for pid in &pids {
-        let status = std::process::Command::new("kill")
-            .args(["-9", &pid.to_string()])
-            .status()?;
-        anyhow::ensure!(status.success(), "kill -9 {pid} failed");
-    }
+    let pids = depin_e2e::chaos::pids_of("depin-operator", pod);
+    depin_e2e::chaos::kill_9(&pids)?;
     let _ = pods
         .delete(pod, &DeleteParams::default().grace_period(0))
         .await;
@@ -260,8 +235,14 @@ async fn run(client: &Client, ns: &TestNamespace, policy_name: &str) -> anyhow::
         seed = seed
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
-        // -2 s .. +4 s around end + grace (the controller looks every 3 s).
-        let offset = ((seed >> 33) % 6000) as f64 / 1000.0 - 2.0;
+        // Even kills: -2 s .. +4 s around end + grace (the controller looks every 3 s), so
+        // some land mid-close; odd kills: mid-epoch, while proofs are being recorded.
+        let jitter = ((seed >> 33) % 6000) as f64 / 1000.0;
+        let offset = if kill % 2 == 0 {
+            jitter - 2.0
+        } else {
+            jitter - 2.0 - EPOCH_SECONDS as f64 / 2.0
+        };
         let at = next_close(3.0 - offset.min(0.0)) + offset;
         tokio::time::sleep(Duration::from_secs_f64((at - unix_now()).max(0.0))).await;
         let how = kill_9(&pods, &leader).await?;
@@ -305,7 +286,6 @@ async fn run(client: &Client, ns: &TestNamespace, policy_name: &str) -> anyhow::
     let crd = policies.get(policy_name).await?;
     let math = depin_operator::rewards::policy::validate(&crd.spec)
         .map_err(|e| anyhow::anyhow!("policy: {e}"))?;
-    let class = gpu_class(&math);
     let epochs: Api<RewardEpoch> = Api::all(client.clone());
     let listed: Vec<u64> = depin_e2e::fleet::closed_epochs(client, policy_name)
         .await?
@@ -363,7 +343,7 @@ async fn run(client: &Client, ns: &TestNamespace, policy_name: &str) -> anyhow::
         .collect();
         let tallies: Vec<_> = records
             .iter()
-            .filter_map(|r| tally_for(r, wall, &class))
+            .filter_map(|r| tally_for(r, wall, &math))
             .collect();
         paid_epochs += usize::from(!tallies.is_empty());
         let result = close_epoch(&math, n, &tallies, &previous, &[])

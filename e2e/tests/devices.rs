@@ -164,3 +164,117 @@ async fn hotspots_witness_each_other_over_the_rf_medium_and_a_liar_is_rejected()
     ns.cleanup().await;
     Ok(())
 }
+
+/// The operator's verifier endpoint as seen from this host (the Service's cluster IP).
+async fn verifier_endpoint(client: &kube::Client) -> anyhow::Result<String> {
+    use depin_e2e::deploy::{OPERATOR, OPERATOR_NAMESPACE};
+    let svc = kube::Api::<k8s_openapi::api::core::v1::Service>::namespaced(
+        client.clone(),
+        OPERATOR_NAMESPACE,
+    )
+    .get(OPERATOR)
+    .await?;
+    let ip = svc
+        .spec
+        .and_then(|s| s.cluster_ip)
+        .ok_or_else(|| anyhow::anyhow!("operator Service has no IP"))?;
+    Ok(format!("http://{ip}:50051"))
+}
+
+#[tokio::test]
+async fn a_meter_rolled_back_is_rejected_in_status_and_metrics() -> anyhow::Result<()> {
+    use depin_e2e::rogue::RogueSession;
+    use depin_e2e::testbed::secret_seed;
+    use depin_proof::identity::NodeKey;
+    use depin_proof::meter::ChainHead;
+    use depin_proof::reject::RejectReason;
+    use depin_proto::v1::agent_message::Body as Out;
+
+    let client = setup().await?;
+    let ns = TestNamespace::create(&client, "rollback").await?;
+    let api = ns.api::<MeterBridge>();
+    // The bridge exists (its key is known) but runs no agent: the test speaks for it.
+    let mut bridge: MeterBridge = example(&ns.name)?;
+    bridge.metadata.name = Some("meter-rogue".into());
+    bridge.spec.interval_seconds = 60;
+    bridge.spec.agent = Some(depin_crds::AgentSpec {
+        replicas: Some(0),
+        ..depin_crds::AgentSpec::default()
+    });
+    apply(&api, &bridge).await?;
+    let secrets = ns.api::<k8s_openapi::api::core::v1::Secret>();
+    let seed = eventually("meter-rogue identity", Duration::from_secs(120), || async {
+        Ok(secrets
+            .get_opt("meter-rogue-identity")
+            .await?
+            .map(|s| secret_seed(&s))
+            .filter(|s| !s.is_empty()))
+    })
+    .await?;
+    let key = NodeKey::from_hex(&seed, "ed25519.key")?;
+    eventually(
+        "meter-rogue key published",
+        Duration::from_secs(60),
+        || async {
+            let status = api.get("meter-rogue").await?.status;
+            Ok(status
+                .and_then(|s| s.public_key)
+                .filter(|k| *k == key.public().to_hex()))
+        },
+    )
+    .await?;
+    let endpoint = verifier_endpoint(&client).await?;
+    let mut session = RogueSession::open_as(&endpoint, key.clone(), "meter")
+        .await?
+        .map_err(|s| anyhow::anyhow!("refused: {s}"))?;
+    let slot_ms = 60_000;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as u64;
+    let now_slot = now_ms / slot_ms;
+    let mut head = ChainHead::default();
+    // A baseline, then the same meter reporting less energy a slot later.
+    let serial = format!("ROGUE-{}", ns.name);
+    let baseline = head
+        .next(&key, &serial, now_slot - 1, 1_000_000, 0, 1)
+        .ok_or_else(|| anyhow::anyhow!("baseline"))?;
+    session
+        .send(Out::MeterReading(depin_proto::wire::meter_reading_to_wire(
+            &baseline,
+        )))
+        .await?;
+    assert_eq!(
+        session.receipt().await?.verdict,
+        Ok(()),
+        "baseline accepted"
+    );
+    let rollback = head
+        .next(&key, &serial, now_slot, 990_000, 0, 1)
+        .ok_or_else(|| anyhow::anyhow!("rollback"))?;
+    session
+        .send(Out::MeterReading(depin_proto::wire::meter_reading_to_wire(
+            &rollback,
+        )))
+        .await?;
+    assert_eq!(
+        session.receipt().await?.verdict,
+        Err(RejectReason::RegisterRollback)
+    );
+    // Durable in the CR's status, and counted by reason in the operator's metrics.
+    let tally = eventually("rollback in status", Duration::from_secs(30), || async {
+        let tally = api.get("meter-rogue").await?.status.and_then(|s| s.proofs);
+        Ok(tally.filter(|t| t.rejected_by_reason.contains_key("RegisterRollback")))
+    })
+    .await?;
+    assert_eq!((tally.accepted, tally.rejected), (1, 1), "{tally:?}");
+    let metrics = depin_e2e::operator_get(&client, "/metrics").await?;
+    let counted = metrics.lines().any(|l| {
+        l.starts_with("depin_operator_proofs_rejected_total{")
+            && l.contains("kind=\"MeterBridge\"")
+            && l.contains("reason=\"RegisterRollback\"")
+            && !l.ends_with(" 0")
+    });
+    assert!(counted, "RegisterRollback not counted in /metrics");
+    ns.cleanup().await;
+    Ok(())
+}

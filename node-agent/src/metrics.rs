@@ -53,7 +53,7 @@ pub struct AgentMetrics {
     /// Last power sample read from the meter, W.
     pub meter_power_watts: Gauge,
     /// Last cumulative energy register read from the meter, Wh.
-    pub meter_energy_watt_hours: Gauge,
+    pub meter_energy_joules: Gauge,
     /// Signed readings produced (one per slot).
     pub meter_readings: IntCounter,
     /// Failed meter reads and connects, by MeterError kind.
@@ -136,9 +136,9 @@ impl AgentMetrics {
             "meter_power_watts",
             "Last real power sample read from the meter, W.",
         )?;
-        let meter_energy_watt_hours = Gauge::new(
-            "meter_energy_watt_hours",
-            "Last cumulative energy register read from the meter, Wh.",
+        let meter_energy_joules = Gauge::new(
+            "meter_energy_joules",
+            "Last cumulative energy register read from the meter, in joules (Wh x 3600).",
         )?;
         let meter_readings = IntCounter::new(
             "meter_readings_total",
@@ -199,7 +199,7 @@ impl AgentMetrics {
             }
             depin_proto::config::Role::Meter => {
                 registry.register(Box::new(meter_power_watts.clone()))?;
-                registry.register(Box::new(meter_energy_watt_hours.clone()))?;
+                registry.register(Box::new(meter_energy_joules.clone()))?;
                 registry.register(Box::new(meter_readings.clone()))?;
                 registry.register(Box::new(meter_read_errors.clone()))?;
                 for kind in [
@@ -245,7 +245,7 @@ impl AgentMetrics {
             outbox,
             commit_seconds,
             meter_power_watts,
-            meter_energy_watt_hours,
+            meter_energy_joules,
             meter_readings,
             meter_read_errors,
             hotspot_beacons_sent,

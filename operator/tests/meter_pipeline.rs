@@ -84,11 +84,11 @@ async fn an_honest_meter_chain_is_credited_and_survives_an_agent_restart() {
     .await;
     assert!(agent.metrics.meter_readings.get() >= 3);
     assert!(agent.metrics.meter_power_watts.get() > 0.0, "the sun is up");
-    assert!(agent.metrics.meter_energy_watt_hours.get() >= 1_000_000.0);
+    assert!(agent.metrics.meter_energy_joules.get() >= 1_000_000.0 * 3600.0);
     let text = agent.metrics.render();
     for name in [
         "depin_agent_meter_power_watts",
-        "depin_agent_meter_energy_watt_hours",
+        "depin_agent_meter_energy_joules",
         "depin_agent_meter_readings_total",
     ] {
         assert!(text.contains(name), "{name} exported");

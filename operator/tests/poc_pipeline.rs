@@ -135,7 +135,19 @@ async fn honest_witnesses_are_accepted_and_a_location_liar_is_rejected_bad_rssi(
             .parse()
             .expect("decimal");
         assert!(units > 0, "{name}: {tally:?}");
+        // Beacon and witness units are kept apart for the two sub-pools, adding up.
+        let parts: u128 = tally
+            .work_units_by_part
+            .values()
+            .map(|v| v.parse::<u128>().expect("decimal"))
+            .sum();
+        assert_eq!(parts, units, "{name}: {tally:?}");
     }
+    let witnessed = HOTSPOTS[..3].iter().any(|(name, ..)| {
+        sink.tally("fleet", name)
+            .is_some_and(|t| t.work_units_by_part.contains_key("witness"))
+    });
+    assert!(witnessed, "witness units recorded as such");
     let m = &verifier.verifier.metrics;
     assert!(m.accepted("HotspotGateway") >= 3);
     assert!(m.rejected("HotspotGateway", RejectReason::BadRssi) >= 1);

@@ -118,7 +118,7 @@ PROPOSED = {
     "depin_agent_hotspot_gwmp_packets_total": "counter {type}: GWMP datagrams by type (PUSH_DATA, PULL_DATA, PULL_RESP, TX_ACK, ...)",
     # agent: meter role
     "depin_agent_meter_power_watts": "gauge: average power of the last reading",
-    "depin_agent_meter_energy_watt_hours": "gauge: the meter's cumulative energy register",
+    "depin_agent_meter_energy_joules": "gauge: the meter's cumulative energy register (J = Wh x 3600, Prometheus base unit)",
     "depin_agent_meter_readings_total": "counter: signed readings sent",
 }
 # Label values assumed too: depin_agent_proofs_*{proof="meter"} for meter readings.

@@ -92,7 +92,13 @@ async fn main() -> anyhow::Result<()> {
             println!(
                 "\n{want}+ epochs closed, every kind proving and every pool paid; books balance"
             );
-            break Ok(());
+            break fleet::check_published(&client, &epochs, &rows)
+                .await
+                .map(|claims| {
+                    println!(
+                        "every manifest matches its RewardEpoch root; {claims} claims verify and tampered copies do not"
+                    );
+                });
         }
         let budget = SLACK + Duration::from_secs(60 * want as u64);
         if start.elapsed() > budget {

@@ -298,7 +298,10 @@ impl MeterRole {
             reconnect = MIN_POLL;
             metrics.meter_power_watts.set(read.watts);
             // Gauges are f64; registers beyond 2^53 Wh (9 PWh) lose precision, nothing else.
-            metrics.meter_energy_watt_hours.set(read.wh_total as f64);
+            // Joules, the Prometheus base unit (promtool refuses `_hours`).
+            metrics
+                .meter_energy_joules
+                .set(read.wh_total as f64 * 3600.0);
             sum_w += read.watts.max(0.0);
             samples += 1;
             let now_slot = crate::now_ms() / slot_ms;

@@ -27,7 +27,7 @@ use super::metrics::RewardMetrics;
 use super::nodes::{list_nodes, write_rewards};
 use super::record::{epoch_record, policy_status, reward_summary};
 use super::schedule::Schedule;
-use super::tallies::{NodeRecord, gpu_class, needs_reward_write, tally_for};
+use super::tallies::{NodeRecord, needs_reward_write, tally_for};
 use crate::Shutdown;
 
 /// How often due epochs are looked for; epochs close at most this long after their grace.
@@ -193,10 +193,9 @@ impl RewardController {
                     Some(before) => self.committed(name, before).await?.cumulative_totals(),
                     None => CumulativeTotals::new(),
                 };
-                let class = gpu_class(policy);
                 let tallies: Vec<NodeTally> = nodes
                     .iter()
-                    .filter_map(|r| tally_for(r, schedule.tally_epoch(n), &class))
+                    .filter_map(|r| tally_for(r, schedule.tally_epoch(n), policy))
                     .collect();
                 let result = close_epoch(policy, n, &tallies, &previous, &[])?;
                 let manifest = result.manifest();

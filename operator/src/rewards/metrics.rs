@@ -147,7 +147,11 @@ impl RewardMetrics {
             let Some(record) = by_id.get(&total.node) else {
                 continue;
             };
-            let kind = record.kind.map_or("unknown", |k| k.as_str());
+            // The CR kind, like every other per-node series (dashboards join on it); the
+            // pool is the node kind's lower-case name.
+            let (kind, pool) = record
+                .kind
+                .map_or(("unknown", "unknown"), |k| (crd_kind(k), k.as_str()));
             let labels = [
                 policy.to_string(),
                 record.namespace.clone(),
@@ -158,8 +162,18 @@ impl RewardMetrics {
                 .with_label_values(&[policy, &record.namespace, kind, &record.name])
                 .set(clamp(total.reward));
             current.push(labels);
-            self.nodes_rewarded.with_label_values(&[policy, kind]).inc();
+            self.nodes_rewarded.with_label_values(&[policy, pool]).inc();
         }
         series.insert(policy.to_string(), current);
+    }
+}
+
+/// The CR kind paid from a node kind's pool.
+fn crd_kind(kind: NodeKind) -> &'static str {
+    match kind {
+        NodeKind::Hotspot => "HotspotGateway",
+        NodeKind::Storage => "StorageNode",
+        NodeKind::Gpu => "GpuWorker",
+        NodeKind::Meter => "MeterBridge",
     }
 }

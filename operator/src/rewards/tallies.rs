@@ -5,12 +5,13 @@
 //!   declared capacity, so `proven_gib = spec.capacity in GiB`, `periods_proven = accepted`
 //!   and `reputation = accepted / (accepted + rejected)` (a failed round lowers the whole
 //!   epoch's shares, Storj-style).
-//! - gpu: the verifier does not record a throughput class yet, so every worker gets the
-//!   policy's `cpu` class, or its lowest-weighted class when it has no `cpu`: an
-//!   unmeasured class is never paid as a fast one. `availability = accepted / (accepted +
+//! - gpu: the verifier records each accepted proof's units under the throughput class it
+//!   measured (`workUnitsByPart`); a worker is paid in the class that earned most of its
+//!   units, when the policy has that class, else in the policy's `cpu` class (or its
+//!   lowest-weighted one): an unmeasured class is never paid as a fast one. `availability = accepted / (accepted +
 //!   rejected)`.
-//! - hotspot: `workUnits` are counted as witness units (the verifier does not split beacon
-//!   and witness units yet).
+//! - hotspot: `workUnitsByPart.beacon` and `.witness` feed the beacon and witness sub-pools
+//!   (a tally without parts counts wholly as witness units).
 //! - meter: `workUnits` are verified Wh.
 //!
 //! A node without an accepted proof in the epoch has no tally: no verified work, no shares.
@@ -69,7 +70,36 @@ pub fn gpu_class(policy: &RewardPolicy) -> String {
 }
 
 /// `record`'s tally for wall-clock epoch `epoch`, or None without verified work there.
-pub fn tally_for(record: &NodeRecord, epoch: u64, gpu_class: &str) -> Option<NodeTally> {
+pub fn tally_for(record: &NodeRecord, epoch: u64, policy: &RewardPolicy) -> Option<NodeTally> {
+    let classes: Vec<&str> = policy.gpu_classes().keys().map(String::as_str).collect();
+    tally_with_classes(record, epoch, &gpu_class(policy), &classes)
+}
+
+/// The GPU class that earned most of the epoch's work units (ties: the faster class),
+/// when the policy pays it; the verifier records units by measured class.
+fn measured_class(proofs: &ProofTally, policy_classes: &[&str]) -> Option<String> {
+    const FASTEST_FIRST: [&str; 5] = ["flagship", "high-end", "mainstream", "entry", "cpu"];
+    FASTEST_FIRST
+        .iter()
+        .filter(|c| policy_classes.contains(c))
+        .filter_map(|c| {
+            let units = proofs.work_units_by_part.get(*c)?.parse::<u128>().ok()?;
+            Some((units, *c))
+        })
+        // max_by_key keeps the last maximum: iterate slowest-first for ties to the faster.
+        .rev()
+        .max_by_key(|(units, _)| *units)
+        .map(|(_, c)| c.to_string())
+}
+
+/// [`tally_for`] with the classes the policy pays: a GPU is paid in the class it was
+/// measured in when the policy has it, else in `gpu_class`.
+fn tally_with_classes(
+    record: &NodeRecord,
+    epoch: u64,
+    gpu_class: &str,
+    policy_classes: &[&str],
+) -> Option<NodeTally> {
     let proofs = proofs_in(&record.status, epoch)?;
     if proofs.accepted == 0 {
         return None;
@@ -93,13 +123,27 @@ pub fn tally_for(record: &NodeRecord, epoch: u64, gpu_class: &str) -> Option<Nod
             reputation: success,
         },
         NodeKind::Gpu => Work::Gpu {
-            class: gpu_class.to_string(),
+            class: measured_class(proofs, policy_classes).unwrap_or_else(|| gpu_class.to_string()),
             availability: success,
         },
-        NodeKind::Hotspot => Work::Hotspot {
-            beacon_units: Decimal::ZERO,
-            witness_units: Decimal::from_int(u64::try_from(units()).unwrap_or(u64::MAX)),
-        },
+        NodeKind::Hotspot => {
+            let part = |name: &str| {
+                proofs
+                    .work_units_by_part
+                    .get(name)
+                    .and_then(|w| w.parse::<u128>().ok())
+            };
+            // Tallies written before parts were recorded count as witness units.
+            let (beacon, witness) = match (part("beacon"), part("witness")) {
+                (None, None) => (0, units()),
+                (b, w) => (b.unwrap_or(0), w.unwrap_or(0)),
+            };
+            let int = |u: u128| Decimal::from_int(u64::try_from(u).unwrap_or(u64::MAX));
+            Work::Hotspot {
+                beacon_units: int(beacon),
+                witness_units: int(witness),
+            }
+        }
         NodeKind::Meter => Work::Meter {
             verified_wh: u64::try_from(units()).unwrap_or(u64::MAX),
         },
@@ -208,6 +252,44 @@ mod tests {
                     witness_units: d("12"),
                 }),
             ),
+            // Beacon and witness units recorded apart feed their sub-pools.
+            (
+                record(
+                    NodeKind::Hotspot,
+                    Some(ProofTally {
+                        work_units_by_part: [("beacon", "4"), ("witness", "8")]
+                            .into_iter()
+                            .map(|(k, v)| (k.to_string(), v.to_string()))
+                            .collect(),
+                        ..tally(7, 3, 0, "12")
+                    }),
+                    None,
+                ),
+                7,
+                Some(Work::Hotspot {
+                    beacon_units: d("4"),
+                    witness_units: d("8"),
+                }),
+            ),
+            // Paid in the class that earned most units (ties go to the faster class).
+            (
+                record(
+                    NodeKind::Gpu,
+                    Some(ProofTally {
+                        work_units_by_part: [("cpu", "9"), ("entry", "9"), ("flagship", "1")]
+                            .into_iter()
+                            .map(|(k, v)| (k.to_string(), v.to_string()))
+                            .collect(),
+                        ..tally(7, 3, 1, "19")
+                    }),
+                    None,
+                ),
+                7,
+                Some(Work::Gpu {
+                    class: "entry".into(),
+                    availability: d("0.75"),
+                }),
+            ),
             // Only rejections: no verified work.
             (
                 record(NodeKind::Storage, Some(tally(7, 0, 5, "0")), None),
@@ -228,7 +310,7 @@ mod tests {
             (record(NodeKind::Gpu, None, None), 7, None),
         ];
         for (i, (rec, epoch, want)) in table.iter().enumerate() {
-            let got = tally_for(rec, *epoch, "cpu");
+            let got = tally_with_classes(rec, *epoch, "cpu", &["cpu", "entry", "flagship"]);
             assert_eq!(got.as_ref().map(|t| &t.work), want.as_ref(), "row {i}");
             if let Some(t) = got {
                 assert_eq!(t.node, "fleet/n1");

@@ -39,6 +39,8 @@ pub enum Decision {
         kind: ProofKind,
         /// Work units when accepted, else the reason.
         result: Result<u128, RejectReason>,
+        /// What earned the units (GPU: the measured throughput class).
+        part: Option<&'static str>,
         /// Publishes the receipt to duplicates waiting on it.
         done: watch::Sender<Option<Receipt>>,
     },
@@ -101,6 +103,17 @@ fn record(
     id: ChallengeId,
     result: Result<u128, RejectReason>,
 ) -> Decision {
+    record_part(v, issued, id, result, None)
+}
+
+/// [`record`] of work with a part (`status.proofs.workUnitsByPart`).
+fn record_part(
+    v: &Verifier,
+    issued: &mut Issued,
+    id: ChallengeId,
+    result: Result<u128, RejectReason>,
+    part: Option<&'static str>,
+) -> Decision {
     // Every session of a challenge belongs to the same node.
     let node = issued.sessions.first().map(|s| s.node);
     let result = v.in_time(node.as_ref(), issued.challenge.work_started_ms(), result);
@@ -116,6 +129,7 @@ fn record(
         challenge: id,
         kind: issued.challenge.kind(),
         result,
+        part,
         done,
     }
 }
@@ -277,10 +291,13 @@ pub fn gpu_opening(
                 commitment: verified,
                 request,
             };
-            verify_gpu_opening(&filed.message, &ctx).map(|proof| gpu_work_units(proof.n))
+            verify_gpu_opening(&filed.message, &ctx)
         }
     };
-    record(v, issued, id, result)
+    // The throughput class measured at commitment decides the GPU's reward class.
+    let class = result.as_ref().ok().map(|proof| proof.class.policy_name());
+    let result = result.map(|proof| gpu_work_units(proof.n));
+    record_part(v, issued, id, result, class)
 }
 
 /// Work units of one verified GPU proof: the int8 operations of the product, 2n³.

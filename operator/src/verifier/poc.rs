@@ -105,6 +105,8 @@ struct Verdict {
     /// Work units, or the rule broken; `None`: not recorded (its beacon never arrived or
     /// failed its own rules, which is not the witness's doing).
     result: Option<Result<u128, RejectReason>>,
+    /// `beacon` or `witness`: the reward sub-pool the units count toward.
+    part: &'static str,
 }
 
 enum Report {
@@ -206,6 +208,7 @@ impl PocBook {
             entry: filed_beacon.entry,
             out: filed_beacon.out,
             id: filed_beacon.id,
+            part: BEACON_PART,
         }];
         if outcome.verified.is_none() {
             // Witnesses of a beacon that failed its own rules were not examined.
@@ -235,6 +238,7 @@ impl PocBook {
                 .get_mut(&w.submission.report.witness)
                 .and_then(Vec::pop);
             verdicts.push(Verdict {
+                part: WITNESS_PART,
                 entry: w.entry,
                 out: w.out,
                 id: w.id,
@@ -259,8 +263,14 @@ fn unrecorded(entry: NodeEntry, out: Outbound, id: ChallengeId) -> Verdict {
         out,
         id,
         result: None,
+        part: WITNESS_PART,
     }
 }
+
+/// `status.proofs.workUnitsByPart` key of beacon units (the `beacon` hotspot sub-pool).
+pub const BEACON_PART: &str = "beacon";
+/// `status.proofs.workUnitsByPart` key of witness units (the `witness` hotspot sub-pool).
+pub const WITNESS_PART: &str = "witness";
 
 fn record_history(history: &mut History, outcome: &PocOutcome, beacon: &BeaconSubmission) {
     let at = beacon.received_ms;
@@ -317,7 +327,11 @@ async fn settle_later(v: Arc<Verifier>, beacon: BeaconId) {
         };
         let result = v.in_time(Some(&node), opened_ms, result);
         v.metrics.count(KIND, result.map(|_| ()));
-        match v.recorder.record(&verdict.entry, result).await {
+        match v
+            .recorder
+            .record_part(&verdict.entry, result, Some(verdict.part))
+            .await
+        {
             Ok(tally) => {
                 let receipt = v.sign_receipt(
                     node,

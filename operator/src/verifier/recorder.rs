@@ -54,6 +54,8 @@ pub struct Retry {
 
 struct Pending {
     result: Result<u128, RejectReason>,
+    /// Which part of the node's work earned it (hotspots: beacon or witness).
+    part: Option<&'static str>,
     policy: String,
     reply: oneshot::Sender<Result<TallySnapshot, RecordError>>,
 }
@@ -96,9 +98,20 @@ impl Recorder {
         node: &NodeEntry,
         result: Result<u128, RejectReason>,
     ) -> Result<TallySnapshot, RecordError> {
+        self.record_part(node, result, None).await
+    }
+
+    /// [`Self::record`] for work with parts (`status.proofs.workUnitsByPart`).
+    pub async fn record_part(
+        &self,
+        node: &NodeEntry,
+        result: Result<u128, RejectReason>,
+        part: Option<&'static str>,
+    ) -> Result<TallySnapshot, RecordError> {
         let (reply, done) = oneshot::channel();
         let mut pending = Pending {
             result,
+            part,
             policy: node.reward_policy.clone(),
             reply,
         };
@@ -281,7 +294,7 @@ fn apply_batch(
     let current = next.proofs.get_or_insert_with(Default::default);
     let snapshots = batch
         .iter()
-        .map(|p| tally::apply(current, epoch, p.result, &at))
+        .map(|p| tally::apply(current, epoch, p.result, p.part, &at))
         .collect();
     (next, snapshots)
 }

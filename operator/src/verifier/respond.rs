@@ -183,11 +183,12 @@ impl Live {
                 challenge,
                 kind,
                 result,
+                part,
                 done,
             } => {
                 let ledger = self.ledger.clone();
                 tokio::spawn(async move {
-                    let recorded = v.recorder.record(&entry, result).await;
+                    let recorded = v.recorder.record_part(&entry, result, part).await;
                     let reply = settle_recorded(
                         &v, &ledger, node, challenge, kind, result, recorded, &done,
                     );

@@ -96,6 +96,7 @@ pub fn apply(
     tally: &mut ProofTally,
     epoch: u64,
     result: Result<u128, RejectReason>,
+    part: Option<&str>,
     now: &str,
 ) -> TallySnapshot {
     if tally.epoch != epoch {
@@ -105,6 +106,16 @@ pub fn apply(
         Ok(units) => {
             tally.accepted += 1;
             tally.work_units = Some(work_units(tally).saturating_add(units).to_string());
+            if let Some(part) = part {
+                let so_far = tally
+                    .work_units_by_part
+                    .get(part)
+                    .and_then(|w| w.parse::<u128>().ok())
+                    .unwrap_or(0);
+                tally
+                    .work_units_by_part
+                    .insert(part.to_string(), so_far.saturating_add(units).to_string());
+            }
             tally.last_accepted_time = Some(now.to_string());
         }
         Err(reason) => {
@@ -132,6 +143,29 @@ pub fn snapshot(tally: &ProofTally) -> TallySnapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parts_add_up_to_the_work_units() {
+        let mut tally = continue_from(None, 3);
+        let now = "2026-01-01T00:00:00Z";
+        apply(&mut tally, 3, Ok(5), Some("beacon"), now);
+        apply(&mut tally, 3, Ok(7), Some("witness"), now);
+        apply(&mut tally, 3, Ok(2), Some("witness"), now);
+        apply(
+            &mut tally,
+            3,
+            Err(RejectReason::BadRssi),
+            Some("witness"),
+            now,
+        );
+        assert_eq!(tally.work_units.as_deref(), Some("14"));
+        let parts: Vec<(&str, &str)> = tally
+            .work_units_by_part
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(parts, [("beacon", "5"), ("witness", "9")]);
+    }
 
     #[test]
     fn work_is_late_once_its_epochs_grace_is_over() {
@@ -164,7 +198,7 @@ mod tests {
             (8, Err(RejectReason::AfterWindow), (8, 0, 1, 0)),
         ];
         for (epoch, result, (e, a, r, w)) in table {
-            let snap = apply(&mut tally, *epoch, *result, "2026-01-01T00:00:00Z");
+            let snap = apply(&mut tally, *epoch, *result, None, "2026-01-01T00:00:00Z");
             assert_eq!(
                 (snap.epoch, snap.accepted, snap.rejected, snap.work_units),
                 (*e, *a, *r, *w)

@@ -164,6 +164,17 @@ impl ThroughputClass {
         }
     }
 
+    /// The name a RewardPolicy's `gpuClasses[].name` uses for this class.
+    pub const fn policy_name(self) -> &'static str {
+        match self {
+            ThroughputClass::Cpu => "cpu",
+            ThroughputClass::Entry => "entry",
+            ThroughputClass::Mainstream => "mainstream",
+            ThroughputClass::HighEnd => "high-end",
+            ThroughputClass::Flagship => "flagship",
+        }
+    }
+
     /// The class name, for metric labels.
     pub const fn as_str(self) -> &'static str {
         match self {
