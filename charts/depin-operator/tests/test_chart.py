@@ -127,9 +127,10 @@ def test_service_ports_for_agents_and_metrics(default_render):
     assert svc["spec"]["selector"] == dep["spec"]["selector"]["matchLabels"]
 
 
-def test_deployment_rolls_without_surge(default_render):
+def test_deployment_is_recreated_not_rolled(default_render):
+    # Standbys never become Ready, so a rolling update of 2 replicas could never finish.
     dep = default_render.one("Deployment")["spec"]
-    assert dep["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
+    assert dep["strategy"] == {"type": "Recreate"}
     container = dep["template"]["spec"]["containers"][0]
     assert container["image"] == "localhost/depin-operator:dev"
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}

@@ -253,7 +253,7 @@ impl Verifier {
             ledger: Ledger::default(),
             recorder,
             meters,
-            poc: poc::PocBook::default(),
+            poc: poc::PocBook::new(now_ms()),
             started_ms: now_ms(),
             metrics,
             health,

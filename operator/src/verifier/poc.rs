@@ -12,8 +12,12 @@
 //! heard, whatever their own policy says, so one round has one rule table.
 //!
 //! Like meter chains, the PoC history (last beacon, last valid beacon and witness per
-//! hotspot) lives in memory: after a verifier restart reciprocity starts afresh, so each
-//! hotspot's first round is `NoRecentWitness` / `NoRecentBeacon` again.
+//! hotspot) lives in memory. So that a verifier restart does not cost every honest hotspot
+//! its rewards until it has beaconed and witnessed again (hours at Helium's intervals),
+//! reciprocity treats a hotspot with no record as active at the verifier's start: the
+//! benefit of the doubt lasts one reciprocity window, after which the record (or its
+//! absence) decides as usual. A hotspot that really never beacons gains at most that one
+//! window per restart.
 
 use super::index::NodeEntry;
 use super::session::{Live, Outbound};
@@ -70,6 +74,9 @@ struct History {
     last_beacon: HashMap<PublicKey, u64>,
     last_valid_beacon: HashMap<PublicKey, u64>,
     last_valid_witness: HashMap<PublicKey, u64>,
+    /// When this history began (the verifier's start): what reciprocity assumes for a
+    /// hotspot without a record (module docs).
+    since_ms: u64,
 }
 
 impl PocHistory for History {
@@ -77,10 +84,20 @@ impl PocHistory for History {
         self.last_beacon.get(node).copied()
     }
     fn last_valid_beacon_ms(&self, node: &PublicKey) -> Option<u64> {
-        self.last_valid_beacon.get(node).copied()
+        Some(
+            self.last_valid_beacon
+                .get(node)
+                .copied()
+                .unwrap_or(self.since_ms),
+        )
     }
     fn last_valid_witness_ms(&self, node: &PublicKey) -> Option<u64> {
-        self.last_valid_witness.get(node).copied()
+        Some(
+            self.last_valid_witness
+                .get(node)
+                .copied()
+                .unwrap_or(self.since_ms),
+        )
     }
 }
 
@@ -115,6 +132,13 @@ enum Report {
 }
 
 impl PocBook {
+    /// An empty book whose history begins at `since_ms` (the verifier's start).
+    pub fn new(since_ms: u64) -> Self {
+        let book = Self::default();
+        book.lock().history.since_ms = since_ms;
+        book
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // Every critical section leaves the maps consistent before it can panic.
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
@@ -467,5 +491,28 @@ impl Live {
         );
         self.send(super::decide::receipt_message(&receipt, None))
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use depin_proof::identity::NodeKey;
+
+    #[test]
+    fn a_hotspot_without_a_record_counts_as_active_since_the_verifier_started() {
+        let book = PocBook::new(1_000);
+        let (known, unknown) = (
+            NodeKey::from_seed([1; 32]).public(),
+            NodeKey::from_seed([2; 32]).public(),
+        );
+        let mut state = book.lock();
+        state.history.last_valid_beacon.insert(known, 5_000);
+        let h = &state.history;
+        assert_eq!(h.last_valid_beacon_ms(&known), Some(5_000));
+        assert_eq!(h.last_valid_beacon_ms(&unknown), Some(1_000));
+        assert_eq!(h.last_valid_witness_ms(&unknown), Some(1_000));
+        // The beacon-rate and density rules see only real beacons.
+        assert_eq!(h.last_beacon_ms(&unknown), None);
     }
 }
