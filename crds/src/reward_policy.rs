@@ -224,6 +224,27 @@ pub struct PocRules {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 31536000))]
     pub density_activity_seconds: Option<u64>,
+    /// Hotspots (ed25519 public keys, 64 hex digits as in `status.publicKey`) whose beacons
+    /// and witnesses are refused (`Denied`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(regex(pattern = r"^[0-9a-f]{64}$")))]
+    pub denied_hotspots: Vec<String>,
+    /// Hotspot pairs whose witness links are refused either way (`DeniedEdge`), e.g. units
+    /// known to share a site.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub denied_edges: Vec<DeniedEdge>,
+}
+
+/// Two hotspots that may not witness each other.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeniedEdge {
+    /// One hotspot's public key (64 hex digits).
+    #[schemars(regex(pattern = r"^[0-9a-f]{64}$"))]
+    pub a: String,
+    /// The other's.
+    #[schemars(regex(pattern = r"^[0-9a-f]{64}$"))]
+    pub b: String,
 }
 
 /// What the reward controller reports about a policy.

@@ -28,6 +28,7 @@ async fn accepted_work_of_a_frozen_epoch_is_late_and_rejections_keep_their_reaso
             epoch_seconds: 60,
             grace_seconds: 5,
             poc: None,
+            ..PolicyEntry::default()
         },
     );
     let running = support::start(

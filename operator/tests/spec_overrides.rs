@@ -8,7 +8,7 @@ mod support;
 use depin_operator::verifier::index::{Declared, NodeIndex, PolicyEntry};
 use depin_operator::verifier::meter::Replacement;
 use depin_operator::verifier::now_ms;
-use depin_operator::verifier::poc::policy_rules;
+use depin_operator::verifier::poc::{policy_denylist, policy_rules};
 use depin_operator::verifier::sink::MemorySink;
 use depin_proof::RejectReason;
 use depin_proof::identity::NodeKey;
@@ -46,6 +46,7 @@ fn policy(index: &NodeIndex, name: &str, poc_yaml: &str, base: &depin_proof::poc
         epoch_seconds: 86_400,
         grace_seconds: 30,
         poc,
+        denylist: Arc::new(policy_denylist(name, Some(&rules))),
     };
     index.set_policy(name, entry);
 }
@@ -143,6 +144,51 @@ async fn the_beaconers_policy_decides_its_witnesses_max_distance() {
         m.rejected("HotspotGateway", RejectReason::AboveMaxDistance),
         1
     );
+    verifier.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policys_denylist_refuses_a_denied_edge_and_a_denied_hotspot() {
+    let (index, sink) = (NodeIndex::new(), Arc::new(MemorySink::default()));
+    let settings = settings();
+    let keys = [70, 71, 72].map(|seed| NodeKey::from_seed([seed; 32]));
+    let heard_hex = keys[2].public().to_hex();
+    let edge = format!(
+        "reciprocityWindowSeconds: 0\ndeniedEdges: [{{a: {heard_hex}, b: {}}}]",
+        keys[0].public().to_hex()
+    );
+    policy(&index, "edge", &edge, &settings.poc);
+    let node = format!("reciprocityWindowSeconds: 0\ndeniedHotspots: [{heard_hex}]");
+    policy(&index, "node", &node, &settings.poc);
+    let nodes = [
+        ("hs-a", WIDE, "edge"),
+        ("hs-b", NARROW, "node"),
+        ("hs-heard", WITNESS, "default"),
+    ];
+    for ((name, at, paid_by), key) in nodes.iter().zip(&keys) {
+        let mut node = entry(Role::Hotspot, name, &key.public(), hotspot(*at, name));
+        node.reward_policy = (*paid_by).into();
+        index.upsert(node);
+    }
+    let verifier = start(settings, index, sink.clone(), "127.0.0.1:0").await;
+    let [a, b, heard] = keys;
+    let mut a = Scripted::open(&verifier.endpoint, a).await.expect("hello");
+    let mut b = Scripted::open(&verifier.endpoint, b).await.expect("hello");
+    let mut heard = Scripted::open(&verifier.endpoint, heard)
+        .await
+        .expect("hello");
+    let of_a = witness(&heard, &beacon(&mut a).await).await;
+    let of_b = witness(&heard, &beacon(&mut b).await).await;
+    let mut verdicts = std::collections::HashMap::new();
+    while verdicts.len() < 2 {
+        let (receipt, _) = heard.receipt().await;
+        verdicts.insert(receipt.challenge, receipt.verdict);
+    }
+    assert_eq!(verdicts[&of_a], Err(RejectReason::DeniedEdge));
+    assert_eq!(verdicts[&of_b], Err(RejectReason::Denied));
+    let m = &verifier.verifier.metrics;
+    assert_eq!(m.rejected("HotspotGateway", RejectReason::DeniedEdge), 1);
+    assert_eq!(m.rejected("HotspotGateway", RejectReason::Denied), 1);
     verifier.stop().await;
 }
 

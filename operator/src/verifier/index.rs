@@ -91,8 +91,14 @@ pub struct NodeEntry {
     pub declared: Declared,
 }
 
+/// Denied hotspots and denied edges (smaller key first), as depin-proof's rules read them.
+pub type PolicyDenylist = (
+    std::collections::BTreeSet<PublicKey>,
+    std::collections::BTreeSet<(PublicKey, PublicKey)>,
+);
+
 /// What the verifier uses of one RewardPolicy.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct PolicyEntry {
     /// Epoch length, seconds.
     pub epoch_seconds: u64,
@@ -100,6 +106,8 @@ pub struct PolicyEntry {
     pub grace_seconds: u64,
     /// Its `spec.poc` merged onto the verifier's PoC rules; `None`: the verifier's own.
     pub poc: Option<depin_proof::poc::PocParams>,
+    /// Its `spec.poc.deniedHotspots` and `deniedEdges`.
+    pub denylist: Arc<PolicyDenylist>,
 }
 
 #[derive(Default)]
@@ -263,6 +271,15 @@ impl NodeIndex {
         self.read().policies.get(policy).and_then(|p| p.poc)
     }
 
+    /// The denylist of `policy` (empty when it has none or does not exist).
+    pub fn denylist(&self, policy: &str) -> Arc<PolicyDenylist> {
+        self.read()
+            .policies
+            .get(policy)
+            .map(|p| p.denylist.clone())
+            .unwrap_or_default()
+    }
+
     /// Marks the index complete (every watch has listed once); sessions wait for this so an
     /// operator restart does not refuse agents whose CRs are simply not loaded yet.
     pub fn mark_ready(&self) {
@@ -331,6 +348,7 @@ mod tests {
                 epoch_seconds: 60,
                 grace_seconds: 5,
                 poc: Some(poc),
+                ..PolicyEntry::default()
             },
         );
         assert_eq!(index.epoch_seconds("default"), 60);

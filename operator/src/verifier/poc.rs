@@ -26,8 +26,8 @@ use depin_proof::RejectReason;
 use depin_proof::entropy::ChallengeId;
 use depin_proof::identity::PublicKey;
 use depin_proof::poc::{
-    BeaconContext, BeaconId, BeaconSubmission, HIP104_DENSITY, NoDenylist, PocHistory, PocOutcome,
-    PocParams, WitnessSubmission, hex_scales, is_active, settle_poc,
+    BeaconContext, BeaconId, BeaconSubmission, HIP104_DENSITY, PocHistory, PocOutcome, PocParams,
+    WitnessSubmission, hex_scales, is_active, settle_poc,
 };
 use depin_proof::receipt::{ProofKind, Receipt};
 use depin_proof::reward::Decimal;
@@ -191,6 +191,7 @@ impl PocBook {
                 .collect();
         };
         let params = v.poc_params(&filed_beacon.entry.reward_policy);
+        let denylist = v.index.denylist(&filed_beacon.entry.reward_policy);
         let hotspots = v.index.hotspots();
         let witnesses: Vec<WitnessSubmission> = round
             .witnesses
@@ -204,7 +205,7 @@ impl PocBook {
                 params: &params,
                 beacon: &v.beacon,
                 hotspots: &hotspots,
-                denylist: &NoDenylist,
+                denylist: &*denylist,
                 history: &state.history,
             },
         );
@@ -401,6 +402,37 @@ pub fn policy_rules(
             None
         }
     }
+}
+
+/// The denylist a policy's `spec.poc` sets. The schema admits only 64 hex digits; a key
+/// that is still not a valid ed25519 point is skipped with a warning (it could never sign).
+pub fn policy_denylist(
+    policy: &str,
+    rules: Option<&depin_crds::PocRules>,
+) -> super::index::PolicyDenylist {
+    let mut denylist = super::index::PolicyDenylist::default();
+    let Some(rules) = rules else {
+        return denylist;
+    };
+    let key = |field: &'static str, hex: &str| match PublicKey::from_hex(hex, field) {
+        Ok(key) => Some(key),
+        Err(err) => {
+            tracing::warn!(%policy, %err, "denylist entry skipped");
+            None
+        }
+    };
+    for hex in &rules.denied_hotspots {
+        denylist.0.extend(key("spec.poc.deniedHotspots[]", hex));
+    }
+    for edge in &rules.denied_edges {
+        if let (Some(a), Some(b)) = (
+            key("spec.poc.deniedEdges[].a", &edge.a),
+            key("spec.poc.deniedEdges[].b", &edge.b),
+        ) {
+            denylist.1.insert(if a <= b { (a, b) } else { (b, a) });
+        }
+    }
+    denylist
 }
 
 impl Live {

@@ -154,6 +154,10 @@ fn policy_entry(policy: &RewardPolicy, poc: &PocParams) -> PolicyEntry {
         epoch_seconds: policy.spec.epoch_seconds,
         grace_seconds: policy.spec.grace_seconds,
         poc: super::poc::policy_rules(&policy.name_any(), policy.spec.poc.as_ref(), poc),
+        denylist: std::sync::Arc::new(super::poc::policy_denylist(
+            &policy.name_any(),
+            policy.spec.poc.as_ref(),
+        )),
     }
 }
 

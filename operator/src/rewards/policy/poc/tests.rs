@@ -101,7 +101,16 @@ fn the_crd_schema_states_the_same_ranges() {
     let poc = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
         ["poc"]["properties"];
     let fields = poc.as_object().expect("poc properties");
-    assert_eq!(fields.len(), BOUNDS.len(), "every field has a bound");
+    // Every numeric field has a bound; the denylist lists are the only others.
+    let lists = ["deniedHotspots", "deniedEdges"];
+    assert_eq!(
+        fields.len(),
+        BOUNDS.len() + lists.len(),
+        "every field has a bound"
+    );
+    for list in lists {
+        assert_eq!(fields[list]["type"], "array", "{list}");
+    }
     for b in BOUNDS {
         let name = b.field.strip_prefix("poc.").expect("poc field");
         let schema = &fields[name];
