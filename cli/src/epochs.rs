@@ -123,6 +123,7 @@ mod tests {
             window_start: 0,
             window_end: 0,
             emission: "0".into(),
+            data_credits_burned: "0".into(),
             burn: "0".into(),
             remint: "0".into(),
             pools: vec![],

@@ -45,7 +45,11 @@ pub struct RewardEpochSpec {
     /// Base units scheduled for this epoch.
     #[schemars(schema_with = "crate::schema::amount")]
     pub emission: String,
-    /// Base units burned for usage in this epoch.
+    /// Data credits burned for usage in this epoch (from the policy's burn records).
+    #[serde(default = "zero")]
+    #[schemars(schema_with = "crate::schema::amount")]
+    pub data_credits_burned: String,
+    /// Base units burned for usage in this epoch (`dataCreditsBurned` at the fixed price).
     #[serde(default = "zero")]
     #[schemars(schema_with = "crate::schema::amount")]
     pub burn: String,

@@ -70,7 +70,7 @@ pub async fn remove(client: &Client) {
     delete_policy(client, POLICY).await;
 }
 
-/// Deletes a policy, its RewardEpochs and their manifest shards (test and demo cleanup;
+/// Deletes a policy, its RewardEpochs, their manifest shards and its burn records (test and demo cleanup;
 /// a real fleet keeps them as the record of what was paid).
 pub async fn delete_policy(client: &Client, policy: &str) {
     let policies: Api<depin_crds::RewardPolicy> = Api::all(client.clone());
@@ -87,6 +87,12 @@ pub async fn delete_policy(client: &Client, policy: &str) {
         .delete_collection(
             &DeleteParams::default(),
             &ListParams::default().labels(&format!("depin.dev/reward-policy={policy}")),
+        )
+        .await;
+    let _ = shards
+        .delete_collection(
+            &DeleteParams::default(),
+            &ListParams::default().labels(&format!("depin.dev/burn-policy={policy}")),
         )
         .await;
 }
@@ -297,6 +303,7 @@ mod tests {
             epoch: 7,
             emission: "1000".into(),
             remint: "10".into(),
+            data_credits_burned: "0".into(),
             burn: "10".into(),
             window_start: 0,
             window_end: 60,

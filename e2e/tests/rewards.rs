@@ -3,6 +3,7 @@
 //! rises, and a claim served by the operator verifies against the RewardEpoch's root.
 
 use depin_crds::{GpuWorker, RewardEpoch, RewardPolicy, StorageNode};
+use depin_e2e::deploy::OPERATOR_NAMESPACE;
 use depin_e2e::testbed::{example, setup, wait_ready};
 use depin_e2e::{TestNamespace, apply, eventually, operator_get};
 use depin_proof::reward::{Claim, verify_claim};
@@ -53,7 +54,23 @@ async fn run(client: &Client, ns: &TestNamespace, policy_name: &str) -> anyhow::
     policy.metadata.name = Some(policy_name.to_string());
     policy.spec.epoch_seconds = 20;
     policy.spec.grace_seconds = 5;
+    // Burn-and-mint: 1 000 DC buy one token; burns are re-minted over the next epoch.
+    policy.spec.burn_and_mint = Some(depin_crds::BurnAndMint {
+        dc_per_token: "1000".into(),
+        smoothing_epochs: 1,
+        max_remint_per_epoch: "100000000000000".into(),
+    });
     apply(&policies, &policy).await?;
+    // Usage billed in epochs 1 and 2 (a network server's burn records).
+    for (epoch, dc) in [(1u64, 2_500u64), (2, 500)] {
+        let record = serde_json::json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": format!("{policy_name}-burn-{epoch}"), "namespace": OPERATOR_NAMESPACE,
+                         "labels": {"depin.dev/burn-policy": policy_name, "depin.dev/burn-epoch": epoch.to_string()}},
+            "data": {"dataCredits": dc.to_string()}
+        });
+        depin_e2e::apply_documents(client, &[record]).await?;
+    }
 
     let mut sn: StorageNode = example(&ns.name)?;
     sn.spec.capacity.0 = "2Gi".into();
@@ -114,6 +131,29 @@ async fn run(client: &Client, ns: &TestNamespace, policy_name: &str) -> anyhow::
             "{manifest}"
         );
     }
+    // The burns: epoch 1 burned 2 500 DC = 2.5 tokens (8 decimals), re-minted in epoch 2;
+    // epoch 2's 500 DC re-minted in epoch 3.
+    eventually("epoch 3 closed", REWARD_TIMEOUT, || async {
+        Ok(epochs.get_opt(&format!("{policy_name}-3")).await?)
+    })
+    .await?;
+    let mut specs = Vec::new();
+    for n in 1..=3 {
+        specs.push(epochs.get(&format!("{policy_name}-{n}")).await?.spec);
+    }
+    let (one, two, three) = (&specs[0], &specs[1], &specs[2]);
+    assert_eq!(
+        (one.data_credits_burned.as_str(), one.burn.as_str()),
+        ("2500", "250000000")
+    );
+    assert_eq!(
+        (two.data_credits_burned.as_str(), two.remint.as_str()),
+        ("500", "250000000")
+    );
+    assert_eq!(
+        (three.burn.as_str(), three.remint.as_str()),
+        ("0", "50000000")
+    );
     let status = policies.get(policy_name).await?.status.unwrap_or_default();
     assert!(status.last_closed_epoch >= Some(second.last_epoch));
     assert_eq!(

@@ -175,11 +175,18 @@ pub async fn prove(
         }
     };
     ready.set_ready(true);
+    // The storage volume outlives the process (meter readings have their own pending files).
+    let outbox_dir = config
+        .storage
+        .as_ref()
+        .filter(|_| config.role == Role::Storage)
+        .map(|storage| std::path::Path::new(&storage.data_dir).join("outbox"));
     let prover = session::Prover {
         endpoint: config.verifier.endpoint.clone(),
         key,
         work,
         metrics,
+        outbox_dir,
     };
     session::run(prover, stop).await;
     Ok(())

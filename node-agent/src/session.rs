@@ -34,6 +34,8 @@ pub struct Prover {
     pub work: Work,
     /// Metrics.
     pub metrics: AgentMetrics,
+    /// Where unacknowledged storage responses are kept across restarts.
+    pub outbox_dir: Option<std::path::PathBuf>,
 }
 
 /// Results of blocking work, delivered to whichever connection is live when they finish.
@@ -119,8 +121,15 @@ async fn stop_requested(shutdown: &mut watch::Receiver<bool>) {
 /// Runs sessions until `shutdown` turns true.
 pub async fn run(prover: Prover, mut shutdown: watch::Receiver<bool>) {
     let (done_tx, done_rx) = mpsc::unbounded_channel();
+    let outbox = match &prover.outbox_dir {
+        Some(dir) => Outbox::persistent(dir).unwrap_or_else(|err| {
+            tracing::warn!(%err, dir = %dir.display(), "outbox directory unusable; unacknowledged proofs are kept in memory only");
+            Outbox::default()
+        }),
+        None => Outbox::default(),
+    };
     let mut memory = Memory {
-        outbox: Outbox::default(),
+        outbox,
         in_flight: HashSet::new(),
         gpu: HashMap::new(),
         done_tx,

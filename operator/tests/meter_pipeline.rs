@@ -176,3 +176,90 @@ async fn a_rolled_back_register_is_rejected_and_counted() {
     );
     verifier.stop().await;
 }
+
+/// A TCP relay to the verifier that the test can cut (a network partition): dropping it
+/// closes the listener and every relayed connection.
+struct Relay(
+    Vec<tokio::task::JoinHandle<()>>,
+    Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+);
+
+impl Relay {
+    async fn open(listen: std::net::SocketAddr, to: std::net::SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .expect("relay port");
+        let conns = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let accept = tokio::spawn({
+            let conns = conns.clone();
+            async move {
+                while let Ok((mut inbound, _)) = listener.accept().await {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(to).await else {
+                        continue;
+                    };
+                    let conn = tokio::spawn(async move {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    });
+                    conns.lock().expect("relay lock").push(conn);
+                }
+            }
+        });
+        Self(vec![accept], conns)
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.0.iter().for_each(tokio::task::JoinHandle::abort);
+        if let Ok(conns) = self.1.lock() {
+            conns.iter().for_each(tokio::task::JoinHandle::abort);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readings_signed_during_a_partition_survive_an_agent_crash() {
+    let (index, sink) = (NodeIndex::new(), Arc::new(MemorySink::default()));
+    let key = NodeKey::from_seed([23; 32]);
+    index.upsert(entry(Role::Meter, "mb-part", &key.public(), declared()));
+    let verifier = start(settings(), index, sink.clone(), "127.0.0.1:0").await;
+    let (port, device) = sim_meter("SIM-PART-1").await;
+    let state = scratch_dir("meter-partition").display().to_string();
+    let relay_addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port");
+    let endpoint = format!("http://{relay_addr}");
+
+    let relay = Relay::open(relay_addr, verifier.addr).await;
+    let agent = meter_agent(&endpoint, "mb-part", key.clone(), port, &state);
+    let accepted = || sink.tally("fleet", "mb-part").map_or(0, |t| t.accepted);
+    eventually(30, "two readings credited", || accepted() >= 2).await;
+    // Partition: the agent keeps signing readings nobody acknowledges...
+    drop(relay);
+    let signed = agent.metrics.meter_readings.get();
+    eventually(30, "two readings signed during the partition", || {
+        agent.metrics.meter_readings.get() >= signed + 2
+    })
+    .await;
+    // ...then crashes and comes back (same key and state dir) before the network heals.
+    agent.stop().await;
+    let before = accepted();
+    let agent = meter_agent(&endpoint, "mb-part", key.clone(), port, &state);
+    let _relay = Relay::open(relay_addr, verifier.addr).await;
+    eventually(40, "the partition's readings and new ones credited", || {
+        accepted() >= before + 4
+    })
+    .await;
+    let m = &verifier.verifier.metrics;
+    assert_eq!(
+        m.rejected("MeterBridge", RejectReason::SequenceGap),
+        0,
+        "no reading was lost: the chain has no gap"
+    );
+    let tally = sink.tally("fleet", "mb-part").expect("tally");
+    assert_eq!(tally.rejected, 0, "{tally:?}");
+    agent.stop().await;
+    device.abort();
+    verifier.stop().await;
+    let _ = std::fs::remove_dir_all(&state);
+}

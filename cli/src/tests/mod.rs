@@ -98,6 +98,7 @@ fn record_of(result: &EpochResult) -> RewardEpochSpec {
         window_start: 1_800_000_000,
         window_end: 1_800_003_600,
         emission: result.emission.to_string(),
+        data_credits_burned: "0".into(),
         burn: result.burn.to_string(),
         remint: result.remint.to_string(),
         pools: result

@@ -176,6 +176,12 @@ impl Book {
     }
 
     /// The client the book reads through.
+    /// The namespace shards (and burn records) live in.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The Kubernetes client.
     pub fn client(&self) -> &Client {
         &self.client
     }

@@ -18,10 +18,11 @@ use std::time::Duration;
 use depin_crds::{RewardEpoch, RewardPolicy, RewardSummary};
 use depin_proof::reward::{CumulativeTotals, NodeTally, RewardPolicy as Policy, close_epoch};
 use futures::{StreamExt, TryStreamExt};
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 
 use super::book::{Book, BookError, REWARDS_FIELD_MANAGER};
+use super::burns;
 use super::manifest::{ManifestError, Published};
 use super::metrics::RewardMetrics;
 use super::nodes::{list_nodes, write_rewards};
@@ -197,11 +198,12 @@ impl RewardController {
                     .iter()
                     .filter_map(|r| tally_for(r, schedule.tally_epoch(n), policy))
                     .collect();
-                let result = close_epoch(policy, n, &tallies, &previous, &[])?;
+                let burns = self.burns(name, n).await?;
+                let result = close_epoch(policy, n, &tallies, &previous, &burns.inputs)?;
                 let manifest = result.manifest();
                 self.book.store(name, n, &manifest).await?;
-                let mut record =
-                    RewardEpoch::new(&record_name, epoch_record(name, schedule, &result));
+                let spec = epoch_record(name, schedule, &result, burns.this_epoch);
+                let mut record = RewardEpoch::new(&record_name, spec);
                 record
                     .annotations_mut()
                     .insert(CLOSED_BY_ANNOTATION.into(), self.replica.clone());
@@ -228,6 +230,44 @@ impl RewardController {
             .observe(started.elapsed().as_secs_f64());
         tracing::info!(epoch = %record_name, nodes = record.spec.node_count, "reward epoch closed");
         Ok(())
+    }
+
+    /// The burns closing epoch `n` of `name` uses: its burn records, and the data credits
+    /// its committed epochs recorded (for the re-mint window).
+    async fn burns(&self, name: &str, n: u64) -> Result<burns::Burns, CloseError> {
+        let records: Api<k8s_openapi::api::core::v1::ConfigMap> =
+            Api::namespaced(self.client.clone(), self.book.namespace());
+        let selector = format!("{}={name}", burns::POLICY_LABEL);
+        let mut parsed = Vec::new();
+        for record in records
+            .list(&ListParams::default().labels(&selector))
+            .await?
+            .items
+        {
+            match burns::parse(&record) {
+                Ok((epoch, dc)) => parsed.push((record.name_any(), epoch, dc)),
+                Err(bad) => tracing::warn!(policy = %name, error = %bad, "burn record skipped"),
+            }
+        }
+        let epochs: Api<RewardEpoch> = Api::all(self.client.clone());
+        let committed = epochs
+            .list(&ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .filter(|e| e.spec.policy == name && e.spec.epoch < n)
+            .map(|e| {
+                (
+                    e.spec.epoch,
+                    e.spec.data_credits_burned.parse().unwrap_or(0),
+                )
+            })
+            .collect();
+        let burns = burns::for_epoch(n, &parsed, &committed);
+        if !burns.late.is_empty() {
+            tracing::warn!(policy = %name, epoch = n, records = ?burns.late, "burn records for epochs already closed are not counted");
+        }
+        Ok(burns)
     }
 
     /// Epoch `n` of `name` as committed: from memory, else from its shards, checked

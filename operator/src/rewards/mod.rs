@@ -2,6 +2,7 @@
 //! Merkle-committed manifests (ConfigMap shards) and node `status.rewards`.
 
 pub mod book;
+pub mod burns;
 pub mod controller;
 pub mod manifest;
 pub mod metrics;

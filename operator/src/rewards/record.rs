@@ -8,9 +8,15 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use super::schedule::Schedule;
 
-/// The RewardEpoch of `result`: totals only, never per-node data, so it stays a few KiB
-/// at any fleet size (per-node amounts are in the manifest shards and node status).
-pub fn epoch_record(policy: &str, schedule: &Schedule, result: &EpochResult) -> RewardEpochSpec {
+/// The RewardEpoch of `result` (which burned `data_credits` DC): totals only, never
+/// per-node data, so it stays a few KiB at any fleet size (per-node amounts are in the
+/// manifest shards and node status).
+pub fn epoch_record(
+    policy: &str,
+    schedule: &Schedule,
+    result: &EpochResult,
+    data_credits: u64,
+) -> RewardEpochSpec {
     let (window_start, window_end) = schedule.window(result.epoch);
     RewardEpochSpec {
         policy: policy.to_string(),
@@ -18,6 +24,7 @@ pub fn epoch_record(policy: &str, schedule: &Schedule, result: &EpochResult) -> 
         window_start,
         window_end,
         emission: result.emission.to_string(),
+        data_credits_burned: data_credits.to_string(),
         burn: result.burn.to_string(),
         remint: result.remint.to_string(),
         pools: result
@@ -121,7 +128,8 @@ mod tests {
         let result =
             close_epoch(&policy, 3, &tallies, &CumulativeTotals::new(), &[]).expect("closes");
         let schedule = Schedule::new(86_400, 30, 0);
-        let bytes = serde_json::to_vec(&epoch_record("default", &schedule, &result)).expect("json");
+        let bytes =
+            serde_json::to_vec(&epoch_record("default", &schedule, &result, 0)).expect("json");
         // etcd's limit is 1.5 MiB; the record stays a few hundred bytes at 100 000 nodes.
         assert!(bytes.len() < 2048, "{} bytes", bytes.len());
         assert_eq!(result.node_count, 100_000);
