@@ -28,7 +28,8 @@ deps() {
 # Debian's kubernetes source carries its own vendor tree; we need the deb-src entry to fetch it.
 fetch_source() {
   [[ -f $SRC/.fetched ]] && return
-  if ! apt-cache showsrc kubernetes 2>/dev/null | grep -q "^Version: 1.20"; then
+  # grep -c reads all input: `grep -q` would end the pipe early (SIGPIPE under pipefail).
+  if ! apt-cache showsrc kubernetes 2>/dev/null | grep -c "^Version: 1.20" >/dev/null; then
     cat > /etc/apt/sources.list.d/depin-src.sources <<'SRC'
 Types: deb-src
 URIs: http://deb.debian.org/debian
@@ -633,14 +634,19 @@ down() {
   local t attempt
   # Checked again after a pause: a component that was still winding down can re-create its
   # canary chains once; seen once after a long test run.
+  # The rules are read into a variable first: `save | grep -q` under pipefail fails with
+  # SIGPIPE once the output is larger than a pipe buffer, which skipped the cleanup.
+  local rules
   for attempt in 1 2 3; do
     for t in iptables ip6tables; do
-      if $t-save 2>/dev/null | grep -qE 'KUBE-|CNI-|depin-harness'; then
-        $t-save | grep -vE 'KUBE-|CNI-|depin-harness' | $t-restore || log "warning: $t cleanup failed"
+      rules=$($t-save 2>/dev/null || true)
+      if grep -qE 'KUBE-|CNI-|depin-harness' <<<"$rules"; then
+        grep -vE 'KUBE-|CNI-|depin-harness' <<<"$rules" | $t-restore || log "warning: $t cleanup failed"
       fi
     done
     sleep 1
-    { iptables-save; ip6tables-save; } 2>/dev/null | grep -qE 'KUBE-|CNI-|depin-harness' || break
+    rules=$({ iptables-save; ip6tables-save; } 2>/dev/null || true)
+    grep -qE 'KUBE-|CNI-|depin-harness' <<<"$rules" || break
     log "iptables rules re-appeared (attempt $attempt); processes: $(pgrep -af -- "$BIN/" | cut -c1-80 | tr '\n' ';')"
   done
   local m
