@@ -22,8 +22,8 @@ use depin_proof::RejectReason;
 use depin_proof::entropy::ChallengeId;
 use depin_proof::identity::PublicKey;
 use depin_proof::meter::{
-    ChainTip, MeterChain, MeterContext, MeterParams, READING_DOMAIN, SignedReading,
-    VerifiedReading, verify_reading,
+    ChainTip, MeterChain, MeterContext, MeterParams, SignedReading, VerifiedReading,
+    verify_baseline, verify_reading,
 };
 use depin_proof::receipt::ProofKind;
 use depin_proto::v1;
@@ -133,7 +133,7 @@ impl MeterBook {
                 .and_then(|r| r.slot_for(params, &signed.reading.meter_serial)),
         };
         let verdict = if chain.tip.is_none() && signed.reading.seq > 0 {
-            adopt_baseline(signed, &ctx)
+            verify_baseline(signed, &ctx)
         } else {
             verify_reading(signed, chain, &ctx)
         };
@@ -161,51 +161,6 @@ impl MeterBook {
     pub fn tip(&self, node: &PublicKey) -> Option<ChainTip> {
         self.lock().by_node.get(node).and_then(|c| c.tip.clone())
     }
-}
-
-/// A reading arriving where the verifier has no chain yet (it restarted): the checks that
-/// need no previous link — signature, serial ownership, slot window — then it becomes the
-/// baseline, proving nothing itself.
-fn adopt_baseline(
-    signed: &SignedReading,
-    ctx: &MeterContext<'_>,
-) -> Result<VerifiedReading, RejectReason> {
-    // SignedReading's body is crate-private; the signed bytes are `u16 len || domain ||
-    // body` (depin_proof::identity::signing_bytes), so the body is what follows the tag.
-    let signed_bytes = signed.signing_bytes();
-    let body = signed_bytes
-        .get(2 + READING_DOMAIN.len()..)
-        .ok_or(RejectReason::Malformed)?;
-    if !signed.node.verify(READING_DOMAIN, body, &signed.signature) {
-        return Err(RejectReason::BadSignature);
-    }
-    let reading = &signed.reading;
-    if ctx
-        .serials
-        .claimed_by(&reading.meter_serial)
-        .is_some_and(|owner| owner != signed.node)
-    {
-        return Err(RejectReason::DuplicateMeterSerial);
-    }
-    let now_slot = ctx.params.slot_at(ctx.now_ms);
-    if reading.slot > now_slot.saturating_add(ctx.params.future_slots)
-        || reading.slot.saturating_add(ctx.params.window_slots) < now_slot
-    {
-        return Err(RejectReason::SlotOutsideWindow);
-    }
-    Ok(VerifiedReading {
-        node: signed.node,
-        seq: reading.seq,
-        slot: reading.slot,
-        delta_wh: 0,
-        tip: ChainTip {
-            seq: reading.seq,
-            slot: reading.slot,
-            cumulative_wh: reading.cumulative_wh,
-            hash: signed.hash(),
-            meter_serial: reading.meter_serial.clone(),
-        },
-    })
 }
 
 /// The rule parameters for a node: its slot from the MeterBridge, the rest defaults; its

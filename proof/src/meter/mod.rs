@@ -19,7 +19,8 @@ pub use reading::{
     BadChainHead, ChainHash, ChainHead, GENESIS_HASH, READING_DOMAIN, Reading, SignedReading,
 };
 pub use verify::{
-    ChainTip, MeterChain, MeterContext, SerialRegistry, SlotRecord, VerifiedReading, verify_reading,
+    ChainTip, MeterChain, MeterContext, SerialRegistry, SlotRecord, VerifiedReading,
+    verify_baseline, verify_reading,
 };
 
 /// Default slot length. Glow `glow/timeslot.go`: 5-minute timeslots (a MeterBridge's

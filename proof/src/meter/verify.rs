@@ -94,18 +94,9 @@ pub struct VerifiedReading {
     pub tip: ChainTip,
 }
 
-/// Checks a reading, in order: signature (`BadSignature`), serial not claimed by another
-/// node (`DuplicateMeterSerial`), slot inside the window (`SlotOutsideWindow`), one
-/// report per slot (`Duplicate` when identical, `DuplicateSlot` when conflicting or
-/// banned), sequence (`SequenceGap`), chain (`ChainBroken`), slot order
-/// (`SlotOutOfOrder`), serial continuity (`MeterSerialChanged`), register monotonic
-/// (`RegisterRollback`), capacity × Δt × 1.35 (`ExceedsCapacity`), and
-/// |ΔWh − avg W × Δt| within tolerance (`EnergyMismatch`).
-pub fn verify_reading(
-    signed: &SignedReading,
-    chain: &MeterChain,
-    ctx: &MeterContext<'_>,
-) -> Result<VerifiedReading, RejectReason> {
+/// The checks that need no previous link: signature (`BadSignature`), serial not claimed
+/// by another node (`DuplicateMeterSerial`), slot inside the window (`SlotOutsideWindow`).
+fn check_unlinked(signed: &SignedReading, ctx: &MeterContext<'_>) -> Result<(), RejectReason> {
     let reading = &signed.reading;
     if !signed
         .node
@@ -126,6 +117,47 @@ pub fn verify_reading(
     {
         return Err(RejectReason::SlotOutsideWindow);
     }
+    Ok(())
+}
+
+/// A reading arriving where the verifier holds no chain for its node (a restarted
+/// verifier): only the checks that need no previous link, then it becomes the baseline,
+/// proving nothing itself (`delta_wh` 0).
+pub fn verify_baseline(
+    signed: &SignedReading,
+    ctx: &MeterContext<'_>,
+) -> Result<VerifiedReading, RejectReason> {
+    check_unlinked(signed, ctx)?;
+    let reading = &signed.reading;
+    Ok(VerifiedReading {
+        node: signed.node,
+        seq: reading.seq,
+        slot: reading.slot,
+        delta_wh: 0,
+        tip: ChainTip {
+            seq: reading.seq,
+            slot: reading.slot,
+            cumulative_wh: reading.cumulative_wh,
+            hash: signed.hash(),
+            meter_serial: reading.meter_serial.clone(),
+        },
+    })
+}
+
+/// Checks a reading, in order: signature (`BadSignature`), serial not claimed by another
+/// node (`DuplicateMeterSerial`), slot inside the window (`SlotOutsideWindow`), one
+/// report per slot (`Duplicate` when identical, `DuplicateSlot` when conflicting or
+/// banned), sequence (`SequenceGap`), chain (`ChainBroken`), slot order
+/// (`SlotOutOfOrder`), serial continuity (`MeterSerialChanged`), register monotonic
+/// (`RegisterRollback`), capacity × Δt × 1.35 (`ExceedsCapacity`), and
+/// |ΔWh − avg W × Δt| within tolerance (`EnergyMismatch`).
+pub fn verify_reading(
+    signed: &SignedReading,
+    chain: &MeterChain,
+    ctx: &MeterContext<'_>,
+) -> Result<VerifiedReading, RejectReason> {
+    let reading = &signed.reading;
+    check_unlinked(signed, ctx)?;
     let hash = signed.hash();
     if chain.banned.contains(&reading.slot) {
         return Err(RejectReason::DuplicateSlot);
