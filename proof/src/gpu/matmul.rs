@@ -369,6 +369,34 @@ mod tests {
     }
 
     #[test]
+    fn row_products_span_column_blocks() {
+        // Wider than the VNNI kernel's 2048-column blocks, with an edge panel and edge rows;
+        // checked row by row (a naive full product would be n³).
+        let n = 2048 + 65;
+        let (b, a_rows) = (matrix(n, 7, true), matrix(n, 8, true)[..7 * n].to_vec());
+        let b_ref = &b;
+        let want: Vec<i32> = a_rows
+            .chunks_exact(n)
+            .flat_map(|row| {
+                (0..n).map(move |j| {
+                    (0..n)
+                        .map(|k| i32::from(row[k]) * i32::from(b_ref[k * n + j]))
+                        .sum::<i32>()
+                })
+            })
+            .collect();
+        for kernel in kernels() {
+            for threads in [1, 2] {
+                assert_eq!(
+                    product_rows_with(kernel, &a_rows, &b, n, threads).expect("rows"),
+                    want,
+                    "{kernel:?} threads={threads}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn largest_magnitude_fits_i32_at_n_1024() {
         // |C| is largest when every product is (-128)² = 2^14: n · 2^14 = 2^24 here.
         let n = 1024;
