@@ -201,9 +201,10 @@ pub fn row_product(a_row: &[i8], b: &[i8], n: usize) -> Option<Vec<i32>> {
     product_rows(a_row, b, n)
 }
 
-/// [`product_rows`] with a chosen kernel over `threads` threads, each taking a band of
-/// columns (a few sampled rows are too few to split by rows). Returns `None` when the
-/// sizes do not match or the CPU cannot run `kernel`.
+/// [`product_rows`] with a chosen kernel; the VNNI kernel runs on `threads` threads, each
+/// taking a band of columns (a few sampled rows are too few to split by rows), the
+/// portable fallback on one. Returns `None` when the sizes do not match or the CPU cannot
+/// run `kernel`.
 pub fn product_rows_with(
     kernel: Kernel,
     a_rows: &[i8],
@@ -215,6 +216,10 @@ pub fn product_rows_with(
         return None;
     }
     let mut rows = vec![0i32; a_rows.len()];
+    let row_count = a_rows.len() / n;
+    if row_count == 0 {
+        return kernel.is_available().then_some(rows);
+    }
     match kernel {
         Kernel::Portable => {
             let symmetric = !a_rows.contains(&i8::MIN) && !b.contains(&i8::MIN);
@@ -235,7 +240,7 @@ pub fn product_rows_with(
                         .map(|start| {
                             let cols = start..(start + band).min(n);
                             scope.spawn(move || {
-                                let mut out = vec![0i32; a_rows.len() / n * cols.len()];
+                                let mut out = vec![0i32; row_count * cols.len()];
                                 vnni.multiply(a_rows, b, n, cols, &mut out);
                                 (start, out)
                             })
@@ -246,7 +251,7 @@ pub fn product_rows_with(
                 // A band whose thread panicked is missing: no partial answer.
                 let bands: Vec<(usize, Vec<i32>)> = bands?;
                 for (start, out) in bands {
-                    let width = out.len() / (a_rows.len() / n);
+                    let width = out.len() / row_count;
                     for (row, band_row) in rows.chunks_exact_mut(n).zip(out.chunks_exact(width)) {
                         row[start..start + width].copy_from_slice(band_row);
                     }
@@ -446,6 +451,7 @@ mod tests {
             assert_eq!(matmul_with(kernel, &[1; 4], &[1; 3], 2, 2), None);
             assert_eq!(product_rows_with(kernel, &[1; 3], &[1; 4], 2, 2), None);
             assert_eq!(matmul_with(kernel, &[], &[], 0, 1), Some(vec![]));
+            assert_eq!(product_rows_with(kernel, &[], &[1; 4], 2, 3), Some(vec![]));
         }
     }
 

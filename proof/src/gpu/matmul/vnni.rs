@@ -240,6 +240,7 @@ fn pack_block(
 ///
 /// `a` holds MR rows `a_stride` bytes apart, of which the first `4·groups` bytes are read;
 /// `b` holds `groups` blocks of 64 packed lanes.
+///
 /// Safe to call from code compiled with the same target features; everything it touches
 /// is bounds-checked first (invariant 2).
 #[cfg(target_arch = "x86_64")]
