@@ -4,6 +4,8 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod epoch;
+
 use depin_agent::Agent;
 use depin_operator::verifier::index::{Declared, NodeEntry, NodeId, NodeIndex};
 use depin_operator::verifier::sink::TallySink;
