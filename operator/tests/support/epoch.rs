@@ -6,8 +6,8 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 use depin_operator::rewards::tallies::{NodeRecord, tally_for};
-use depin_operator::verifier::index::{Declared, NodeEntry, NodeIndex, PolicyEntry};
-use depin_operator::verifier::sink::MemorySink;
+use depin_operator::verifier::persist::sink::MemorySink;
+use depin_operator::verifier::state::index::{Declared, NodeEntry, NodeIndex, PolicyEntry};
 use depin_proof::reward::{CumulativeTotals, EpochResult, NodeKind, RewardPolicy, close_epoch};
 use depin_proto::config::Role;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
