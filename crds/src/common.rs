@@ -125,6 +125,12 @@ pub struct NodeStatus {
     /// Rewards written by the reward controller.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rewards: Option<RewardSummary>,
+    /// StorageNode only: the verifier's sector ledger (accepted roots, faults, reputation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<crate::storage_node::StorageLedgerStatus>,
+    /// StorageNode only: what the volume really holds and how much of it is proven.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<crate::storage_node::CapacityStatus>,
 }
 
 /// Proof results for one node in the current epoch.
@@ -156,6 +162,10 @@ pub struct ProofTally {
     /// RFC 3339 time of the last accepted proof.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_accepted_time: Option<String>,
+    /// StorageNode only: misses, faults and reputation this epoch (proven byte-periods are
+    /// `workUnits`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<crate::storage_node::StorageTally>,
 }
 
 /// Rewards paid to one node.

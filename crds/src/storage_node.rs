@@ -61,3 +61,160 @@ pub struct StorageNodeSpec {
     pub identity: Option<IdentitySpec>,
 }
 node_spec!(StorageNodeSpec);
+
+/// Storage accounting of one epoch, beside the proven byte-periods in `workUnits`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StorageTally {
+    /// Sector-deadlines missed: due, no passing proof and no declared fault by the close.
+    #[serde(default)]
+    pub missed: u64,
+    /// Sector-deadlines the node declared faulty before the cutoff.
+    #[serde(default)]
+    pub faulted: u64,
+    /// Σ sector bytes over missed sector-deadlines, as a decimal string.
+    #[serde(default = "zero")]
+    #[schemars(schema_with = "crate::schema::amount")]
+    pub missed_byte_periods: String,
+    /// Σ sector bytes over declared-fault sector-deadlines, as a decimal string.
+    #[serde(default = "zero")]
+    #[schemars(schema_with = "crate::schema::amount")]
+    pub faulted_byte_periods: String,
+    /// Sectors re-committed under a new root (reason SectorReset).
+    #[serde(default)]
+    pub resets: u64,
+    /// Sectors terminated for staying faulty past the fault limit.
+    #[serde(default)]
+    pub terminated: u64,
+    /// Reputation score α/(α+β) at the epoch's last write, six decimal places.
+    #[serde(default = "one")]
+    #[schemars(schema_with = "crate::schema::weight")]
+    pub reputation: String,
+    /// Whether the node was disqualified (score below the threshold) by then.
+    #[serde(default)]
+    pub disqualified: bool,
+}
+
+fn zero() -> String {
+    "0".into()
+}
+
+fn one() -> String {
+    "1".into()
+}
+
+/// The verifier's durable sector ledger of one node (field manager `depin-verifier`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StorageLedgerStatus {
+    /// Accepted sectors by id.
+    #[serde(default)]
+    pub sectors: Vec<SectorStatus>,
+    /// Audit reputation.
+    #[serde(default)]
+    pub reputation: ReputationStatus,
+    /// Score fell below the disqualification threshold; final.
+    #[serde(default)]
+    pub disqualified: bool,
+    /// Sectors proven at their last deadline (or not yet due).
+    #[serde(default)]
+    pub active_sectors: u64,
+    /// Sectors unproven at their last deadline.
+    #[serde(default)]
+    pub faulty_sectors: u64,
+    /// Sectors terminated after the fault limit; no longer challenged or paid.
+    #[serde(default)]
+    pub terminated_sectors: u64,
+    /// Deadlines closing at or before this unix ms are accounted.
+    #[serde(default)]
+    pub accounted_through_ms: u64,
+}
+
+/// Storj-style beta reputation.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReputationStatus {
+    /// Decayed success weight α.
+    #[serde(default)]
+    pub alpha: f64,
+    /// Decayed failure weight β.
+    #[serde(default)]
+    pub beta: f64,
+    /// α/(α+β), six decimal places.
+    #[serde(default = "one")]
+    #[schemars(schema_with = "crate::schema::weight")]
+    pub score: String,
+}
+
+/// One accepted sector: its fixed root and deadline history since its last reset.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SectorStatus {
+    /// Sector number.
+    pub sector: u64,
+    /// Accepted Merkle root, hex.
+    pub root: String,
+    /// Sector size, bytes.
+    pub sector_bytes: u64,
+    /// Leaf size of the commitment, bytes.
+    pub leaf_size: u32,
+    /// Leaves in the commitment.
+    pub leaf_count: u64,
+    /// When the root was accepted, unix ms.
+    pub committed_at_ms: u64,
+    /// Active, Faulty or Terminated.
+    pub health: SectorHealthStatus,
+    /// Consecutive periods without a proof.
+    #[serde(default)]
+    pub faulty_periods: u32,
+    /// Deadlines proven.
+    #[serde(default)]
+    pub proven: u64,
+    /// Deadlines missed without a declaration.
+    #[serde(default)]
+    pub missed: u64,
+    /// Faults declared.
+    #[serde(default)]
+    pub declared_faults: u64,
+    /// Responses rejected.
+    #[serde(default)]
+    pub rejected: u64,
+    /// Latest proving period with a recorded proof.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_proven_period: Option<u64>,
+    /// Latest proving period declared faulty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declared_fault_period: Option<u64>,
+    /// Passes still unpaid after a reset.
+    #[serde(default)]
+    pub vetting_left: u32,
+    /// Resets over the sector's life.
+    #[serde(default)]
+    pub resets: u64,
+}
+
+/// Where a sector stands.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum SectorHealthStatus {
+    /// Proven at its last deadline, or not yet due.
+    #[default]
+    Active,
+    /// Unproven at its last deadline.
+    Faulty,
+    /// Unproven past the fault limit.
+    Terminated,
+}
+
+/// What the node's volume holds (field manager `depin-operator`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CapacityStatus {
+    /// `spec.capacity` in bytes.
+    pub requested_bytes: u64,
+    /// Bytes the bound volume holds (PVC `status.capacity.storage`), once bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_bytes: Option<u64>,
+    /// Bytes the agent fills and proves: the smaller of the two; the verifier refuses
+    /// sectors beyond (BeyondCapacity).
+    pub proving_bytes: u64,
+}

@@ -158,11 +158,19 @@ pub enum RejectReason {
     /// frozen for the reward controller).
     #[error("the work's reward epoch is already closed")]
     LateForEpoch,
+    /// A different root for an accepted sector (storage ledger): the sector's history is
+    /// forfeited and it is vetted again; proofs against the replaced root are refused.
+    #[error("sector was re-committed under a new root")]
+    SectorReset,
+    /// A sector beyond what the node's volume really holds (the smaller of spec.capacity
+    /// and the bound volume's size).
+    #[error("sector lies beyond the volume's capacity")]
+    BeyondCapacity,
 }
 
 impl RejectReason {
     /// Every reason, so the operator can pre-register one metric series per label.
-    pub const ALL: [RejectReason; 50] = [
+    pub const ALL: [RejectReason; 52] = [
         RejectReason::BadSignature,
         RejectReason::UnknownNode,
         RejectReason::WrongSessionNonce,
@@ -213,6 +221,8 @@ impl RejectReason {
         RejectReason::EnergyMismatch,
         RejectReason::MeterSerialChanged,
         RejectReason::LateForEpoch,
+        RejectReason::SectorReset,
+        RejectReason::BeyondCapacity,
     ];
 
     /// The reason named `name` (the inverse of [`RejectReason::as_str`]), for decoding
@@ -274,6 +284,8 @@ impl RejectReason {
             RejectReason::EnergyMismatch => "EnergyMismatch",
             RejectReason::MeterSerialChanged => "MeterSerialChanged",
             RejectReason::LateForEpoch => "LateForEpoch",
+            RejectReason::SectorReset => "SectorReset",
+            RejectReason::BeyondCapacity => "BeyondCapacity",
         }
     }
 }

@@ -59,19 +59,11 @@ fn closed() -> EpochResult {
         ),
         NodeTally::new(
             "fleet/sn-1",
-            Work::Storage {
-                proven_gib: dec("100"),
-                periods_proven: 2,
-                reputation: dec("0.5"),
-            },
+            Work::proven_storage(200 << 30, dec("0.5")),
         ),
         NodeTally::new(
             "fleet/sn-2",
-            Work::Storage {
-                proven_gib: dec("50"),
-                periods_proven: 3,
-                reputation: dec("1"),
-            },
+            Work::proven_storage(150 << 30, dec("1")),
         ),
         NodeTally::new(
             "fleet/gpu-1",

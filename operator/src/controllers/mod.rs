@@ -48,6 +48,28 @@ pub enum Workload {
     StatefulSet(StatefulSet),
 }
 
+/// Settings fitted to what the node's children really hold, and the status saying so.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fitted {
+    /// The agent's settings (StorageNode: capacity capped by the volume).
+    pub settings: RoleSettings,
+    /// `status.capacity` (StorageNode).
+    pub capacity: Option<depin_crds::CapacityStatus>,
+    /// Kind-specific conditions (StorageNode: CapacityLimited).
+    pub extra: Vec<status::Extra>,
+}
+
+impl Fitted {
+    /// Settings that need no fitting.
+    pub fn unchanged(settings: RoleSettings) -> Self {
+        Self {
+            settings,
+            capacity: None,
+            extra: Vec::new(),
+        }
+    }
+}
+
 /// What a node kind adds to the shared pipeline.
 pub trait NodeKind:
     kube::Resource<DynamicType = (), Scope = NamespaceResourceScope>
@@ -71,6 +93,15 @@ pub trait NodeKind:
     fn validate(&self) -> Result<RoleSettings, InvalidSpec>;
     /// Pure: the workload and any Services, from the shared agent pod template.
     fn build(&self, settings: &RoleSettings, pod: PodTemplateSpec) -> (Workload, Vec<Service>);
+    /// Reads what the node's children really hold and fits the settings to it (a
+    /// StorageNode's volume may be smaller than its spec); other kinds keep them.
+    fn fit<'a>(
+        &'a self,
+        _client: &'a kube::Client,
+        settings: RoleSettings,
+    ) -> impl std::future::Future<Output = crate::error::Result<Fitted>> + Send + 'a {
+        std::future::ready(Ok(Fitted::unchanged(settings)))
+    }
 }
 
 /// Runs the four controllers until shutdown.

@@ -4,7 +4,7 @@ use super::desired::{self, Desired};
 use super::identity::{self, Identity};
 use super::pod::{AgentDefaults, MANAGED_BY};
 use super::status::{self, Outcome, OwnedStatus, Rollout};
-use super::{NodeKind, Workload};
+use super::{Fitted, NodeKind, Workload};
 use crate::FIELD_MANAGER;
 use crate::context::Context;
 use crate::error::{Error, Result};
@@ -195,7 +195,7 @@ async fn reconcile_node<K: NodeKind>(node: &K, ctx: &Context) -> Result<Action> 
     let settings = match node.validate() {
         Ok(settings) => settings,
         Err(invalid) => {
-            write_status(node, ctx, &current, &Outcome::Invalid(&invalid), None).await?;
+            write_status(node, ctx, &current, &Outcome::Invalid(&invalid), None, None).await?;
             return Err(invalid.into());
         }
     };
@@ -218,25 +218,28 @@ async fn reconcile_node<K: NodeKind>(node: &K, ctx: &Context) -> Result<Action> 
         )
         .await?;
         let defaults = AgentDefaults::from_config(&ctx.config);
-        let desired = desired::build(node, settings, &defaults, &identity.secret_name)?;
+        let fitted = node.fit(&ctx.client, settings).await?;
+        let desired =
+            desired::build(node, fitted.settings.clone(), &defaults, &identity.secret_name)?;
         let workload = apply(ctx, &namespace, desired).await?;
-        Ok::<_, Error>((identity, workload))
+        Ok::<_, Error>((identity, workload, fitted))
     }
     .await;
     match applied {
-        Ok((identity, workload)) => {
+        Ok((identity, workload, fitted)) => {
             write_status(
                 node,
                 ctx,
                 &current,
                 &Outcome::Applied(Rollout::of(&workload)),
                 Some(&identity),
+                Some(&fitted),
             )
             .await?;
             Ok(Action::requeue(ctx.config.resync))
         }
         Err(err) => {
-            write_status(node, ctx, &current, &Outcome::Failed(&err), None).await?;
+            write_status(node, ctx, &current, &Outcome::Failed(&err), None, None).await?;
             Err(err)
         }
     }
@@ -290,13 +293,30 @@ async fn write_status<K: NodeKind>(
     current: &OwnedStatus,
     outcome: &Outcome<'_>,
     identity: Option<&Identity>,
+    fitted: Option<&Fitted>,
 ) -> Result<()> {
     let generation = node.meta().generation;
+    let now = jiff::Timestamp::now();
+    // Without a fresh fit (invalid spec, failed apply) the capacity condition stays as it was.
+    let mut extra = fitted.map_or_else(
+        || vec![(status::CAPACITY_LIMITED, None)],
+        |f| f.extra.clone(),
+    );
+    let threshold = depin_proof::storage::ReputationParams::default().disqualify_below;
+    extra.push((
+        status::DISQUALIFIED,
+        status::disqualified(node.node_status(), threshold),
+    ));
+    let mut conditions = status::compute(current, outcome, generation, now);
+    conditions.extend(status::compute_extra(current, extra, generation, now));
     let mut next = OwnedStatus {
         observed_generation: generation,
-        conditions: status::compute(current, outcome, generation, jiff::Timestamp::now()),
+        conditions,
         ..current.clone()
     };
+    if let Some(capacity) = fitted.and_then(|f| f.capacity.clone()) {
+        next.capacity = Some(capacity);
+    }
     if let Some(identity) = identity {
         let hex = identity.public_key.to_hex();
         next.key_prefix = Some(hex[..12].to_string());

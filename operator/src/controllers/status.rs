@@ -15,6 +15,11 @@ pub const PROGRESSING: &str = "Progressing";
 pub const DEGRADED: &str = "Degraded";
 /// The spec was refused.
 pub const INVALID_SPEC: &str = "InvalidSpec";
+/// StorageNode: the volume holds less than `spec.capacity`; only what fits is proven.
+pub const CAPACITY_LIMITED: &str = super::storage_node::volume::CAPACITY_LIMITED;
+/// StorageNode: the audit reputation fell below the disqualification threshold; the node
+/// earns nothing (read from the verifier's `status.storage`).
+pub const DISQUALIFIED: &str = "Disqualified";
 
 /// Readiness read off an applied workload.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -90,6 +95,9 @@ pub struct OwnedStatus {
     /// Ready agent replicas.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ready_replicas: Option<i32>,
+    /// StorageNode: what the volume holds and how much of it is proven.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<depin_crds::CapacityStatus>,
 }
 
 impl OwnedStatus {
@@ -112,14 +120,25 @@ impl OwnedStatus {
             key_prefix: s.key_prefix.clone(),
             identity_secret: s.identity_secret.clone(),
             ready_replicas: s.ready_replicas,
+            capacity: s.capacity.clone(),
         }
     }
 }
 
-const OWNED: [&str; 4] = [DEGRADED, INVALID_SPEC, PROGRESSING, READY];
+const OWNED: [&str; 6] = [
+    CAPACITY_LIMITED,
+    DEGRADED,
+    DISQUALIFIED,
+    INVALID_SPEC,
+    PROGRESSING,
+    READY,
+];
 
 /// A wanted condition: (is true, reason, message).
-type Wanted = (bool, String, String);
+pub type Wanted = (bool, String, String);
+
+/// A kind-specific condition beside the four every kind has; None keeps the current one.
+pub type Extra = (&'static str, Option<Wanted>);
 
 /// The condition per type the outcome calls for; `None` keeps the current condition.
 fn wanted(outcome: &Outcome<'_>) -> [(&'static str, Option<Wanted>); 4] {
@@ -197,26 +216,68 @@ pub fn compute(
 ) -> Vec<Condition> {
     let mut out = Vec::new();
     for (type_, want) in wanted(outcome) {
-        let existing = current.conditions.iter().find(|c| c.type_ == type_);
-        let Some((status, reason, message)) = want else {
-            out.extend(existing.cloned());
-            continue;
-        };
-        let status = if status { "True" } else { "False" }.to_string();
-        let last_transition_time = match existing {
-            Some(c) if c.status == status => c.last_transition_time.clone(),
-            _ => Time(now),
-        };
-        out.push(Condition {
-            type_: type_.into(),
-            status,
-            reason,
-            message,
-            last_transition_time,
-            observed_generation: generation,
-        });
+        out.extend(condition(current, type_, want, generation, now));
     }
     out
+}
+
+/// [`compute`] for kind-specific conditions (same transition rule).
+pub fn compute_extra(
+    current: &OwnedStatus,
+    extra: Vec<Extra>,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> Vec<Condition> {
+    extra
+        .into_iter()
+        .filter_map(|(type_, want)| condition(current, type_, want, generation, now))
+        .collect()
+}
+
+fn condition(
+    current: &OwnedStatus,
+    type_: &str,
+    want: Option<Wanted>,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> Option<Condition> {
+    let existing = current.conditions.iter().find(|c| c.type_ == type_);
+    let Some((status, reason, message)) = want else {
+        return existing.cloned();
+    };
+    let status = if status { "True" } else { "False" }.to_string();
+    let last_transition_time = match existing {
+        Some(c) if c.status == status => c.last_transition_time.clone(),
+        _ => Time(now),
+    };
+    Some(Condition {
+        type_: type_.into(),
+        status,
+        reason,
+        message,
+        last_transition_time,
+        observed_generation: generation,
+    })
+}
+
+/// The `Disqualified` condition of a node whose status has the verifier's storage ledger;
+/// None for nodes without one. `threshold` is the score below which a node is disqualified.
+pub fn disqualified(status: Option<&NodeStatus>, threshold: f64) -> Option<Wanted> {
+    let ledger = status?.storage.as_ref()?;
+    let score = &ledger.reputation.score;
+    Some(if ledger.disqualified {
+        (
+            true,
+            "ReputationBelowThreshold".into(),
+            format!("reputation {score} fell below {threshold}; the node earns nothing"),
+        )
+    } else {
+        (
+            false,
+            "ReputationAboveThreshold".into(),
+            format!("reputation {score} (disqualified below {threshold})"),
+        )
+    })
 }
 
 /// True when the condition of `type_` is newly True (for Events on transitions only).
@@ -332,6 +393,41 @@ mod tests {
         );
         assert!(became_true(&current, &failed, DEGRADED));
         assert!(!became_true(&current, &failed, READY));
+    }
+
+    #[test]
+    fn disqualification_is_read_from_the_verifiers_ledger() {
+        let status = |disqualified, score: &str| NodeStatus {
+            storage: Some(depin_crds::StorageLedgerStatus {
+                disqualified,
+                reputation: depin_crds::ReputationStatus {
+                    score: score.into(),
+                    ..Default::default()
+                },
+                ..Default::default()
+            }),
+            ..NodeStatus::default()
+        };
+        assert_eq!(disqualified(Some(&NodeStatus::default()), 0.96), None);
+        let (is_true, reason, message) =
+            disqualified(Some(&status(true, "0.959833")), 0.96).expect("condition");
+        assert!(is_true);
+        assert_eq!(reason, "ReputationBelowThreshold");
+        assert!(message.contains("0.959833"), "{message}");
+        let fine = disqualified(Some(&status(false, "1")), 0.96).expect("condition");
+        assert!(!fine.0);
+        // Kept when unknown (None), set when wanted.
+        let current = OwnedStatus {
+            conditions: compute_extra(
+                &OwnedStatus::default(),
+                vec![(DISQUALIFIED, Some(fine))],
+                Some(1),
+                t(1),
+            ),
+            ..OwnedStatus::default()
+        };
+        let kept = compute_extra(&current, vec![(DISQUALIFIED, None)], Some(1), t(9));
+        assert_eq!(kept, current.conditions);
     }
 
     #[test]

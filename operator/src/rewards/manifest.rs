@@ -182,11 +182,10 @@ mod tests {
             .chain((0..300).map(|i| {
                 NodeTally::new(
                     format!("fleet/sn-{i:03}"),
-                    Work::Storage {
-                        proven_gib: depin_proof::reward::Decimal::from_int(i + 1),
-                        periods_proven: 2,
-                        reputation: depin_proof::reward::Decimal::ONE,
-                    },
+                    Work::proven_storage(
+                        (u128::from(i + 1) * 2) << 30,
+                        depin_proof::reward::Decimal::ONE,
+                    ),
                 )
             }))
             .collect();

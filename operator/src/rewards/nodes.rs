@@ -10,7 +10,6 @@ use serde::de::DeserializeOwned;
 
 use super::book::REWARDS_FIELD_MANAGER;
 use super::tallies::NodeRecord;
-use crate::controllers::quantity;
 
 /// Nodes listed per API call: large fleets are read in pages, not one huge response.
 const PAGE: u32 = 500;
@@ -19,31 +18,30 @@ const PAGE: u32 = 500;
 pub async fn list_nodes(client: &Client, policy: &str) -> Result<Vec<NodeRecord>, kube::Error> {
     let mut out = Vec::new();
     list_kind::<StorageNode>(client, NodeKind::Storage, &mut out, |n| {
-        let capacity = quantity::bytes(&n.spec.capacity.0, "spec.capacity").ok();
-        (n.spec.reward_policy == policy).then(|| (n.status.clone(), capacity))
+        (n.spec.reward_policy == policy).then(|| n.status.clone())
     })
     .await?;
     list_kind::<GpuWorker>(client, NodeKind::Gpu, &mut out, |n| {
-        (n.spec.reward_policy == policy).then(|| (n.status.clone(), None))
+        (n.spec.reward_policy == policy).then(|| n.status.clone())
     })
     .await?;
     list_kind::<HotspotGateway>(client, NodeKind::Hotspot, &mut out, |n| {
-        (n.spec.reward_policy == policy).then(|| (n.status.clone(), None))
+        (n.spec.reward_policy == policy).then(|| n.status.clone())
     })
     .await?;
     list_kind::<MeterBridge>(client, NodeKind::Meter, &mut out, |n| {
-        (n.spec.reward_policy == policy).then(|| (n.status.clone(), None))
+        (n.spec.reward_policy == policy).then(|| n.status.clone())
     })
     .await?;
     Ok(out)
 }
 
-/// Appends the nodes of kind `K` that `select` keeps (returning their status and capacity).
+/// Appends the nodes of kind `K` that `select` keeps (returning their status).
 async fn list_kind<K>(
     client: &Client,
     kind: NodeKind,
     out: &mut Vec<NodeRecord>,
-    select: impl Fn(&K) -> Option<(Option<NodeStatus>, Option<u64>)>,
+    select: impl Fn(&K) -> Option<Option<NodeStatus>>,
 ) -> Result<(), kube::Error>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
@@ -53,12 +51,11 @@ where
     loop {
         let page = api.list(&params).await?;
         for node in &page.items {
-            if let Some((status, capacity_bytes)) = select(node) {
+            if let Some(status) = select(node) {
                 out.push(NodeRecord {
                     namespace: node.namespace().unwrap_or_default(),
                     name: node.name_any(),
                     kind: Some(kind),
-                    capacity_bytes,
                     status: status.unwrap_or_default(),
                 });
             }

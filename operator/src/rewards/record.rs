@@ -117,11 +117,7 @@ mod tests {
             .map(|i| {
                 NodeTally::new(
                     format!("fleet-{}/storage-node-{i:06}", i % 100),
-                    Work::Storage {
-                        proven_gib: Decimal::from_int(1 + i % 7),
-                        periods_proven: 48,
-                        reputation: Decimal::ONE,
-                    },
+                    Work::proven_storage((u128::from(1 + i % 7) * 48) << 30, Decimal::ONE),
                 )
             })
             .collect();

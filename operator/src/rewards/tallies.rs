@@ -1,10 +1,12 @@
 //! Node CRs → the reward math's [`NodeTally`] for one epoch (pure).
 //!
 //! What the verifier records today and how it becomes shares:
-//! - storage: every accepted proof is one passed proving round over the node's whole
-//!   declared capacity, so `proven_gib = spec.capacity in GiB`, `periods_proven = accepted`
-//!   and `reputation = accepted / (accepted + rejected)` (a failed round lowers the whole
-//!   epoch's shares, Storj-style).
+//! - storage: proven bytes × proven periods. Every accepted proof adds its sector's size to
+//!   `workUnits` (so `workUnits` are the epoch's proven byte-periods, whatever the sector
+//!   size); `proofs.storage` adds the byte-periods missed and declared faulty, and the
+//!   persisted reputation and disqualification as of the epoch's last write. Declared
+//!   capacity is never read. A tally without `proofs.storage` (written before it existed)
+//!   is read as nothing missed at reputation 1.
 //! - gpu: the verifier records each accepted proof's units under the throughput class it
 //!   measured (`workUnitsByPart`); a worker is paid in the class that earned most of its
 //!   units, when the policy has that class, else in the policy's `cpu` class (or its
@@ -19,9 +21,6 @@
 use depin_crds::{NodeStatus, ProofTally, RewardSummary};
 use depin_proof::reward::{Decimal, NodeKind, NodeTally, RewardPolicy, Work};
 
-/// Bytes per GiB.
-const GIB: u128 = 1 << 30;
-
 /// What the reward controller reads from one node CR.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct NodeRecord {
@@ -31,8 +30,6 @@ pub struct NodeRecord {
     pub name: String,
     /// Its kind.
     pub kind: Option<NodeKind>,
-    /// Declared capacity in bytes (StorageNode only).
-    pub capacity_bytes: Option<u64>,
     /// Its status (proofs, previousProofs, rewards).
     pub status: NodeStatus,
 }
@@ -117,11 +114,7 @@ fn tally_with_classes(
         u128::from(proofs.accepted) + u128::from(proofs.rejected),
     )?;
     let work = match record.kind? {
-        NodeKind::Storage => Work::Storage {
-            proven_gib: Decimal::from_ratio(u128::from(record.capacity_bytes?), GIB)?,
-            periods_proven: proofs.accepted,
-            reputation: success,
-        },
+        NodeKind::Storage => storage_work(proofs, units()),
         NodeKind::Gpu => Work::Gpu {
             class: measured_class(proofs, policy_classes).unwrap_or_else(|| gpu_class.to_string()),
             availability: success,
@@ -149,6 +142,27 @@ fn tally_with_classes(
         },
     };
     Some(NodeTally::new(record.id(), work))
+}
+
+/// A storage tally as work: proven byte-periods from `workUnits`, the rest from
+/// `proofs.storage`. An unreadable number (hand-edited status) reads as the worst case for
+/// the node: misses as all proven bytes, reputation as 0.
+fn storage_work(proofs: &ProofTally, proven: u128) -> Work {
+    let Some(storage) = &proofs.storage else {
+        return Work::proven_storage(proven, Decimal::ONE);
+    };
+    let bytes = |text: &str| text.parse::<u128>().unwrap_or(proven);
+    let reputation = Decimal::parse(&storage.reputation)
+        .ok()
+        .filter(|r| *r <= Decimal::ONE)
+        .unwrap_or(Decimal::ZERO);
+    Work::Storage {
+        proven_byte_periods: proven,
+        missed_byte_periods: bytes(&storage.missed_byte_periods),
+        faulted_byte_periods: bytes(&storage.faulted_byte_periods),
+        reputation,
+        disqualified: storage.disqualified,
+    }
 }
 
 /// Whether a node's `status.rewards` still needs epoch `n`'s payment written: not when it
@@ -203,7 +217,6 @@ mod tests {
             namespace: "fleet".into(),
             name: "n1".into(),
             kind: Some(kind),
-            capacity_bytes: Some(2 << 30),
             status: NodeStatus {
                 proofs,
                 previous_proofs: prev,
@@ -218,13 +231,10 @@ mod tests {
         // (record, wall epoch) → expected work (None: no tally)
         let table: Vec<(NodeRecord, u64, Option<Work>)> = vec![
             (
+                // A tally from before proofs.storage: nothing missed, reputation 1.
                 record(NodeKind::Storage, Some(tally(7, 3, 1, "99")), None),
                 7,
-                Some(Work::Storage {
-                    proven_gib: d("2"),
-                    periods_proven: 3,
-                    reputation: d("0.75"),
-                }),
+                Some(Work::proven_storage(99, Decimal::ONE)),
             ),
             // The closing epoch already rolled into previousProofs.
             (
@@ -316,6 +326,69 @@ mod tests {
                 assert_eq!(t.node, "fleet/n1");
                 assert_eq!(t.multiplier, Decimal::ONE);
             }
+        }
+    }
+
+    #[test]
+    fn storage_tallies_pay_proven_byte_periods_not_declared_capacity() {
+        const GIB: u128 = 1 << 30;
+        let storage = |missed: &str, faulted: &str, reputation: &str, disqualified| {
+            Some(depin_crds::StorageTally {
+                missed: 1,
+                faulted: 1,
+                missed_byte_periods: missed.into(),
+                faulted_byte_periods: faulted.into(),
+                reputation: reputation.into(),
+                disqualified,
+                ..depin_crds::StorageTally::default()
+            })
+        };
+        let with = |units: u128, s: Option<depin_crds::StorageTally>| ProofTally {
+            storage: s,
+            ..tally(7, 4, 0, &units.to_string())
+        };
+        let policy = policy(&[("cpu", "1")]);
+        // (tally, expected storage shares of the closed epoch)
+        let table: Vec<(ProofTally, &str)> = vec![
+            // Honest: 2 GiB proven for 2 periods, as 4 × 1 GiB proofs or 64 × 64 MiB ones:
+            // the same work units, the same shares.
+            (with(4 * GIB, storage("0", "0", "1", false)), "4"),
+            (
+                with((0..64).map(|_| 64u128 << 20).sum(), storage("0", "0", "1", false)),
+                "4",
+            ),
+            // Half a GiB-period missed costs one, declared faulty costs half of one.
+            (with(4 * GIB, storage(&(GIB / 2).to_string(), "0", "1", false)), "3"),
+            (with(4 * GIB, storage("0", &(GIB / 2).to_string(), "1", false)), "3.5"),
+            // The persisted reputation scales the share.
+            (with(4 * GIB, storage("0", "0", "0.5", false)), "2"),
+            // Disqualified: nothing.
+            (with(4 * GIB, storage("0", "0", "1", true)), "0"),
+            // Unreadable numbers read as the worst case for the node.
+            (with(4 * GIB, storage("lots", "0", "1", false)), "0"),
+            (with(4 * GIB, storage("0", "0", "high", false)), "0"),
+        ];
+        for (i, (proofs, want)) in table.into_iter().enumerate() {
+            let rec = record(NodeKind::Storage, Some(proofs), None);
+            let tally = tally_for(&rec, 7, &policy).expect("a tally");
+            let closed = depin_proof::reward::close_epoch(
+                &policy,
+                7,
+                &[tally],
+                &Default::default(),
+                &[],
+            )
+            .expect("closes");
+            let storage_pool = closed
+                .pools
+                .iter()
+                .find(|p| p.pool == depin_proof::reward::Pool::Storage)
+                .expect("storage pool");
+            assert_eq!(
+                storage_pool.total_shares,
+                Decimal::parse(want).expect("decimal"),
+                "row {i}"
+            );
         }
     }
 

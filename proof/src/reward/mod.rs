@@ -35,4 +35,7 @@ pub use policy::{
     PolicyProblem, PolicySpec, RewardPolicy,
 };
 pub use pool::{NodeKind, Pool, payout, split_by_shares};
-pub use shares::{MAX_NODE_ID_LEN, NodeTally, Work};
+pub use shares::{
+    FAULT_PENALTY_PERIODS, MAX_NODE_ID_LEN, MISSED_PENALTY_PERIODS, NodeTally, Work,
+    net_byte_periods,
+};

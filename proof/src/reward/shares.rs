@@ -23,14 +23,21 @@ pub enum Work {
         /// Scaled witness reward units.
         witness_units: Decimal,
     },
-    /// Storage: shares = proven GiB × proving periods proven in the epoch × reputation.
+    /// Storage: shares = max(0, proven − 2 × missed − 1 × faulted) byte-periods, in GiB,
+    /// × reputation; 0 when disqualified. A byte-period is one byte proven (or missed, or
+    /// declared faulty) in one proving period, so the same capacity earns the same shares
+    /// whatever its sector size, and declared capacity never enters.
     Storage {
-        /// Capacity proven by passed challenges, in GiB.
-        proven_gib: Decimal,
-        /// Proving periods (deadline rounds) passed during the epoch.
-        periods_proven: u64,
-        /// Reputation score in [0, 1] (Storj-style α/(α+β)).
+        /// Σ over passed sector-deadlines of the sector's size in bytes.
+        proven_byte_periods: u128,
+        /// Σ over missed sector-deadlines (no passing proof, no declared fault).
+        missed_byte_periods: u128,
+        /// Σ over sector-deadlines the node declared faulty before the cutoff.
+        faulted_byte_periods: u128,
+        /// Reputation score in [0, 1] (Storj-style α/(α+β)) at the epoch's last write.
         reputation: Decimal,
+        /// Below the disqualification threshold: earns nothing.
+        disqualified: bool,
     },
     /// GPU: shares = the policy's weight for the verified throughput class × availability.
     Gpu {
@@ -47,6 +54,17 @@ pub enum Work {
 }
 
 impl Work {
+    /// Storage work with nothing missed or faulted: `proven_byte_periods` at `reputation`.
+    pub fn proven_storage(proven_byte_periods: u128, reputation: Decimal) -> Self {
+        Work::Storage {
+            proven_byte_periods,
+            missed_byte_periods: 0,
+            faulted_byte_periods: 0,
+            reputation,
+            disqualified: false,
+        }
+    }
+
     /// The node kind this work is for.
     pub fn kind(&self) -> NodeKind {
         match self {
@@ -117,14 +135,23 @@ pub(crate) fn tally_shares(
             }
         },
         Work::Storage {
-            proven_gib,
-            periods_proven,
+            proven_byte_periods,
+            missed_byte_periods,
+            faulted_byte_periods,
             reputation,
+            disqualified,
         } => {
             at_most_one(node, "reputation", *reputation)?;
-            let units = proven_gib
-                .checked_mul_int(*periods_proven)
-                .and_then(|u| u.checked_mul(*reputation))
+            if *disqualified {
+                return Ok([(Pool::Storage, Decimal::ZERO), none]);
+            }
+            let net = net_byte_periods(
+                *proven_byte_periods,
+                *missed_byte_periods,
+                *faulted_byte_periods,
+            );
+            let units = Decimal::from_ratio(net, GIB)
+                .and_then(|gib| gib.checked_mul(*reputation))
                 .ok_or_else(overflow)?;
             Ok([(Pool::Storage, scaled(units)?), none])
         }
@@ -150,6 +177,25 @@ pub(crate) fn tally_shares(
             Ok([(Pool::Meter, scaled(kwh)?), none])
         }
     }
+}
+
+/// Bytes per GiB: storage shares are GiB-periods.
+const GIB: u128 = 1 << 30;
+
+/// Proving periods of a sector's earnings an undeclared miss costs. Filecoin spec-actors
+/// v1 charged an undeclared fault BR(5 days) against BR(2.14 days) for a declared one (a
+/// ratio of 2.3); with no pledge to slash, ours come out of the same epoch's proven
+/// byte-periods, rounded to 2 : 1.
+pub const MISSED_PENALTY_PERIODS: u128 = 2;
+/// Proving periods of earnings a declared fault costs (see [`MISSED_PENALTY_PERIODS`]).
+pub const FAULT_PENALTY_PERIODS: u128 = 1;
+
+/// Proven byte-periods less the miss and fault penalties, floored at zero.
+pub fn net_byte_periods(proven: u128, missed: u128, faulted: u128) -> u128 {
+    let penalty = missed
+        .saturating_mul(MISSED_PENALTY_PERIODS)
+        .saturating_add(faulted.saturating_mul(FAULT_PENALTY_PERIODS));
+    proven.saturating_sub(penalty)
 }
 
 fn at_most_one(node: &str, field: &'static str, value: Decimal) -> Result<(), EpochError> {

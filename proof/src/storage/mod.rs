@@ -7,6 +7,7 @@
 //! a copy); Filecoin's sealing (SDR PoRep) or Arweave-style slow packing would be needed
 //! for that, and neither is implemented here.
 
+mod ledger;
 mod messages;
 mod prove;
 mod reputation;
@@ -15,6 +16,10 @@ mod verify;
 #[cfg(test)]
 mod tests;
 
+pub use ledger::{
+    AccountTotals, CapacityLimit, CommitOutcome, DeadlineAccount, DeadlineOutcome,
+    SectorCounts, SectorRecord, StorageLedger, account_deadline, closed_since,
+};
 pub use messages::{
     FaultDeclaration, LeafOpening, SectorCommitment, SignedSectorCommitment, StorageChallenge,
     StorageResponse, challenged_leaves, leaf_hash,

@@ -21,8 +21,15 @@ pub struct ReputationParams {
     /// Disqualify when α/(α+β) falls below this. Storj: 0.96.
     pub disqualify_below: f64,
     /// Terminate a sector after this many consecutive unproven periods. Filecoin
-    /// `FAULT_MAX_AGE` = 42 proving periods.
+    /// `FAULT_MAX_AGE` = 42 proving periods (42 days at its 24 h period); each of our
+    /// sectors is due once per period too, so the count carries over unchanged and scales
+    /// with `--storage-proving-period` (42 min at a 1 min test period).
     pub fault_max_age_periods: u32,
+    /// Passed deadlines a sector proves unpaid after a reset (a new root for an accepted
+    /// sector), so replacing data costs at least one period of that sector's earnings.
+    /// Ours; Storj vets whole nodes over 100 audits, which we do not copy per sector
+    /// because one reset would then cost 100 periods.
+    pub vetting_deadlines_after_reset: u32,
 }
 
 impl Default for ReputationParams {
@@ -34,6 +41,7 @@ impl Default for ReputationParams {
             weight: 1.0,
             disqualify_below: 0.96,
             fault_max_age_periods: 42,
+            vetting_deadlines_after_reset: 1,
         }
     }
 }
@@ -153,8 +161,27 @@ pub fn apply_deadline_result(
     params: &ReputationParams,
 ) -> StorageNodeState {
     let record = state.sectors.entry(sector).or_default();
+    settle(
+        record,
+        &mut state.reputation,
+        &mut state.disqualified,
+        result,
+        params,
+    );
+    state
+}
+
+/// One sector's deadline result applied to its record and the node's reputation (the rule
+/// behind [`apply_deadline_result`], shared with the verifier's sector ledger).
+pub(crate) fn settle(
+    record: &mut SectorState,
+    reputation: &mut Reputation,
+    disqualified: &mut bool,
+    result: DeadlineResult,
+    params: &ReputationParams,
+) {
     if record.health == SectorHealth::Terminated {
-        return state;
+        return;
     }
     let audit = match result {
         DeadlineResult::Proven => {
@@ -186,10 +213,9 @@ pub fn apply_deadline_result(
         };
     }
     if let Some(passed) = audit {
-        state.reputation = state.reputation.after_audit(passed, params);
+        *reputation = reputation.after_audit(passed, params);
     }
-    state.disqualified |= state.reputation.score() < params.disqualify_below;
-    state
+    *disqualified |= reputation.score() < params.disqualify_below;
 }
 
 #[cfg(test)]

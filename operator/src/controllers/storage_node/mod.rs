@@ -1,6 +1,8 @@
 //! StorageNode → agent StatefulSet with a volume claim of `capacity`.
 
-use super::{NodeKind, RoleSettings, Workload, pod, quantity, workload};
+pub mod volume;
+
+use super::{Fitted, NodeKind, RoleSettings, Workload, pod, quantity, status, workload};
 use crate::error::InvalidSpec;
 use depin_crds::{NodeStatus, StorageNode, StorageNodeSpec};
 use depin_proto::config::{Role, StorageConfig};
@@ -56,6 +58,35 @@ impl NodeKind for StorageNode {
             sector_size_bytes: sector,
             data_dir: DATA_DIR.into(),
         }))
+    }
+
+    fn fit<'a>(
+        &'a self,
+        client: &'a kube::Client,
+        settings: RoleSettings,
+    ) -> impl std::future::Future<Output = crate::error::Result<Fitted>> + Send + 'a {
+        async move {
+            let RoleSettings::Storage(mut config) = settings else {
+                return Ok(Fitted::unchanged(settings));
+            };
+            let (namespace, name) = (self.namespace().unwrap_or_default(), self.name_any());
+            let spec_bytes = config.capacity_bytes;
+            let facts = volume::observe(client, &namespace, &name).await?;
+            if volume::plan(spec_bytes, &facts) == volume::VolumePlan::Expand {
+                volume::expand(client, &namespace, &name, spec_bytes).await?;
+            }
+            // The agent fills only what the volume holds; the verifier reads the same bound
+            // from status.capacity.provingBytes.
+            config.capacity_bytes = volume::proving_bytes(spec_bytes, &facts);
+            Ok(Fitted {
+                settings: RoleSettings::Storage(config),
+                capacity: Some(volume::capacity_status(spec_bytes, &facts)),
+                extra: vec![(
+                    status::CAPACITY_LIMITED,
+                    Some(volume::condition(spec_bytes, &facts)),
+                )],
+            })
+        }
     }
 
     fn build(&self, _: &RoleSettings, mut pod: PodTemplateSpec) -> (Workload, Vec<Service>) {

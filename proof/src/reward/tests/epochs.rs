@@ -10,13 +10,21 @@ pub(super) fn hotspot(node: &str, beacon: &str, witness: &str) -> NodeTally {
     NodeTally::new(node, work)
 }
 
+/// A storage node that proved `gib` GiB in each of `periods` periods and missed nothing.
 pub(super) fn storage(node: &str, gib: &str, periods: u64, reputation: &str) -> NodeTally {
     let work = Work::Storage {
-        proven_gib: dec(gib),
-        periods_proven: periods,
+        proven_byte_periods: byte_periods(gib, periods),
+        missed_byte_periods: 0,
+        faulted_byte_periods: 0,
         reputation: dec(reputation),
+        disqualified: false,
     };
     NodeTally::new(node, work)
+}
+
+/// `gib` (a decimal) GiB × `periods` in bytes.
+pub(super) fn byte_periods(gib: &str, periods: u64) -> u128 {
+    dec(gib).units() * u128::from(periods) * (1 << 30) / Decimal::ONE.units()
 }
 
 pub(super) fn gpu(node: &str, class: &str, availability: &str) -> NodeTally {
@@ -274,4 +282,73 @@ fn a_huge_emission_plus_remint_is_refused() {
     }];
     let err = close_epoch(&policy, 1, &[], &CumulativeTotals::new(), &burns).expect_err("overflow");
     assert_eq!(err, EpochError::SupplyOverflow);
+}
+
+#[test]
+fn storage_shares_are_proven_byte_periods_less_penalties_times_reputation() {
+    const GIB: u128 = 1 << 30;
+    let policy = policy();
+    let work = |proven, missed, faulted, reputation: &str, disqualified| Work::Storage {
+        proven_byte_periods: proven,
+        missed_byte_periods: missed,
+        faulted_byte_periods: faulted,
+        reputation: dec(reputation),
+        disqualified,
+    };
+    // (work, expected storage shares)
+    let table: Vec<(Work, &str)> = vec![
+        // Honest: 1 GiB proven in each of 2 periods.
+        (work(2 * GIB, 0, 0, "1", false), "2"),
+        // A miss of half a GiB-period costs two of them.
+        (work(2 * GIB, GIB / 2, 0, "1", false), "1"),
+        // A declared fault of the same size costs one: less than the miss.
+        (work(2 * GIB, 0, GIB / 2, "1", false), "1.5"),
+        // Reputation scales what is left.
+        (work(2 * GIB, GIB / 2, 0, "0.5", false), "0.5"),
+        // Penalties never go below zero.
+        (work(GIB, 4 * GIB, 4 * GIB, "1", false), "0"),
+        // Disqualified: nothing, whatever was proven.
+        (work(2 * GIB, 0, 0, "1", true), "0"),
+        // 16 KiB, the smallest sector size, still counts exactly.
+        (work(16 * 1024, 0, 0, "1", false), "0.0000152587890625"),
+    ];
+    for (i, (work, want)) in table.into_iter().enumerate() {
+        let tally = NodeTally::new("ns/s", work);
+        let [(pool, shares), _] =
+            crate::reward::shares::tally_shares(&policy, &tally).expect("shares");
+        assert_eq!((pool, shares), (Pool::Storage, dec(want)), "row {i}");
+    }
+}
+
+#[test]
+fn the_same_capacity_earns_the_same_whatever_the_sector_size() {
+    // 2 GiB for one period as 2 × 1 GiB sectors or 32 × 64 MiB sectors: the verifier adds
+    // each passed sector-deadline's size, so both sum to the same byte-periods.
+    let sum = |sectors: u128, bytes: u128| (0..sectors).map(|_| bytes).sum::<u128>();
+    let (large, small) = (sum(2, 1 << 30), sum(32, 64 << 20));
+    let tallies = [
+        NodeTally::new(
+            "ns/large",
+            Work::Storage {
+                proven_byte_periods: large,
+                missed_byte_periods: 0,
+                faulted_byte_periods: 0,
+                reputation: Decimal::ONE,
+                disqualified: false,
+            },
+        ),
+        NodeTally::new(
+            "ns/small",
+            Work::Storage {
+                proven_byte_periods: small,
+                missed_byte_periods: 0,
+                faulted_byte_periods: 0,
+                reputation: Decimal::ONE,
+                disqualified: false,
+            },
+        ),
+    ];
+    let r = close_epoch(&policy(), 0, &tallies, &CumulativeTotals::new(), &[]).expect("closes");
+    assert_eq!(reward_of(&r, "ns/large"), reward_of(&r, "ns/small"));
+    assert!(reward_of(&r, "ns/large").is_some_and(|x| x > 0));
 }

@@ -19,13 +19,24 @@ fn work() -> impl Strategy<Value = Work> {
                 witness_units: w,
             }
         }),
-        (six_places(10_000_000_000), 0u64..50, six_places(1_000_000)).prop_map(
-            |(gib, periods, reputation)| Work::Storage {
-                proven_gib: gib,
-                periods_proven: periods,
-                reputation,
-            }
-        ),
+        // Byte-periods in 256 KiB steps: bytes / GiB then has at most 12 places, exact
+        // with a 6-place reputation.
+        (
+            0u128..40_000_000,
+            0u128..1_000_000,
+            0u128..1_000_000,
+            six_places(1_000_000),
+            proptest::bool::weighted(0.1),
+        )
+            .prop_map(
+                |(proven, missed, faulted, reputation, disqualified)| Work::Storage {
+                    proven_byte_periods: proven << 18,
+                    missed_byte_periods: missed << 18,
+                    faulted_byte_periods: faulted << 18,
+                    reputation,
+                    disqualified,
+                }
+            ),
         (prop_oneof![Just("a100"), Just("t4")], six_places(1_000_000)).prop_map(
             |(class, availability)| Work::Gpu {
                 class: class.into(),
@@ -111,10 +122,20 @@ fn idle(case: &Case, node: &str) -> bool {
                     witness_units,
                 } => beacon_units.is_zero() && witness_units.is_zero(),
                 Work::Storage {
-                    proven_gib,
-                    periods_proven,
+                    proven_byte_periods,
+                    missed_byte_periods,
+                    faulted_byte_periods,
                     reputation,
-                } => proven_gib.is_zero() || *periods_proven == 0 || reputation.is_zero(),
+                    disqualified,
+                } => {
+                    *disqualified
+                        || reputation.is_zero()
+                        || net_byte_periods(
+                            *proven_byte_periods,
+                            *missed_byte_periods,
+                            *faulted_byte_periods,
+                        ) == 0
+                }
                 Work::Gpu { availability, .. } => availability.is_zero(),
                 Work::Meter { verified_wh } => *verified_wh == 0,
             }
