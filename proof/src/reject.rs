@@ -158,11 +158,23 @@ pub enum RejectReason {
     /// frozen for the reward controller).
     #[error("the work's reward epoch is already closed")]
     LateForEpoch,
+    /// A sector root is not the root of this node's seal (packing) of the sector: unpacked
+    /// data, another identity's packing, other seal parameters, or a re-committed tree.
+    #[error("sector root does not match the node's sealed packing")]
+    WrongSeal,
+    /// A sector commitment is empty or larger than the seal allows (`MAX_SECTOR_BYTES`),
+    /// so the verifier will not allocate it to check the seal.
+    #[error("sector size outside the sealable range")]
+    WrongSectorSize,
+    /// A storage response arrived after the response deadline (challenge sent + D), later
+    /// than reading the leaves takes, so it may have been regenerated instead of read.
+    #[error("storage response after the response deadline")]
+    LateResponse,
 }
 
 impl RejectReason {
     /// Every reason, so the operator can pre-register one metric series per label.
-    pub const ALL: [RejectReason; 50] = [
+    pub const ALL: [RejectReason; 53] = [
         RejectReason::BadSignature,
         RejectReason::UnknownNode,
         RejectReason::WrongSessionNonce,
@@ -213,6 +225,9 @@ impl RejectReason {
         RejectReason::EnergyMismatch,
         RejectReason::MeterSerialChanged,
         RejectReason::LateForEpoch,
+        RejectReason::WrongSeal,
+        RejectReason::WrongSectorSize,
+        RejectReason::LateResponse,
     ];
 
     /// The reason named `name` (the inverse of [`RejectReason::as_str`]), for decoding
@@ -274,6 +289,9 @@ impl RejectReason {
             RejectReason::EnergyMismatch => "EnergyMismatch",
             RejectReason::MeterSerialChanged => "MeterSerialChanged",
             RejectReason::LateForEpoch => "LateForEpoch",
+            RejectReason::WrongSeal => "WrongSeal",
+            RejectReason::WrongSectorSize => "WrongSectorSize",
+            RejectReason::LateResponse => "LateResponse",
         }
     }
 }
