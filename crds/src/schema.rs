@@ -21,6 +21,25 @@ pub fn optional_positive_quantity(g: &mut SchemaGenerator) -> Schema {
     schema
 }
 
+/// A StorageNode sector size: a power of two from 64Mi to 1Gi. The bounds come from the
+/// storage seal (depin-proof `MIN_SECTOR_BYTES`/`MAX_SECTOR_BYTES`): below 64 MiB the seal's
+/// work no longer fits its pass cap, above 1 GiB packing and its check would hold more than
+/// 1 GiB in memory. Integers are bounded by `minimum`/`maximum`, strings by `pattern`
+/// (named sizes, or 8–10 plain digits); the operator refuses digits that are not a power of
+/// two in range, naming `spec.sectorSize` (Kubernetes 1.20 has no CEL to say it here).
+pub fn optional_sector_size(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "x-kubernetes-int-or-string": true,
+        "nullable": true,
+        "minimum": 67108864,
+        "maximum": 1073741824,
+        "pattern": SECTOR_SIZE
+    })
+}
+
+/// Named power-of-two sector sizes, or plain digits the operator checks.
+const SECTOR_SIZE: &str = r"^(64Mi|128Mi|256Mi|512Mi|1024Mi|1Gi|[0-9]{8,10})$";
+
 /// A Kubernetes quantity with at least one non-zero digit (so "0", "0Gi", "0.0" fail).
 const POSITIVE_QUANTITY: &str = r"^\+?([0-9]*[1-9][0-9]*(\.[0-9]*)?|[0-9]*\.[0-9]*[1-9][0-9]*)([KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?$";
 

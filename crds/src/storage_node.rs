@@ -41,9 +41,9 @@ pub struct StorageNodeSpec {
     /// Size of the volume to prove (a Kubernetes quantity greater than zero, e.g. 100Gi).
     #[schemars(schema_with = "crate::schema::positive_quantity")]
     pub capacity: Quantity,
-    /// Size of one sector (default 1Gi); capacity is split into whole sectors.
+    /// Size of one sector: a power of two from 64Mi to 1Gi (default 1Gi); capacity is split into whole sectors.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "crate::schema::optional_positive_quantity")]
+    #[schemars(schema_with = "crate::schema::optional_sector_size")]
     pub sector_size: Option<Quantity>,
     /// StorageClass of the volume; the cluster default when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -258,6 +258,34 @@ fn validation_names_the_field() {
 }
 
 #[test]
+fn sector_size_must_be_a_power_of_two_from_64mi_to_1gi() {
+    let table: &[(&str, bool)] = &[
+        ("64Mi", true),
+        ("256Mi", true),
+        ("1Gi", true),
+        ("134217728", true),
+        ("1", false),
+        ("32Mi", false),
+        ("96Mi", false),
+        ("2Gi", false),
+        ("100000000", false),
+    ];
+    for (size, ok) in table {
+        let mut node: StorageNode = example();
+        node.spec.sector_size = Some(k8s_openapi::apimachinery::pkg::api::resource::Quantity(
+            (*size).into(),
+        ));
+        match node.validate() {
+            Ok(_) => assert!(ok, "{size} accepted"),
+            Err(err) => {
+                assert!(!ok, "{size} refused: {}", err.problem);
+                assert_eq!(err.field, "spec.sectorSize", "{size}");
+            }
+        }
+    }
+}
+
+#[test]
 fn build_is_deterministic() {
     let node: HotspotGateway = example();
     assert_eq!(build(&node), build(&node));

@@ -166,11 +166,23 @@ pub enum RejectReason {
     /// and the bound volume's size).
     #[error("sector lies beyond the volume's capacity")]
     BeyondCapacity,
+    /// A sector root is not the root of this node's seal (packing) of the sector: unpacked
+    /// data, another identity's packing, other seal parameters, or a re-committed tree.
+    #[error("sector root does not match the node's sealed packing")]
+    WrongSeal,
+    /// A sector commitment is empty or larger than the seal allows (`MAX_SECTOR_BYTES`),
+    /// so the verifier will not allocate it to check the seal.
+    #[error("sector size outside the sealable range")]
+    WrongSectorSize,
+    /// A storage response arrived after the response deadline (challenge sent + D), later
+    /// than reading the leaves takes, so it may have been regenerated instead of read.
+    #[error("storage response after the response deadline")]
+    LateResponse,
 }
 
 impl RejectReason {
     /// Every reason, so the operator can pre-register one metric series per label.
-    pub const ALL: [RejectReason; 52] = [
+    pub const ALL: [RejectReason; 55] = [
         RejectReason::BadSignature,
         RejectReason::UnknownNode,
         RejectReason::WrongSessionNonce,
@@ -223,6 +235,9 @@ impl RejectReason {
         RejectReason::LateForEpoch,
         RejectReason::SectorReset,
         RejectReason::BeyondCapacity,
+        RejectReason::WrongSeal,
+        RejectReason::WrongSectorSize,
+        RejectReason::LateResponse,
     ];
 
     /// The reason named `name` (the inverse of [`RejectReason::as_str`]), for decoding
@@ -286,6 +301,9 @@ impl RejectReason {
             RejectReason::LateForEpoch => "LateForEpoch",
             RejectReason::SectorReset => "SectorReset",
             RejectReason::BeyondCapacity => "BeyondCapacity",
+            RejectReason::WrongSeal => "WrongSeal",
+            RejectReason::WrongSectorSize => "WrongSectorSize",
+            RejectReason::LateResponse => "LateResponse",
         }
     }
 }

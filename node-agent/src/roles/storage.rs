@@ -1,24 +1,28 @@
-//! Storage role: fill sectors on the data volume once, commit to them (Merkle roots), keep
-//! the commitment in a state file, and answer deadline challenges by reading leaves back.
+//! Storage role: pack each sector once on the data volume with this node's seal (Argon2d
+//! keyed by the node, see depin_proof::storage::seal), commit to the packed bytes (Merkle
+//! roots), keep the commitment in a state file, and answer deadline challenges by reading
+//! the packed leaves back.
 //!
-//! Restart: with a matching state file nothing is re-filled or re-committed; each sector
+//! Restart: with a matching state file nothing is re-packed or re-committed; each sector
 //! is re-hashed from disk to rebuild its tree (needed to open any leaf) and checked against
-//! the committed root. A sector that is missing or no longer matches is filled again.
+//! the committed root. A sector that is missing or no longer matches is packed again.
 
 use depin_proof::identity::{NodeKey, PublicKey};
 use depin_proof::storage::{
-    DEFAULT_LEAF_SIZE, SectorId, SectorTree, SignedSectorCommitment, StorageChallenge,
-    StorageParams, StorageResponse, answer_challenge, commit_sector_from,
+    DEFAULT_LEAF_SIZE, SealedSector, SectorId, SectorTree, SignedSectorCommitment,
+    StorageChallenge, StorageParams, StorageResponse, answer_challenge, commit_sector_from,
 };
 use depin_proto::config::StorageConfig;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 /// Name of the state file in the data directory.
 pub const STATE_FILE: &str = "depin-storage-state.json";
+/// State file layout: 2 = sealed sectors (1 held unsealed content, which is packed again).
+const STATE_VERSION: u32 = 2;
 /// Leaf size every commitment uses (the verifier's policy; see depin_proof::storage).
 pub const LEAF_SIZE: u32 = DEFAULT_LEAF_SIZE;
 
@@ -62,49 +66,21 @@ fn sector_path(dir: &Path, sector: u64) -> PathBuf {
     dir.join("sectors").join(format!("sector-{sector}.bin"))
 }
 
-/// The deterministic content of a sector: a BLAKE3 XOF keyed by the node and sector id, so
-/// a re-fill writes the same bytes (and the same root) and no two nodes' sectors coincide.
-fn content(node: &PublicKey, sector: u64) -> blake3::OutputReader {
-    let mut hasher = blake3::Hasher::new_derive_key("depin-agent sector content v1");
-    hasher.update(node.as_bytes()).update(&sector.to_be_bytes());
-    hasher.finalize_xof()
-}
-
-/// Hands out the sector's content while writing it to the file, so filling and committing
-/// take one pass.
-struct Filler {
-    content: blake3::OutputReader,
-    remaining: u64,
-    file: BufWriter<File>,
-}
-
-impl Read for Filler {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let len = usize::try_from(self.remaining)
-            .unwrap_or(usize::MAX)
-            .min(buf.len());
-        self.content.fill(&mut buf[..len]);
-        self.file.write_all(&buf[..len])?;
-        self.remaining -= len as u64;
-        Ok(len)
-    }
-}
-
-/// Writes sector `sector` and commits to it (the file appears only once complete).
-fn fill(dir: &Path, node: &PublicKey, sector: u64, bytes: u64) -> io::Result<SectorTree> {
+/// Packs sector `sector` with the seal, writes it and commits to it (the file appears only
+/// once complete). Holds the whole sector in memory while packing.
+fn fill(
+    dir: &Path,
+    node: &PublicKey,
+    sector: u64,
+    bytes: u64,
+    params: &StorageParams,
+) -> io::Result<SectorTree> {
     let path = sector_path(dir, sector);
     let partial = path.with_extension("partial");
-    let file = BufWriter::with_capacity(1 << 20, File::create(&partial)?);
-    let mut filler = Filler {
-        content: content(node, sector),
-        remaining: bytes,
-        file,
-    };
-    let tree = commit_sector_from(SectorId(sector), &mut filler, LEAF_SIZE)?;
-    let file = filler
-        .file
-        .into_inner()
-        .map_err(io::IntoInnerError::into_error)?;
+    let sealed = SealedSector::pack(node, SectorId(sector), bytes, &params.seal)?;
+    let mut file = BufWriter::with_capacity(1 << 20, File::create(&partial)?);
+    let tree = sealed.write_and_commit(&mut file, params.leaf_size)?;
+    let file = file.into_inner().map_err(io::IntoInnerError::into_error)?;
     file.sync_all()?;
     std::fs::rename(&partial, &path)?;
     Ok(tree)
@@ -149,15 +125,18 @@ impl StorageRole {
         std::fs::create_dir_all(dir.join("sectors"))?;
         let node = key.public();
         let count = config.capacity_bytes / config.sector_size_bytes.max(1);
+        // The seal's cost and the leaf size are the verifier's defaults (the policy sets no
+        // others today); a mismatch would show as WrongSeal on the commitment.
+        let params = StorageParams::default();
         let bytes = config.sector_size_bytes;
         let previous = read_state(dir).filter(|s| {
-            s.version == 1
+            s.version == STATE_VERSION
                 && s.node == node.to_hex()
                 && s.leaf_size == LEAF_SIZE
                 && s.sector_bytes == bytes
         });
         let mut state = State {
-            version: 1,
+            version: STATE_VERSION,
             node: node.to_hex(),
             leaf_size: LEAF_SIZE,
             sector_bytes: bytes,
@@ -179,7 +158,7 @@ impl StorageRole {
                             "sector file missing or changed; filling it again"
                         );
                     }
-                    match fill(dir, &node, id, bytes) {
+                    match fill(dir, &node, id, bytes, &params) {
                         Ok(tree) => {
                             filled += 1;
                             tree
@@ -320,6 +299,41 @@ mod tests {
             "same content, same roots"
         );
         assert_eq!(modified(0), before, "sector 0 was not re-filled");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn sectors_on_disk_are_this_nodes_sealed_packing() {
+        let dir = scratch("sealed");
+        let config = StorageConfig {
+            capacity_bytes: 2 * 65_536,
+            sector_size_bytes: 65_536,
+            data_dir: dir.display().to_string(),
+        };
+        let key = NodeKey::from_seed([6; 32]);
+        let role = StorageRole::prepare(&config, &key).expect("packs");
+        let params = StorageParams::default();
+        for signed in role.commitments() {
+            assert_eq!(
+                depin_proof::storage::verify_sealed_root(
+                    &key.public(),
+                    &signed.commitment,
+                    &params
+                ),
+                Ok(())
+            );
+            // The same bytes do not pass as another identity's packing.
+            let other = NodeKey::from_seed([7; 32]).public();
+            assert_eq!(
+                depin_proof::storage::verify_sealed_root(&other, &signed.commitment, &params),
+                Err(depin_proof::reject::RejectReason::WrongSeal)
+            );
+        }
+        let on_disk = std::fs::read(sector_path(&dir, 1)).expect("sector file");
+        let packed = SealedSector::pack(&key.public(), SectorId(1), 65_536, &params.seal)
+            .expect("packs")
+            .to_bytes();
+        assert_eq!(on_disk, packed, "the file holds the packed replica");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -137,22 +137,57 @@ pub(crate) fn challenge_id(
     derive_challenge(STORAGE_CHALLENGE_DOMAIN, entropy, node, &context)
 }
 
-/// The `k` challenged leaf indices for a seed, drawn independently (with replacement) so a
-/// node missing a fraction f of leaves passes with probability exactly (1 − f)^k.
-pub fn challenged_leaves(challenge: &ChallengeId, leaf_count: u64, k: u32) -> Vec<u64> {
-    let mut stream = blake3::Hasher::new_keyed(&challenge.0)
-        .update(b"leaf-indices")
-        .finalize_xof();
+/// BLAKE3 `derive_key` context of the challenged-index key (research storage-packing.md,
+/// "Root freezing and challenges").
+pub const STORAGE_CHALLENGE_INDEX_DOMAIN: &str = "depin/storage/chal/v1";
+
+/// The `k` leaf indices `challenge` opens in the sector `commitment` describes:
+/// `idx_j = draw(BLAKE3_keyed(K, j), leaf_count)` with
+/// `K = BLAKE3_derive_key(STORAGE_CHALLENGE_INDEX_DOMAIN, challenge ‖ sector ‖ root ‖ leaf_count)`,
+/// where the challenge seed already binds the beacon value `E_t`, the node key, the sector,
+/// the period and the deadline ([`StorageChallenge::id`]). Binding the committed root means a
+/// tree committed after the challenge was seen (a sparse one holding only the challenged
+/// leaves) is challenged somewhere else. Indices are drawn independently (with replacement)
+/// so a node missing a fraction f of leaves passes with probability exactly (1 − f)^k, and by
+/// rejection sampling so no index is favoured (for a power-of-two `leaf_count` nothing is
+/// ever rejected and this is the word's low bits).
+pub fn challenged_leaves(
+    challenge: &ChallengeId,
+    commitment: &SectorCommitment,
+    k: u32,
+) -> Vec<u64> {
+    let mut hasher = blake3::Hasher::new_derive_key(STORAGE_CHALLENGE_INDEX_DOMAIN);
+    hasher
+        .update(&challenge.0)
+        .update(&commitment.sector.0.to_be_bytes())
+        .update(&commitment.root)
+        .update(&commitment.leaf_count.to_be_bytes());
+    let key = *hasher.finalize().as_bytes();
     (0..k)
-        .map(|_| {
-            let mut word = [0u8; 8];
-            stream.fill(&mut word);
-            // Multiply-shift maps 64 random bits onto 0..leaf_count; the bias is below
-            // leaf_count / 2^64, negligible for any real sector.
-            let scaled = (u128::from(u64::from_be_bytes(word)) * u128::from(leaf_count)) >> 64;
-            u64::try_from(scaled).unwrap_or(0)
-        })
+        .map(|j| draw_index(&key, j, commitment.leaf_count))
         .collect()
+}
+
+/// Index `j`: the first 64-bit word of `BLAKE3_keyed(key, j)`'s output stream below the
+/// largest multiple of `n` that fits in 2^64, reduced mod `n` (no modulo bias).
+fn draw_index(key: &[u8; 32], j: u32, n: u64) -> u64 {
+    if n <= 1 {
+        return 0;
+    }
+    // 2^64 mod n, computed without 128-bit arithmetic.
+    let excess = (u64::MAX % n + 1) % n;
+    let mut stream = blake3::Hasher::new_keyed(key)
+        .update(&j.to_be_bytes())
+        .finalize_xof();
+    loop {
+        let mut word = [0u8; 8];
+        stream.fill(&mut word);
+        let word = u64::from_be_bytes(word);
+        // Words at or above 2^64 − excess would make the low residues more likely.
+        if excess == 0 || word <= u64::MAX - excess {
+            return word % n;
+        }
+    }
 }
 
 /// One opened leaf and its path to the sector root.

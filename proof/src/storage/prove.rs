@@ -122,7 +122,7 @@ pub fn answer_challenge<S: Read + Seek>(
     let commitment = &sector.commitment;
     let indices = challenged_leaves(
         &challenge.id(node),
-        commitment.leaf_count,
+        commitment,
         params.challenges_per_deadline,
     );
     let mut openings = Vec::with_capacity(indices.len());

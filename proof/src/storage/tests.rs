@@ -123,7 +123,7 @@ impl Fixture {
         };
         let indices = challenged_leaves(
             &challenge.id(&self.node.public()),
-            self.tree.commitment().leaf_count,
+            self.tree.commitment(),
             self.params.challenges_per_deadline,
         );
         let hashes: Vec<_> = indices
@@ -454,8 +454,9 @@ fn streaming_and_slice_commitments_agree_and_are_deterministic() {
     let f = Fixture::new(64 * 100 + 17, 7);
     let (a, b) = (f.respond(), f.respond());
     assert_eq!(a, b);
-    let indices = challenged_leaves(&f.challenge().id(&f.node.public()), 101, 46);
+    let indices = challenged_leaves(&f.challenge().id(&f.node.public()), f.tree.commitment(), 46);
     assert_eq!(a.signing_bytes(&indices), b.signing_bytes(&indices));
 }
 
 mod detection;
+mod sealed;

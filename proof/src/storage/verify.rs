@@ -8,7 +8,7 @@ use super::messages::{
     leaf_hash,
 };
 use super::{Deadline, SectorId, StorageParams};
-use crate::entropy::{Beacon, ChallengeId, SeenChallenges, check_not_replayed};
+use crate::entropy::{Beacon, ChallengeId, EntropyConfig, SeenChallenges, check_not_replayed};
 use crate::identity::PublicKey;
 use crate::merkle::{LeafHash, verify_path};
 use crate::reject::RejectReason;
@@ -174,7 +174,7 @@ pub fn verify_storage_response(
     if response.openings.len() != usize::try_from(k).unwrap_or(usize::MAX) {
         return Err(RejectReason::WrongLeafCount);
     }
-    let indices = challenged_leaves(&challenge, commitment.leaf_count, k);
+    let indices = challenged_leaves(&challenge, commitment, k);
     let mut hashes: Vec<LeafHash> = Vec::with_capacity(indices.len());
     for (&index, opening) in indices.iter().zip(&response.openings) {
         if opening.leaf.len() as u64 != commitment.leaf_len(index) {
@@ -205,6 +205,31 @@ pub fn verify_storage_response(
         challenge,
         leaves_checked: k,
     })
+}
+
+/// When the response-deadline clock of a challenge drawn from beacon tick `entropy_tick`
+/// starts: the tick's issue time. That is when the beacon value becomes known to anyone —
+/// not the moment this node's challenge was sent — because every node's challenge in that
+/// tick derives from the same `E_t`: a sibling identity that received it first could hand it
+/// over, and this node would start regenerating before its own challenge arrived. The
+/// verifier sends a deadline's challenges as soon as its tick is issued
+/// (operator verifier/schedule.rs), so for a connected node the two coincide.
+pub fn response_clock_start_ms(entropy: &EntropyConfig, entropy_tick: u64) -> u64 {
+    entropy.issued_at_ms(entropy_tick)
+}
+
+/// Checks the response deadline D (`params.response_deadline_ms`): a response must arrive
+/// within D of its clock start ([`response_clock_start_ms`]). Later than that, the leaves
+/// may have been regenerated rather than read: [`RejectReason::LateResponse`].
+pub fn check_response_deadline(
+    params: &StorageParams,
+    clock_start_ms: u64,
+    now_ms: u64,
+) -> Result<(), RejectReason> {
+    if now_ms > clock_start_ms.saturating_add(params.response_deadline_ms) {
+        return Err(RejectReason::LateResponse);
+    }
+    Ok(())
 }
 
 /// An accepted fault declaration.

@@ -5,6 +5,7 @@ pub mod volume;
 use super::{Fitted, NodeKind, RoleSettings, Workload, pod, quantity, status, workload};
 use crate::error::InvalidSpec;
 use depin_crds::{NodeStatus, StorageNode, StorageNodeSpec};
+use depin_proof::storage::{MAX_SECTOR_BYTES, MIN_SECTOR_BYTES};
 use depin_proto::config::{Role, StorageConfig};
 use k8s_openapi::api::core::v1::{
     PersistentVolumeClaim, PersistentVolumeClaimSpec, PodTemplateSpec, Service, VolumeMount,
@@ -39,10 +40,14 @@ impl NodeKind for StorageNode {
             Some(q) => quantity::bytes(&q.0, "spec.sectorSize")?,
             None => DEFAULT_SECTOR_BYTES,
         };
-        if sector == 0 {
+        // The seal's bounds (depin-proof): the CRD pattern lets plain digits through, and
+        // quantities like "96Mi" parse, so the power-of-two rule is enforced here.
+        if !(MIN_SECTOR_BYTES..=MAX_SECTOR_BYTES).contains(&sector) || !sector.is_power_of_two() {
             return Err(InvalidSpec::new(
                 "spec.sectorSize",
-                "must be greater than 0",
+                format!(
+                    "{sector} bytes is not a power of two from {MIN_SECTOR_BYTES} (64Mi) to {MAX_SECTOR_BYTES} (1Gi)"
+                ),
             ));
         }
         if capacity < sector {

@@ -19,7 +19,8 @@ fn caught_rate(lost_fraction: f64, trials: u64) -> f64 {
         // Each trial is a different period, hence different beacon entropy and leaves.
         f.deadline = f.params.deadline(PERIOD + trial, 5).expect("exists");
         let mut response = f.respond();
-        let indices = challenged_leaves(&f.challenge().id(&f.node.public()), 1000, 46);
+        let indices =
+            challenged_leaves(&f.challenge().id(&f.node.public()), f.tree.commitment(), 46);
         for (index, opening) in indices.iter().zip(&mut response.openings) {
             if lost.contains(index) {
                 opening.leaf = vec![0; 64]; // the node no longer has these bytes
