@@ -158,11 +158,21 @@ pub enum RejectReason {
     /// frozen for the reward controller).
     #[error("the work's reward epoch is already closed")]
     LateForEpoch,
+    /// A GPU chain commitment does not carry one root per stage of its class.
+    #[error("the commitment's stage roots do not match the class's stage count")]
+    WrongStageCount,
+    /// An opened sample's input rows are not row i and its butterfly partner of the
+    /// previous stage.
+    #[error("the opened input rows are not the row and its butterfly partner")]
+    WrongPartnerRow,
+    /// No answer arrived before the GPU round closed: a missed round counts as a failure.
+    #[error("no answer before the GPU round closed")]
+    NoResponse,
 }
 
 impl RejectReason {
     /// Every reason, so the operator can pre-register one metric series per label.
-    pub const ALL: [RejectReason; 50] = [
+    pub const ALL: [RejectReason; 53] = [
         RejectReason::BadSignature,
         RejectReason::UnknownNode,
         RejectReason::WrongSessionNonce,
@@ -213,6 +223,9 @@ impl RejectReason {
         RejectReason::EnergyMismatch,
         RejectReason::MeterSerialChanged,
         RejectReason::LateForEpoch,
+        RejectReason::WrongStageCount,
+        RejectReason::WrongPartnerRow,
+        RejectReason::NoResponse,
     ];
 
     /// The reason named `name` (the inverse of [`RejectReason::as_str`]), for decoding
@@ -274,6 +287,9 @@ impl RejectReason {
             RejectReason::EnergyMismatch => "EnergyMismatch",
             RejectReason::MeterSerialChanged => "MeterSerialChanged",
             RejectReason::LateForEpoch => "LateForEpoch",
+            RejectReason::WrongStageCount => "WrongStageCount",
+            RejectReason::WrongPartnerRow => "WrongPartnerRow",
+            RejectReason::NoResponse => "NoResponse",
         }
     }
 }
