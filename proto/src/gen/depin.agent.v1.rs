@@ -2,7 +2,7 @@
 /// Everything an agent sends on a session.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct AgentMessage {
-    #[prost(oneof = "agent_message::Body", tags = "1, 2, 3, 4, 5, 6, 7, 8, 20")]
+    #[prost(oneof = "agent_message::Body", tags = "1, 2, 3, 4, 5, 6, 7, 8")]
     pub body: ::core::option::Option<agent_message::Body>,
 }
 /// Nested message and enum types in `AgentMessage`.
@@ -25,15 +25,12 @@ pub mod agent_message {
         BeaconReport(super::BeaconReport),
         #[prost(message, tag = "8")]
         WitnessReport(super::WitnessReport),
-        /// Answer to an RttProbe (GPU sessions; fields 20+ are the GPU chain protocol's).
-        #[prost(message, tag = "20")]
-        RttEcho(super::RttEcho),
     }
 }
 /// Everything the verifier sends on a session.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct VerifierMessage {
-    #[prost(oneof = "verifier_message::Body", tags = "1, 2, 3, 4, 5, 6, 7, 8, 20")]
+    #[prost(oneof = "verifier_message::Body", tags = "1, 2, 3, 4, 5, 6, 7, 8")]
     pub body: ::core::option::Option<verifier_message::Body>,
 }
 /// Nested message and enum types in `VerifierMessage`.
@@ -56,9 +53,6 @@ pub mod verifier_message {
         Receipt(super::Receipt),
         #[prost(message, tag = "8")]
         BeaconChallenge(super::BeaconChallenge),
-        /// Round-trip probe; the agent echoes it at once (the GPU deadline subtracts the RTT).
-        #[prost(message, tag = "20")]
-        RttProbe(super::RttProbe),
     }
 }
 /// First message of every session.
@@ -291,18 +285,6 @@ pub struct StageRow {
     pub cells: ::prost::alloc::vec::Vec<u8>,
     #[prost(bytes = "vec", tag = "3")]
     pub path: ::prost::alloc::vec::Vec<u8>,
-}
-/// Verifier -> agent: echo this nonce at once.
-#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
-pub struct RttProbe {
-    #[prost(bytes = "vec", tag = "1")]
-    pub nonce: ::prost::alloc::vec::Vec<u8>,
-}
-/// Agent -> verifier: the probe's nonce.
-#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
-pub struct RttEcho {
-    #[prost(bytes = "vec", tag = "1")]
-    pub nonce: ::prost::alloc::vec::Vec<u8>,
 }
 /// One opened row of C.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
