@@ -48,9 +48,15 @@ pub struct RewardPolicySpec {
     /// Optional splits inside a kind's pool (hotspot beacons vs witnesses).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sub_pools: Option<SubPools>,
-    /// Share weight of each verified GPU throughput class (cpu, entry, mainstream, high-end, flagship).
+    /// GPU classes: share weight, and the chained-product work each is challenged with
+    /// (built-in cpu, entry, mainstream, high-end, flagship; see docs/r2/gpu.md).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gpu_classes: Vec<GpuClass>,
+    /// Global GPU rounds per epoch: every GpuWorker of this policy is challenged at the
+    /// same unpredictable instant once per slot; availability is passed / held (default 96).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub gpu_rounds_per_epoch: Option<u32>,
     /// Optional burn-and-mint: burned data credits are re-minted on top of the schedule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub burn_and_mint: Option<BurnAndMint>,
@@ -98,6 +104,22 @@ pub struct GpuClass {
     /// Shares per fully available epoch in this class, a decimal string.
     #[schemars(regex(pattern = r"^[0-9]{1,20}(\.[0-9]{1,18})?$"))]
     pub weight: String,
+    /// Throughput floor in int8 TOPS; a slower answer is TooSlow (built-in classes: their own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("minimum" = 0, "exclusiveMinimum" = true))]
+    pub min_tops: Option<f64>,
+    /// Matrix dimension n of each chained product, a power of two (built-in: their own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 2, max = 16384))]
+    pub matrix_n: Option<u32>,
+    /// Chained products per challenge (built-in: their own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 256))]
+    pub stages: Option<u32>,
+    /// (stage, row) samples opened per proof (default 32).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 256))]
+    pub sampled_rows: Option<u32>,
 }
 
 /// Burn-and-mint parameters.

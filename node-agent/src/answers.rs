@@ -8,6 +8,7 @@ use depin_proof::entropy::ChallengeId;
 use depin_proof::identity::{NodeKey, PublicKey};
 use depin_proof::receipt::{ProofKind, Receipt};
 use depin_proto::v1::{self, agent_message::Body as Out, verifier_message::Body as In};
+use depin_proto::gpu_wire;
 use depin_proto::wire::{self, Filed};
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -27,8 +28,16 @@ impl Prover {
             Some(In::StorageChallenge(w)) => {
                 self.on_storage_challenge(&w, session_key, memory, tx).await
             }
+            // A chain challenge names its stage count; one without is the single product.
+            Some(In::GpuChallenge(w)) if w.stages > 0 => {
+                self.on_chain_challenge(&w, session_key, memory, tx).await
+            }
             Some(In::GpuChallenge(w)) => self.on_gpu_challenge(&w, session_key, memory, tx).await,
+            Some(In::RowRequest(w)) if !w.stages.is_empty() => {
+                self.on_sample_request(&w, memory, tx).await
+            }
             Some(In::RowRequest(w)) => self.on_row_request(&w, memory, tx).await,
+
             Some(In::BeaconChallenge(w)) => {
                 match (&self.work, wire::beacon_challenge_from_wire(&w)) {
                     (Work::Hotspot(hotspot), Ok(entropy)) => {
@@ -165,6 +174,75 @@ impl Prover {
         });
     }
 
+    async fn on_chain_challenge(
+        &self,
+        w: &v1::GpuChallenge,
+        session_key: &Arc<NodeKey>,
+        memory: &mut Memory,
+        tx: &mpsc::Sender<v1::AgentMessage>,
+    ) {
+        let (Work::Gpu(gpu), Ok(challenge), Ok(id)) = (
+            &self.work,
+            gpu_wire::chain_challenge_from_wire(w),
+            wire::challenge_from_wire(&w.challenge_id),
+        ) else {
+            tracing::warn!("ignoring a GPU chain challenge this agent cannot answer");
+            return;
+        };
+        if self.seen(&id, memory, tx).await {
+            return;
+        }
+        memory.in_flight.insert(id);
+        let (gpu, key, done, at) = (
+            gpu.clone(),
+            session_key.clone(),
+            memory.done_tx.clone(),
+            Instant::now(),
+        );
+        tokio::task::spawn_blocking(move || {
+            let _ = done.send(match gpu.compute_chain(&challenge) {
+                Ok(computed) => Done::Chain {
+                    challenge: id,
+                    computed: Box::new(computed),
+                    session_key: key,
+                    at,
+                },
+                Err(refused) => Done::Failed {
+                    challenge: id,
+                    error: refused.to_string(),
+                },
+            });
+        });
+    }
+
+    async fn on_sample_request(
+        &self,
+        w: &v1::RowRequest,
+        memory: &mut Memory,
+        tx: &mpsc::Sender<v1::AgentMessage>,
+    ) {
+        let Ok(request) = gpu_wire::sample_request_from_wire(w) else {
+            return;
+        };
+        let Some((work, key)) = memory.chains.get(&request.challenge) else {
+            tracing::warn!(challenge = %request.challenge.to_hex(), "sample request for a chain this agent does not hold");
+            return;
+        };
+        let opening = work.open(&request, key);
+        let message = agent_message(Out::GpuOpening(gpu_wire::chain_opening_to_wire(
+            &key.public(),
+            &opening,
+        )));
+        let at = memory
+            .outbox
+            .get(&request.challenge)
+            .map_or_else(Instant::now, |p| p.challenge_at);
+        memory
+            .outbox
+            .put(request.challenge, ProofKind::Gpu, message.clone(), at);
+        let _ = tx.send(message).await;
+    }
+
     async fn on_row_request(
         &self,
         w: &v1::RowRequest,
@@ -214,6 +292,7 @@ impl Prover {
             return;
         };
         memory.gpu.remove(&receipt.challenge);
+        memory.chains.remove(&receipt.challenge);
         if let (ProofKind::Meter, Work::Meter(meter)) = (pending.kind, &self.work)
             && let Err(err) =
                 meter.on_receipt(&receipt.challenge, &pending.message, decided.verdict)
@@ -289,6 +368,35 @@ impl Prover {
                 )));
                 memory
                     .gpu
+                    .insert(challenge, (Arc::new(computed.work), session_key));
+                (challenge, ProofKind::Gpu, message, at)
+            }
+            Done::Chain {
+                challenge,
+                computed,
+                session_key,
+                at,
+            } => {
+                let backend = match &self.work {
+                    Work::Gpu(gpu) => gpu.backend.label(),
+                    Work::Storage(_) | Work::Meter(_) | Work::Hotspot(_) => "cpu",
+                };
+                self.metrics
+                    .gpu_tops
+                    .with_label_values(&[backend])
+                    .set(computed.tops);
+                tracing::info!(
+                    backend,
+                    elapsed_ms = computed.elapsed.as_millis(),
+                    tops = computed.tops,
+                    "GPU chain computed"
+                );
+                let commitment = computed.work.commit(&session_key);
+                let message = agent_message(Out::GpuCommitment(
+                    gpu_wire::chain_commitment_to_wire(&session_key.public(), &commitment),
+                ));
+                memory
+                    .chains
                     .insert(challenge, (Arc::new(computed.work), session_key));
                 (challenge, ProofKind::Gpu, message, at)
             }

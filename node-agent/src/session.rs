@@ -5,10 +5,10 @@
 use crate::metrics::{AgentMetrics, SessionState};
 use crate::outbox::Outbox;
 use crate::roles::Work;
-use crate::roles::gpu::Computed;
+use crate::roles::gpu::{Computed, ComputedChain};
 use backon::{BackoffBuilder, ExponentialBuilder};
 use depin_proof::entropy::ChallengeId;
-use depin_proof::gpu::GpuWork;
+use depin_proof::gpu::{ChainWork, GpuWork};
 use depin_proof::identity::{NodeKey, PublicKey};
 use depin_proof::receipt::ProofKind;
 use depin_proof::session::{ServerNonce, SessionHello};
@@ -60,6 +60,17 @@ pub(crate) enum Done {
         /// When the challenge arrived.
         at: Instant,
     },
+    /// A computed GPU chain, to commit to.
+    Chain {
+        /// The challenge.
+        challenge: ChallengeId,
+        /// The stages, their trees and the measured throughput.
+        computed: Box<ComputedChain>,
+        /// The key of the session the challenge arrived on.
+        session_key: Arc<NodeKey>,
+        /// When the challenge arrived.
+        at: Instant,
+    },
     /// A signed report the agent sends unprompted (meter reading, beacon or witness).
     Report {
         /// The id its receipt will carry.
@@ -86,6 +97,8 @@ pub(crate) struct Memory {
     pub(crate) in_flight: HashSet<ChallengeId>,
     /// GPU products kept until their receipt, with the session key that commits to them.
     pub(crate) gpu: HashMap<ChallengeId, (Arc<GpuWork>, Arc<NodeKey>)>,
+    /// GPU chains kept until their receipt, with the session key that commits to them.
+    pub(crate) chains: HashMap<ChallengeId, (Arc<ChainWork>, Arc<NodeKey>)>,
     /// Where finished work is sent.
     pub(crate) done_tx: mpsc::UnboundedSender<Done>,
     done_rx: mpsc::UnboundedReceiver<Done>,
@@ -132,6 +145,7 @@ pub async fn run(prover: Prover, mut shutdown: watch::Receiver<bool>) {
         outbox,
         in_flight: HashSet::new(),
         gpu: HashMap::new(),
+            chains: HashMap::new(),
         done_tx,
         done_rx,
     };

@@ -178,11 +178,21 @@ pub enum RejectReason {
     /// than reading the leaves takes, so it may have been regenerated instead of read.
     #[error("storage response after the response deadline")]
     LateResponse,
+    /// A GPU chain commitment does not carry one root per stage of its class.
+    #[error("the commitment's stage roots do not match the class's stage count")]
+    WrongStageCount,
+    /// An opened sample's input rows are not row i and its butterfly partner of the
+    /// previous stage.
+    #[error("the opened input rows are not the row and its butterfly partner")]
+    WrongPartnerRow,
+    /// No answer arrived before the GPU round closed: a missed round counts as a failure.
+    #[error("no answer before the GPU round closed")]
+    NoResponse,
 }
 
 impl RejectReason {
     /// Every reason, so the operator can pre-register one metric series per label.
-    pub const ALL: [RejectReason; 55] = [
+    pub const ALL: [RejectReason; 58] = [
         RejectReason::BadSignature,
         RejectReason::UnknownNode,
         RejectReason::WrongSessionNonce,
@@ -238,6 +248,9 @@ impl RejectReason {
         RejectReason::WrongSeal,
         RejectReason::WrongSectorSize,
         RejectReason::LateResponse,
+        RejectReason::WrongStageCount,
+        RejectReason::WrongPartnerRow,
+        RejectReason::NoResponse,
     ];
 
     /// The reason named `name` (the inverse of [`RejectReason::as_str`]), for decoding
@@ -304,6 +317,9 @@ impl RejectReason {
             RejectReason::WrongSeal => "WrongSeal",
             RejectReason::WrongSectorSize => "WrongSectorSize",
             RejectReason::LateResponse => "LateResponse",
+            RejectReason::WrongStageCount => "WrongStageCount",
+            RejectReason::WrongPartnerRow => "WrongPartnerRow",
+            RejectReason::NoResponse => "NoResponse",
         }
     }
 }

@@ -6,6 +6,7 @@
 //! it is stale. Normal builds therefore need no protobuf compiler at all.
 
 pub mod config;
+pub mod gpu_wire;
 pub mod wire;
 
 /// Generated messages, client and server for the `depin.agent.v1` package.

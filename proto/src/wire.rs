@@ -45,7 +45,7 @@ pub struct Filed<T> {
     pub message: T,
 }
 
-fn fixed<const N: usize>(bytes: &[u8]) -> Result<[u8; N], RejectReason> {
+pub(crate) fn fixed<const N: usize>(bytes: &[u8]) -> Result<[u8; N], RejectReason> {
     bytes.try_into().map_err(|_| RejectReason::Malformed)
 }
 
@@ -59,7 +59,7 @@ pub fn challenge_from_wire(bytes: &[u8]) -> Result<ChallengeId, RejectReason> {
     fixed(bytes).map(ChallengeId)
 }
 
-fn entropy_from_wire(entropy: Option<&v1::Entropy>) -> Result<Entropy, RejectReason> {
+pub(crate) fn entropy_from_wire(entropy: Option<&v1::Entropy>) -> Result<Entropy, RejectReason> {
     let entropy = entropy.ok_or(RejectReason::Malformed)?;
     Ok(Entropy {
         tick: entropy.tick,
@@ -67,7 +67,7 @@ fn entropy_from_wire(entropy: Option<&v1::Entropy>) -> Result<Entropy, RejectRea
     })
 }
 
-fn entropy_to_wire(entropy: &Entropy) -> v1::Entropy {
+pub(crate) fn entropy_to_wire(entropy: &Entropy) -> v1::Entropy {
     v1::Entropy {
         tick: entropy.tick,
         value: entropy.value.to_vec(),
@@ -232,6 +232,7 @@ pub fn gpu_challenge_to_wire(
         n: challenge.n,
         issued_at_ms: challenge.issued_at_ms,
         deadline_ms,
+        ..v1::GpuChallenge::default()
     }
 }
 
@@ -256,6 +257,7 @@ pub fn gpu_commitment_to_wire(session_key: &PublicKey, c: &GpuCommitment) -> v1:
         n: c.n,
         root: c.root.to_vec(),
         signature: c.signature.to_vec(),
+        ..v1::GpuCommitment::default()
     }
 }
 
@@ -281,6 +283,7 @@ pub fn row_request_to_wire(request: &RowRequest) -> v1::RowRequest {
     v1::RowRequest {
         challenge_id: request.challenge.0.to_vec(),
         rows: request.rows.clone(),
+        ..v1::RowRequest::default()
     }
 }
 
@@ -310,6 +313,7 @@ pub fn gpu_opening_to_wire(session_key: &PublicKey, opening: &GpuOpening) -> v1:
             })
             .collect(),
         signature: opening.signature.to_vec(),
+        ..v1::GpuOpening::default()
     }
 }
 

@@ -1,8 +1,13 @@
-//! GPU role: compute the challenge's int8 product C = A·B, commit to its rows, open the
-//! rows the verifier picks. The CPU backend (depin_proof's kernel on every core) always
-//! works; see `Backend::detect` for CUDA.
+//! GPU role: compute the challenge's chain of K int8 products (depin_proof::gpu::chain),
+//! commit to the stage roots, open the (stage, row) samples the verifier picks. The CPU
+//! backend (depin_proof's kernel on every core) always works; see `Backend::detect` for
+//! CUDA. A future CUDA backend must produce the same `D_k` bytes (the arithmetic is
+//! specified in `depin_proof::gpu::chain`) and hand them to `ChainWork::from_stages`, so
+//! the wire protocol does not change when it arrives.
 
-use depin_proof::gpu::{GpuChallenge, GpuWork, achieved_tops};
+use depin_proof::gpu::{
+    ChainChallenge, ChainWork, GpuChallenge, GpuWork, achieved_tops, chain_ops,
+};
 use depin_proof::identity::PublicKey;
 use std::time::{Duration, Instant};
 
@@ -65,6 +70,11 @@ fn nvidia_device() -> Option<String> {
     Some(model)
 }
 
+/// Most bytes of stages the CPU backend holds for one challenge (K·n²). Ours: 1 GiB, far
+/// above the cpu class (4 MiB); a CPU agent handed a GPU-sized chain declines it at once
+/// (the round is then a miss, as it would be after minutes of computing).
+pub const MAX_CPU_CHAIN_BYTES: u64 = 1 << 30;
+
 /// The GPU role.
 #[derive(Debug, Clone)]
 pub struct GpuRole {
@@ -72,6 +82,41 @@ pub struct GpuRole {
     pub node: PublicKey,
     /// The backend.
     pub backend: Backend,
+}
+
+/// One computed chain.
+pub struct ComputedChain {
+    /// The stages and their trees.
+    pub work: ChainWork,
+    /// Compute time.
+    pub elapsed: Duration,
+    /// Throughput over the compute time, TOPS.
+    pub tops: f64,
+}
+
+/// Why a chain was not computed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChainRefused {
+    /// n or K out of range.
+    #[error("chain n={n} stages={stages} out of range")]
+    OutOfRange {
+        /// n.
+        n: u32,
+        /// K.
+        stages: u32,
+    },
+    /// More stage memory than this backend holds.
+    #[error("chain n={n} stages={stages} needs {bytes} bytes of stages, more than {limit}")]
+    TooLarge {
+        /// n.
+        n: u32,
+        /// K.
+        stages: u32,
+        /// K·n².
+        bytes: u64,
+        /// The backend's limit.
+        limit: u64,
+    },
 }
 
 /// One computed challenge.
@@ -85,6 +130,31 @@ pub struct Computed {
 }
 
 impl GpuRole {
+    /// Computes a chain challenge (blocking: run it off the async runtime).
+    pub fn compute_chain(&self, challenge: &ChainChallenge) -> Result<ComputedChain, ChainRefused> {
+        let bytes = u64::from(challenge.n) * u64::from(challenge.n) * u64::from(challenge.stages);
+        let (n, stages) = (challenge.n, challenge.stages);
+        if bytes > MAX_CPU_CHAIN_BYTES {
+            return Err(ChainRefused::TooLarge {
+                n,
+                stages,
+                bytes,
+                limit: MAX_CPU_CHAIN_BYTES,
+            });
+        }
+        let started = Instant::now();
+        let work = match self.backend {
+            Backend::Cpu { threads } => ChainWork::compute(challenge, &self.node, threads)
+                .ok_or(ChainRefused::OutOfRange { n, stages })?,
+        };
+        let elapsed = started.elapsed();
+        Ok(ComputedChain {
+            work,
+            elapsed,
+            tops: chain_ops(n, stages) / elapsed.as_secs_f64().max(1e-6) / 1e12,
+        })
+    }
+
     /// Computes a challenge (blocking: run it off the async runtime); None when n is out of
     /// range.
     pub fn compute(&self, challenge: &GpuChallenge) -> Option<Computed> {

@@ -5,13 +5,16 @@
 pub mod poc;
 
 use depin_crds::RewardPolicySpec;
+use depin_proof::gpu::rounds::{DEFAULT_ROUNDS_PER_EPOCH, RoundPlan};
+use depin_proof::gpu::{GpuClass, GpuClassError};
 use depin_proof::reward::{
     BurnAndMintSpec, GpuClassSpec, HotspotSplitSpec, KindWeightsSpec, PolicyError, PolicySpec,
     RewardPolicy,
 };
 
-/// GPU class weights used when a policy lists none: the verifier's throughput classes, with
-/// weights growing roughly with int8 throughput (our own scale, not a network's).
+/// GPU class weights used when a policy lists none: the built-in classes
+/// (`depin_proof::gpu::GpuClass::built_in`), with weights growing roughly with their
+/// floors (our own scale, not a network's).
 pub const DEFAULT_GPU_CLASSES: [(&str, &str); 5] = [
     ("cpu", "0.1"),
     ("entry", "1"),
@@ -68,12 +71,43 @@ pub fn to_spec(spec: &RewardPolicySpec) -> PolicySpec {
     }
 }
 
+/// The GPU classes a policy challenges and pays: its `gpuClasses` (built-in parameters
+/// for built-in names, overridden field by field), or every built-in class named in
+/// [`DEFAULT_GPU_CLASSES`] when it lists none.
+pub fn gpu_classes(spec: &RewardPolicySpec) -> Result<Vec<GpuClass>, GpuClassError> {
+    if spec.gpu_classes.is_empty() {
+        return Ok(DEFAULT_GPU_CLASSES
+            .iter()
+            .filter_map(|(name, _)| GpuClass::built_in(name))
+            .collect());
+    }
+    spec.gpu_classes
+        .iter()
+        .map(|c| GpuClass::resolve(&c.name, c.min_tops, c.matrix_n, c.stages, c.sampled_rows))
+        .collect()
+}
+
+/// Where the global GPU rounds of `spec`'s epochs fall (`gpuRoundsPerEpoch`, slots long
+/// enough for the slowest class to close).
+pub fn gpu_round_plan(spec: &RewardPolicySpec, classes: &[GpuClass]) -> RoundPlan {
+    let guard = classes.iter().map(GpuClass::close_ms).max().unwrap_or(0);
+    RoundPlan::new(
+        spec.epoch_seconds.saturating_mul(1000),
+        spec.gpu_rounds_per_epoch
+            .unwrap_or(DEFAULT_ROUNDS_PER_EPOCH),
+        guard,
+    )
+}
+
 /// Why a CRD policy cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidPolicy {
     /// The reward math refuses it.
     #[error(transparent)]
     Reward(#[from] PolicyError),
+    /// A `gpuClasses` entry cannot be challenged.
+    #[error(transparent)]
+    GpuClass(#[from] GpuClassError),
     /// Its `poc` section cannot be used by the verifier.
     #[error(transparent)]
     Poc(#[from] poc::PocRuleError),
@@ -85,6 +119,7 @@ impl InvalidPolicy {
         match self {
             Self::Reward(e) => e.reason(),
             Self::Poc(e) => e.reason(),
+            Self::GpuClass(e) => e.reason(),
         }
     }
 }
@@ -97,6 +132,7 @@ pub fn validate(spec: &RewardPolicySpec) -> Result<RewardPolicy, InvalidPolicy> 
     if let Some(rules) = &spec.poc {
         poc::check(rules)?;
     }
+    gpu_classes(spec)?;
     Ok(policy)
 }
 
@@ -146,5 +182,41 @@ mod tests {
             "{err}"
         );
         assert_eq!(err.reason(), "IntervalSplitsDay");
+    }
+
+    #[test]
+    fn gpu_classes_default_to_the_built_ins_and_bad_ones_name_the_class() {
+        let spec = example();
+        let classes = gpu_classes(&RewardPolicySpec {
+            gpu_classes: Vec::new(),
+            ..spec.clone()
+        })
+        .expect("defaults");
+        let names: Vec<&str> = classes.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["cpu", "entry", "mainstream", "high-end", "flagship"]
+        );
+        let plan = gpu_round_plan(&spec, &classes);
+        assert!(plan.slot_ms() >= 2 * plan.guard_ms);
+
+        let class = |name: &str, n: Option<u32>| depin_crds::GpuClass {
+            name: name.into(),
+            weight: "1".into(),
+            min_tops: Some(1.0),
+            matrix_n: n,
+            stages: Some(2),
+            sampled_rows: None,
+        };
+        let mut bad = spec.clone();
+        bad.gpu_classes = vec![class("mine", Some(48))];
+        let err = validate(&bad).expect_err("48 is not a power of two");
+        assert_eq!(err.reason(), "GpuClassMatrixN");
+        assert!(err.to_string().contains("\"mine\""), "{err}");
+        bad.gpu_classes = vec![class("mine", None)];
+        assert_eq!(
+            validate(&bad).expect_err("no n").reason(),
+            "GpuClassUnknown"
+        );
     }
 }

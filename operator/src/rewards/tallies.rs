@@ -7,11 +7,14 @@
 //!   persisted reputation and disqualification as of the epoch's last write. Declared
 //!   capacity is never read. A tally without `proofs.storage` (written before it existed)
 //!   is read as nothing missed at reputation 1.
-//! - gpu: the verifier records each accepted proof's units under the throughput class it
-//!   measured (`workUnitsByPart`); a worker is paid in the class that earned most of its
-//!   units, when the policy has that class, else in the policy's `cpu` class (or its
-//!   lowest-weighted one): an unmeasured class is never paid as a fast one. `availability = accepted / (accepted +
-//!   rejected)`.
+//! - gpu: the verifier challenges every GpuWorker of a policy in the same global rounds,
+//!   sized for the class it claims, and records each passed round's units under that
+//!   class (`workUnitsByPart`); a worker is paid in the class that earned most of its
+//!   units (ties: the heavier class), when the policy has that class, else in the
+//!   policy's `cpu` class (or its lowest-weighted one). Every held round is recorded once:
+//!   passed (accepted) or failed (rejected, including `NoResponse` for a round missed
+//!   offline or answered too late), so `availability = accepted / (accepted + rejected)`
+//!   is passed rounds / held rounds, and answering 1 of 60 rounds pays 1/60.
 //! - hotspot: `workUnitsByPart.beacon` and `.witness` feed the beacon and witness sub-pools
 //!   (a tally without parts counts wholly as witness units).
 //! - meter: `workUnits` are verified Wh.
@@ -20,6 +23,7 @@
 
 use depin_crds::{NodeStatus, ProofTally, RewardSummary};
 use depin_proof::reward::{Decimal, NodeKind, NodeTally, RewardPolicy, Work};
+use std::collections::BTreeMap;
 
 /// What the reward controller reads from one node CR.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -68,34 +72,29 @@ pub fn gpu_class(policy: &RewardPolicy) -> String {
 
 /// `record`'s tally for wall-clock epoch `epoch`, or None without verified work there.
 pub fn tally_for(record: &NodeRecord, epoch: u64, policy: &RewardPolicy) -> Option<NodeTally> {
-    let classes: Vec<&str> = policy.gpu_classes().keys().map(String::as_str).collect();
-    tally_with_classes(record, epoch, &gpu_class(policy), &classes)
+    tally_with_classes(record, epoch, &gpu_class(policy), policy.gpu_classes())
 }
 
-/// The GPU class that earned most of the epoch's work units (ties: the faster class),
-/// when the policy pays it; the verifier records units by measured class.
-fn measured_class(proofs: &ProofTally, policy_classes: &[&str]) -> Option<String> {
-    const FASTEST_FIRST: [&str; 5] = ["flagship", "high-end", "mainstream", "entry", "cpu"];
-    FASTEST_FIRST
+/// The GPU class that earned most of the epoch's work units (ties: the heavier class),
+/// when the policy pays it; the verifier records units by the class passed.
+fn passed_class(proofs: &ProofTally, policy_classes: &BTreeMap<String, Decimal>) -> Option<String> {
+    policy_classes
         .iter()
-        .filter(|c| policy_classes.contains(c))
-        .filter_map(|c| {
-            let units = proofs.work_units_by_part.get(*c)?.parse::<u128>().ok()?;
-            Some((units, *c))
+        .filter_map(|(class, weight)| {
+            let units = proofs.work_units_by_part.get(class)?.parse::<u128>().ok()?;
+            Some(((units, *weight), class))
         })
-        // max_by_key keeps the last maximum: iterate slowest-first for ties to the faster.
-        .rev()
-        .max_by_key(|(units, _)| *units)
-        .map(|(_, c)| c.to_string())
+        .max_by_key(|(key, _)| *key)
+        .map(|(_, c)| c.clone())
 }
 
-/// [`tally_for`] with the classes the policy pays: a GPU is paid in the class it was
-/// measured in when the policy has it, else in `gpu_class`.
+/// [`tally_for`] with the classes the policy pays: a GPU is paid in the class it passed
+/// when the policy has it, else in `gpu_class`.
 fn tally_with_classes(
     record: &NodeRecord,
     epoch: u64,
     gpu_class: &str,
-    policy_classes: &[&str],
+    policy_classes: &BTreeMap<String, Decimal>,
 ) -> Option<NodeTally> {
     let proofs = proofs_in(&record.status, epoch)?;
     if proofs.accepted == 0 {
@@ -116,7 +115,7 @@ fn tally_with_classes(
     let work = match record.kind? {
         NodeKind::Storage => storage_work(proofs, units()),
         NodeKind::Gpu => Work::Gpu {
-            class: measured_class(proofs, policy_classes).unwrap_or_else(|| gpu_class.to_string()),
+            class: passed_class(proofs, policy_classes).unwrap_or_else(|| gpu_class.to_string()),
             availability: success,
         },
         NodeKind::Hotspot => {
@@ -228,6 +227,7 @@ mod tests {
     #[test]
     fn tallies_map_to_work() {
         let d = |s: &str| Decimal::parse(s).expect("decimal");
+        let classes = policy(&[("cpu", "0.1"), ("entry", "1"), ("flagship", "8")]);
         // (record, wall epoch) → expected work (None: no tally)
         let table: Vec<(NodeRecord, u64, Option<Work>)> = vec![
             (
@@ -281,7 +281,7 @@ mod tests {
                     witness_units: d("8"),
                 }),
             ),
-            // Paid in the class that earned most units (ties go to the faster class).
+            // Paid in the class that earned most units (ties go to the heavier class).
             (
                 record(
                     NodeKind::Gpu,
@@ -298,6 +298,38 @@ mod tests {
                 Some(Work::Gpu {
                     class: "entry".into(),
                     availability: d("0.75"),
+                }),
+            ),
+            // 1 of 60 rounds passed, 59 missed (NoResponse) or failed: availability 1/60.
+            (
+                record(
+                    NodeKind::Gpu,
+                    Some(ProofTally {
+                        work_units_by_part: [("flagship".to_string(), "5".to_string())].into(),
+                        ..tally(7, 1, 59, "5")
+                    }),
+                    None,
+                ),
+                7,
+                Some(Work::Gpu {
+                    class: "flagship".into(),
+                    availability: Decimal::from_ratio(1, 60).expect("ratio"),
+                }),
+            ),
+            // Units in a class the policy does not pay: paid as its cpu class.
+            (
+                record(
+                    NodeKind::Gpu,
+                    Some(ProofTally {
+                        work_units_by_part: [("mine".to_string(), "5".to_string())].into(),
+                        ..tally(7, 2, 0, "5")
+                    }),
+                    None,
+                ),
+                7,
+                Some(Work::Gpu {
+                    class: "cpu".into(),
+                    availability: d("1"),
                 }),
             ),
             // Only rejections: no verified work.
@@ -320,7 +352,7 @@ mod tests {
             (record(NodeKind::Gpu, None, None), 7, None),
         ];
         for (i, (rec, epoch, want)) in table.iter().enumerate() {
-            let got = tally_with_classes(rec, *epoch, "cpu", &["cpu", "entry", "flagship"]);
+            let got = tally_with_classes(rec, *epoch, "cpu", classes.gpu_classes());
             assert_eq!(got.as_ref().map(|t| &t.work), want.as_ref(), "row {i}");
             if let Some(t) = got {
                 assert_eq!(t.node, "fleet/n1");

@@ -18,14 +18,35 @@
 //! Never ask the worker for C·r with a published r: it could compute A(B·r) in O(n²)
 //! without ever forming C (research §3(c)).
 
+pub mod chain;
+mod chain_messages;
+mod chain_verify;
+mod chain_work;
+mod class;
 mod matmul;
 mod messages;
 mod prove;
+pub mod rounds;
 mod verify;
 
 #[cfg(test)]
+mod chain_tests;
+#[cfg(test)]
 mod tests;
 
+pub use chain_messages::{
+    CHAIN_CHALLENGE_DOMAIN, CHAIN_COMMITMENT_DOMAIN, CHAIN_OPENING_DOMAIN, ChainChallenge,
+    ChainCommitment, ChainOpening, OpenedRow, Sample, SampleRequest, StageOpening,
+};
+pub use chain_verify::{
+    ChainCommitContext, ChainOpenContext, VerifiedChainCommitment, VerifiedChainProof,
+    sample_stage_rows, verify_chain_commitment, verify_chain_opening,
+};
+pub use chain_work::ChainWork;
+pub use class::{
+    CLOSE_GRACE_MS, DEFAULT_SAMPLES, GpuClass, GpuClassError, MAX_RTT_SHARE, MAX_SAMPLES,
+    MAX_STAGES, chain_ops, claimed_class,
+};
 pub use matmul::{
     Kernel, matmul_i8, matmul_naive, matmul_with, product_rows, product_rows_with, row_product,
     vnni_peak_loop,
@@ -138,20 +159,20 @@ pub fn achieved_tops(n: u32, elapsed_ms: u64) -> f64 {
     challenge_ops(n) / (elapsed_ms.max(1) as f64 / 1000.0) / 1e12
 }
 
-/// Coarse int8 throughput tiers for dashboards and policy. Ours; the vendor figures that
-/// motivate the floors (dense int8: T4 ≈ 130, A100 ≈ 624, H100 SXM ≈ 1979 TOPS) are from
-/// datasheets, not verified here.
+/// Coarse int8 throughput tiers for dashboards; the floors are the built-in
+/// [`GpuClass`] floors (≈ 0.5 × the reference device's dense int8 peak: T4 130, L4 242,
+/// A100 624, H100 SXM 1979 TOPS, datasheets), so each named device can reach its tier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ThroughputClass {
-    /// Below 1 TOPS: a CPU.
+    /// Below 50 TOPS: a CPU.
     Cpu,
-    /// 1–100 TOPS: edge and older consumer GPUs.
+    /// 50–100 TOPS: T4 class.
     Entry,
-    /// 100–400 TOPS: inference cards (T4, L4 class).
+    /// 100–300 TOPS: L4 class.
     Mainstream,
-    /// 400–1500 TOPS: A100, L40S, RTX 4090 class.
+    /// 300–1000 TOPS: A100, RTX 4090 class.
     HighEnd,
-    /// 1500 TOPS and up: H100/H200 class.
+    /// 1000 TOPS and up: H100/H200 class.
     Flagship,
 }
 
@@ -160,10 +181,10 @@ impl ThroughputClass {
     pub const fn floor_tops(self) -> f64 {
         match self {
             ThroughputClass::Cpu => 0.0,
-            ThroughputClass::Entry => 1.0,
+            ThroughputClass::Entry => 50.0,
             ThroughputClass::Mainstream => 100.0,
-            ThroughputClass::HighEnd => 400.0,
-            ThroughputClass::Flagship => 1500.0,
+            ThroughputClass::HighEnd => 300.0,
+            ThroughputClass::Flagship => 1000.0,
         }
     }
 

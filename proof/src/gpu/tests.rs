@@ -351,9 +351,10 @@ fn same_challenge_gives_byte_identical_results() {
 fn throughput_classes() {
     let table = [
         (0.2, ThroughputClass::Cpu),
-        (1.0, ThroughputClass::Entry),
+        (34.0, ThroughputClass::Cpu),
+        (65.0, ThroughputClass::Entry),
         (150.0, ThroughputClass::Mainstream),
-        (624.0, ThroughputClass::HighEnd),
+        (312.0, ThroughputClass::HighEnd),
         (1979.0, ThroughputClass::Flagship),
     ];
     for (tops, class) in table {

@@ -200,7 +200,7 @@ pub struct LeafOpening {
     #[prost(bytes = "vec", tag = "2")]
     pub path: ::prost::alloc::vec::Vec<u8>,
 }
-/// depin_proof::gpu::GpuChallenge.
+/// depin_proof::gpu::ChainChallenge: compute `stages` chained n×n int8 products.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct GpuChallenge {
     #[prost(bytes = "vec", tag = "1")]
@@ -213,11 +213,17 @@ pub struct GpuChallenge {
     pub n: u32,
     #[prost(uint64, tag = "5")]
     pub issued_at_ms: u64,
-    /// Milliseconds the verifier allows until the commitment arrives.
+    /// Milliseconds the verifier allows until the commitment arrives (later: TooSlow).
     #[prost(uint64, tag = "6")]
     pub deadline_ms: u64,
+    /// Chained products K.
+    #[prost(uint32, tag = "7")]
+    pub stages: u32,
+    /// The class the challenge is sized for (informational).
+    #[prost(string, tag = "8")]
+    pub class_name: ::prost::alloc::string::String,
 }
-/// depin_proof::gpu::GpuCommitment.
+/// depin_proof::gpu::ChainCommitment: one Merkle root per stage.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct GpuCommitment {
     #[prost(bytes = "vec", tag = "1")]
@@ -230,16 +236,22 @@ pub struct GpuCommitment {
     pub root: ::prost::alloc::vec::Vec<u8>,
     #[prost(bytes = "vec", tag = "5")]
     pub signature: ::prost::alloc::vec::Vec<u8>,
+    /// R_1..R_K, 32 bytes each.
+    #[prost(bytes = "vec", repeated, tag = "6")]
+    pub stage_roots: ::prost::alloc::vec::Vec<::prost::alloc::vec::Vec<u8>>,
 }
-/// depin_proof::gpu::RowRequest, sent once the commitment is accepted.
+/// depin_proof::gpu::SampleRequest, sent once the commitment is accepted: sample j is
+/// row rows\[j\] of stage stages\[j\].
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct RowRequest {
     #[prost(bytes = "vec", tag = "1")]
     pub challenge_id: ::prost::alloc::vec::Vec<u8>,
     #[prost(uint32, repeated, tag = "2")]
     pub rows: ::prost::alloc::vec::Vec<u32>,
+    #[prost(uint32, repeated, tag = "3")]
+    pub stages: ::prost::alloc::vec::Vec<u32>,
 }
-/// depin_proof::gpu::GpuOpening.
+/// depin_proof::gpu::ChainOpening.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct GpuOpening {
     #[prost(bytes = "vec", tag = "1")]
@@ -250,6 +262,29 @@ pub struct GpuOpening {
     pub rows: ::prost::alloc::vec::Vec<RowOpening>,
     #[prost(bytes = "vec", tag = "4")]
     pub signature: ::prost::alloc::vec::Vec<u8>,
+    /// One per sample, in request order.
+    #[prost(message, repeated, tag = "5")]
+    pub stage_openings: ::prost::alloc::vec::Vec<StageOpening>,
+}
+/// depin_proof::gpu::StageOpening: D_k\[i\], and for k > 1 rows i and partner of D_{k-1}.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct StageOpening {
+    #[prost(uint32, tag = "1")]
+    pub stage: u32,
+    #[prost(message, optional, tag = "2")]
+    pub row: ::core::option::Option<StageRow>,
+    #[prost(message, repeated, tag = "3")]
+    pub inputs: ::prost::alloc::vec::Vec<StageRow>,
+}
+/// depin_proof::gpu::OpenedRow: n int8 values as bytes, MerklePath::to_bytes.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct StageRow {
+    #[prost(uint32, tag = "1")]
+    pub index: u32,
+    #[prost(bytes = "vec", tag = "2")]
+    pub cells: ::prost::alloc::vec::Vec<u8>,
+    #[prost(bytes = "vec", tag = "3")]
+    pub path: ::prost::alloc::vec::Vec<u8>,
 }
 /// One opened row of C.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
