@@ -158,11 +158,27 @@ pub enum RejectReason {
     /// frozen for the reward controller).
     #[error("the work's reward epoch is already closed")]
     LateForEpoch,
+    /// A production meter's energy in an interval when the sun stayed below the horizon
+    /// (beyond the twilight tolerance) at its declared location.
+    #[error("production while the sun is down")]
+    ProductionAtNight,
+    /// More energy than the clear-sky bound at the declared location, integrated over
+    /// every slot since the previous reading, allows.
+    #[error("energy above the clear-sky bound")]
+    AboveClearSky,
+    /// The solar day's credited energy would exceed its clear-sky yield at the declared
+    /// location.
+    #[error("energy above the day's clear-sky yield")]
+    AboveDailyYield,
+    /// A production meter declares no location, so no energy of it can be shown to obey
+    /// the sun.
+    #[error("production meter declares no location")]
+    MissingLocation,
 }
 
 impl RejectReason {
     /// Every reason, so the operator can pre-register one metric series per label.
-    pub const ALL: [RejectReason; 50] = [
+    pub const ALL: [RejectReason; 54] = [
         RejectReason::BadSignature,
         RejectReason::UnknownNode,
         RejectReason::WrongSessionNonce,
@@ -213,6 +229,10 @@ impl RejectReason {
         RejectReason::EnergyMismatch,
         RejectReason::MeterSerialChanged,
         RejectReason::LateForEpoch,
+        RejectReason::ProductionAtNight,
+        RejectReason::AboveClearSky,
+        RejectReason::AboveDailyYield,
+        RejectReason::MissingLocation,
     ];
 
     /// The reason named `name` (the inverse of [`RejectReason::as_str`]), for decoding
@@ -274,6 +294,10 @@ impl RejectReason {
             RejectReason::EnergyMismatch => "EnergyMismatch",
             RejectReason::MeterSerialChanged => "MeterSerialChanged",
             RejectReason::LateForEpoch => "LateForEpoch",
+            RejectReason::ProductionAtNight => "ProductionAtNight",
+            RejectReason::AboveClearSky => "AboveClearSky",
+            RejectReason::AboveDailyYield => "AboveDailyYield",
+            RejectReason::MissingLocation => "MissingLocation",
         }
     }
 }

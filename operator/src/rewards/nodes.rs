@@ -2,7 +2,9 @@
 
 use std::fmt::Debug;
 
-use depin_crds::{GpuWorker, HotspotGateway, MeterBridge, NodeStatus, RewardSummary, StorageNode};
+use depin_crds::{
+    Direction, GpuWorker, HotspotGateway, MeterBridge, NodeStatus, RewardSummary, StorageNode,
+};
 use depin_proof::reward::NodeKind;
 use kube::api::{ApiResource, DynamicObject, ListParams, Patch, PatchParams};
 use kube::{Api, Client, Resource, ResourceExt};
@@ -20,30 +22,34 @@ pub async fn list_nodes(client: &Client, policy: &str) -> Result<Vec<NodeRecord>
     let mut out = Vec::new();
     list_kind::<StorageNode>(client, NodeKind::Storage, &mut out, |n| {
         let capacity = quantity::bytes(&n.spec.capacity.0, "spec.capacity").ok();
-        (n.spec.reward_policy == policy).then(|| (n.status.clone(), capacity))
+        (n.spec.reward_policy == policy).then(|| (n.status.clone(), capacity, false))
     })
     .await?;
     list_kind::<GpuWorker>(client, NodeKind::Gpu, &mut out, |n| {
-        (n.spec.reward_policy == policy).then(|| (n.status.clone(), None))
+        (n.spec.reward_policy == policy).then(|| (n.status.clone(), None, false))
     })
     .await?;
     list_kind::<HotspotGateway>(client, NodeKind::Hotspot, &mut out, |n| {
-        (n.spec.reward_policy == policy).then(|| (n.status.clone(), None))
+        (n.spec.reward_policy == policy).then(|| (n.status.clone(), None, false))
     })
     .await?;
     list_kind::<MeterBridge>(client, NodeKind::Meter, &mut out, |n| {
-        (n.spec.reward_policy == policy).then(|| (n.status.clone(), None))
+        let consumption = n.spec.direction == Direction::Consumption;
+        (n.spec.reward_policy == policy).then(|| (n.status.clone(), None, consumption))
     })
     .await?;
     Ok(out)
 }
+
+/// What `list_kind` keeps of a node: status, declared capacity (storage), consumption meter.
+type Selected = (Option<NodeStatus>, Option<u64>, bool);
 
 /// Appends the nodes of kind `K` that `select` keeps (returning their status and capacity).
 async fn list_kind<K>(
     client: &Client,
     kind: NodeKind,
     out: &mut Vec<NodeRecord>,
-    select: impl Fn(&K) -> Option<(Option<NodeStatus>, Option<u64>)>,
+    select: impl Fn(&K) -> Option<Selected>,
 ) -> Result<(), kube::Error>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
@@ -53,12 +59,13 @@ where
     loop {
         let page = api.list(&params).await?;
         for node in &page.items {
-            if let Some((status, capacity_bytes)) = select(node) {
+            if let Some((status, capacity_bytes, consumption)) = select(node) {
                 out.push(NodeRecord {
                     namespace: node.namespace().unwrap_or_default(),
                     name: node.name_any(),
                     kind: Some(kind),
                     capacity_bytes,
+                    consumption,
                     status: status.unwrap_or_default(),
                 });
             }
