@@ -131,6 +131,60 @@ pub struct NodeStatus {
     /// StorageNode only: what the volume really holds and how much of it is proven.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity: Option<crate::storage_node::CapacityStatus>,
+    /// MeterBridge only: the verifier's durable record of the meter (serial claim, chain
+    /// tip), read back after a restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meter: Option<MeterRecord>,
+}
+
+/// What the verifier keeps of a meter in its MeterBridge's status.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MeterRecord {
+    /// This bridge's claim on its meter's serial; the earliest recorded claim wins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial_claim: Option<SerialClaim>,
+    /// The last accepted reading, so a restarted verifier continues the chain instead of
+    /// adopting a new baseline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tip: Option<MeterTip>,
+}
+
+/// A bridge's claim on a meter serial.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SerialClaim {
+    /// The meter serial (SunSpec common model `SN`).
+    #[schemars(length(min = 1, max = 64))]
+    pub serial: String,
+    /// When the verifier first accepted a reading of it from this bridge, unix ms.
+    pub claimed_at_ms: u64,
+}
+
+/// The last accepted link of a meter's reading chain.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MeterTip {
+    /// Its sequence number.
+    pub seq: u64,
+    /// Its time slot.
+    pub slot: u64,
+    /// Its cumulative energy register, Wh.
+    pub cumulative_wh: u64,
+    /// Its chain hash, 64 hex characters.
+    #[schemars(length(min = 64, max = 64))]
+    pub hash: String,
+    /// The meter serial it read.
+    pub meter_serial: String,
+    /// Solar day of `dayCreditedWh`, when the meter obeys the sun.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub day: Option<u64>,
+    /// Wh credited in that solar day so far.
+    #[serde(default)]
+    pub day_credited_wh: u64,
+    /// The most that solar day may credit, Wh.
+    #[serde(default)]
+    pub day_bound_wh: u64,
 }
 
 /// Proof results for one node in the current epoch.

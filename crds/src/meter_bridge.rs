@@ -46,7 +46,8 @@ use serde::{Deserialize, Serialize};
 pub struct MeterBridgeSpec {
     /// How to reach and decode the meter.
     pub meter: MeterEndpoint,
-    /// Whether the meter measures production (e.g. PV) or consumption.
+    /// Whether the meter measures production (e.g. PV, bounded by the sun at `location`)
+    /// or consumption (paid only where the RewardPolicy sets `meter.payConsumption`).
     pub direction: Direction,
     /// Nameplate capacity in kW (greater than zero); caps plausible energy per slot.
     #[schemars(extend("minimum" = 0, "exclusiveMinimum" = true))]
@@ -55,7 +56,8 @@ pub struct MeterBridgeSpec {
     #[serde(default = "default_interval")]
     #[schemars(range(min = 10, max = 3600))]
     pub interval_seconds: u32,
-    /// Installation location (used for plausibility, e.g. night-time production).
+    /// Installation location: production is checked against the sun there (none at
+    /// night, at most clear sky); a production meter without one earns nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<Location>,
     /// Where rewards go.

@@ -67,6 +67,25 @@ pub struct RewardPolicySpec {
     /// Proof-of-Coverage rule overrides for hotspots paid by this policy; unset: Helium's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub poc: Option<PocRules>,
+    /// How meter energy is paid; unset: production only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meter: Option<MeterRewards>,
+}
+
+/// Which meters' verified energy the meter pool pays.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MeterRewards {
+    /// Pay consumption meters' verified kWh too (default false: only production earns).
+    #[serde(default)]
+    pub pay_consumption: bool,
+}
+
+impl RewardPolicySpec {
+    /// Whether this policy pays consumption meters (`spec.meter.payConsumption`).
+    pub fn pays_consumption(&self) -> bool {
+        self.meter.as_ref().is_some_and(|m| m.pay_consumption)
+    }
 }
 
 fn default_grace_seconds() -> u64 {

@@ -238,6 +238,66 @@ pub fn unpaid_pools(epoch: &RewardEpochSpec) -> Vec<String> {
         .collect()
 }
 
+/// Sun elevation, degrees, below which the demo's PV simulators (Haurwitz clear sky, 5 kW)
+/// register less than about 1 Wh a minute, so an epoch may pay its meter pool nothing.
+const PAYABLE_SUN_DEG: f64 = 5.0;
+
+/// The production meters' declared sites in examples/demo-fleet.yaml.
+pub fn demo_production_sites() -> anyhow::Result<Vec<depin_proof::meter::Site>> {
+    let text = std::fs::read_to_string(repo_root().join("examples/demo-fleet.yaml"))?;
+    Ok(production_sites(&yaml_documents(&text)?))
+}
+
+/// The declared sites of the production MeterBridges among `docs`.
+pub fn production_sites(docs: &[serde_json::Value]) -> Vec<depin_proof::meter::Site> {
+    docs.iter()
+        .filter(|d| d["kind"] == "MeterBridge" && d["spec"]["direction"] == "production")
+        .filter_map(|d| {
+            let location = &d["spec"]["location"];
+            depin_proof::meter::Site::new(
+                location["latitude"].as_f64()?,
+                location["longitude"].as_f64()?,
+            )
+        })
+        .collect()
+}
+
+/// [`unpaid_pools`] less the ones physics explains, and why: the `meter` pool pays nothing
+/// when the sun stays below [`PAYABLE_SUN_DEG`] at every production meter for the whole
+/// epoch window (the verifier refuses PV production at night, and the simulators follow
+/// the real sun), so the demo check passes at any hour and says why the pool is empty.
+pub fn unexplained_unpaid(
+    epoch: &RewardEpochSpec,
+    sites: &[depin_proof::meter::Site],
+) -> (Vec<String>, Vec<String>) {
+    let (mut unexplained, mut reasons) = (Vec::new(), Vec::new());
+    for pool in unpaid_pools(epoch) {
+        if pool == "meter" && !sites.is_empty() && sun_low_throughout(epoch, sites) {
+            reasons.push(format!(
+                "meter pool paid 0 in epoch {}: the sun stayed below {PAYABLE_SUN_DEG}° at every production meter (no PV yield; night-time production is refused as ProductionAtNight)",
+                epoch.epoch
+            ));
+        } else {
+            unexplained.push(pool);
+        }
+    }
+    (unexplained, reasons)
+}
+
+/// Whether the sun stays below [`PAYABLE_SUN_DEG`] at every site over the epoch window
+/// (sampled each minute, ends included).
+fn sun_low_throughout(epoch: &RewardEpochSpec, sites: &[depin_proof::meter::Site]) -> bool {
+    let (start_ms, end_ms) = (epoch.window_start * 1000, epoch.window_end * 1000);
+    let minutes = (start_ms..=end_ms).step_by(60_000).chain([end_ms]);
+    let times: Vec<u64> = minutes.collect();
+    sites.iter().all(|site| {
+        times.iter().all(|t| {
+            site.sun_elevation_deg(*t)
+                .is_some_and(|e| e < PAYABLE_SUN_DEG)
+        })
+    })
+}
+
 /// One progress line: readiness, accepted proofs per kind, epochs closed.
 pub fn progress(elapsed_s: u64, rows: &[NodeRow], epochs: &[RewardEpoch]) -> String {
     let ready = rows.iter().filter(|r| r.ready()).count();
@@ -327,5 +387,36 @@ mod tests {
         );
         assert!(check_books(&epoch(["6x0", "0"], "410")).is_err());
         assert_eq!(unpaid_pools(&epoch(["600", "0"], "410")), ["meter"]);
+    }
+
+    #[test]
+    fn an_empty_meter_pool_is_excused_only_while_the_sun_is_down_at_every_meter() {
+        let sites = demo_production_sites().unwrap();
+        assert_eq!(
+            sites.len(),
+            2,
+            "both demo meters produce and declare a site"
+        );
+        // 2026-12-03 in Amsterdam/Utrecht: sunrise ≈ 07:35 UTC, noon 11:40 UTC at 15°.
+        let day_s = 1_796_256_000;
+        let at = |hour: u64, paid: [&str; 2]| RewardEpochSpec {
+            window_start: day_s + hour * 3600,
+            window_end: day_s + hour * 3600 + 60,
+            ..epoch(paid, "410")
+        };
+        // (epoch, pools left unexplained, reasons given)
+        let table = [
+            (at(2, ["600", "0"]), vec![], 1),
+            (at(12, ["600", "0"]), vec!["meter".to_string()], 0),
+            (at(2, ["0", "0"]), vec!["storage".to_string()], 1),
+            (at(12, ["600", "400"]), vec![], 0),
+        ];
+        for (i, (e, want, reasons)) in table.into_iter().enumerate() {
+            let (unexplained, why) = unexplained_unpaid(&e, &sites);
+            assert_eq!(unexplained, want, "row {i}");
+            assert_eq!(why.len(), reasons, "row {i}: {why:?}");
+        }
+        // No declared site: nothing is excused.
+        assert_eq!(unexplained_unpaid(&at(2, ["600", "0"]), &[]).0, ["meter"]);
     }
 }

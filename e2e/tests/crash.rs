@@ -332,6 +332,7 @@ async fn run(client: &Client, ns: &TestNamespace, policy_name: &str) -> anyhow::
             name: name.clone(),
             kind: Some(kind),
             capacity_bytes,
+            consumption: false,
             status: NodeStatus {
                 proofs: observed
                     .tallies

@@ -17,8 +17,11 @@ async fn a_meter_bridge_proves_readings_from_a_simulated_sunspec_meter() -> anyh
     let client = setup().await?;
     let ns = TestNamespace::create(&client, "meter").await?;
     let labels = serde_json::json!({"app.kubernetes.io/name": "sunspec-meter"});
-    // Midsummer noon in Amsterdam, real-time speed: the energy per slot stays within the
-    // verifier's capacity bound (it would not at a faster simulated speed).
+    // The verifier checks PV against the sun at the declared site and the simulator
+    // follows the real sun there, so both sit where the sun is overhead as the test runs
+    // (it moves 15° an hour: for the test's minutes it stays high).
+    let site = under_the_sun(jiff::Timestamp::now().as_millisecond());
+    let (lat, lon) = (site.latitude.to_string(), site.longitude.to_string());
     let meter = serde_json::json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": "sunspec-1", "namespace": ns.name},
@@ -30,7 +33,7 @@ async fn a_meter_bridge_proves_readings_from_a_simulated_sunspec_meter() -> anyh
                     "name": "meter", "image": sim_image(), "imagePullPolicy": "IfNotPresent",
                     "command": ["/usr/local/bin/sunspec-meter"],
                     "args": ["--listen", "0.0.0.0:5020", "--capacity-kw", "5", "--serial", "SIM-E2E-1",
-                             "--start-unix", "1782039600", "--initial-wh", "1000000"],
+                             "--latitude", lat, "--longitude", lon, "--initial-wh", "1000000"],
                     "ports": [{"name": "modbus", "containerPort": 5020, "protocol": "TCP"}],
                     "securityContext": {"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true, "capabilities": {"drop": ["ALL"]}}
                 }]
@@ -47,6 +50,10 @@ async fn a_meter_bridge_proves_readings_from_a_simulated_sunspec_meter() -> anyh
     let mut bridge: MeterBridge = example(&ns.name)?;
     bridge.spec.meter.modbus.host = format!("sunspec-1.{}.svc.cluster.local", ns.name);
     bridge.spec.interval_seconds = 10;
+    bridge.spec.location = Some(depin_crds::Location {
+        latitude: site.latitude,
+        longitude: site.longitude,
+    });
     apply(&api, &bridge).await?;
     wait_ready(&api, "meter-roof-1", |n| n.status.as_ref()).await?;
     let tally = eventually(
@@ -66,6 +73,22 @@ async fn a_meter_bridge_proves_readings_from_a_simulated_sunspec_meter() -> anyh
     assert!(wh > 0.0, "midday PV produced energy: {tally:?}");
     ns.cleanup().await;
     Ok(())
+}
+
+/// The whole-degree point nearest the subsolar point at `unix_ms` (the sun's elevation
+/// found by SPA over a 1° grid of the tropics).
+fn under_the_sun(unix_ms: i64) -> depin_proof::meter::Site {
+    let at = u64::try_from(unix_ms).unwrap_or(0);
+    let grid = (-23..=23).flat_map(|lat| (-180..=180).map(move |lon| (lat, lon)));
+    grid.filter_map(|(lat, lon)| depin_proof::meter::Site::new(f64::from(lat), f64::from(lon)))
+        .max_by(|a, b| {
+            let e = |s: &depin_proof::meter::Site| s.sun_elevation_deg(at).unwrap_or(-90.0);
+            e(a).total_cmp(&e(b))
+        })
+        .unwrap_or(depin_proof::meter::Site {
+            latitude: 0.0,
+            longitude: 0.0,
+        })
 }
 
 /// (name, true latitude, true longitude, asserted latitude, asserted longitude).

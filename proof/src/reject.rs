@@ -188,11 +188,27 @@ pub enum RejectReason {
     /// No answer arrived before the GPU round closed: a missed round counts as a failure.
     #[error("no answer before the GPU round closed")]
     NoResponse,
+    /// A production meter's energy in an interval when the sun stayed below the horizon
+    /// (beyond the twilight tolerance) at its declared location.
+    #[error("production while the sun is down")]
+    ProductionAtNight,
+    /// More energy than the clear-sky bound at the declared location, integrated over
+    /// every slot since the previous reading, allows.
+    #[error("energy above the clear-sky bound")]
+    AboveClearSky,
+    /// The solar day's credited energy would exceed its clear-sky yield at the declared
+    /// location.
+    #[error("energy above the day's clear-sky yield")]
+    AboveDailyYield,
+    /// A production meter declares no location, so no energy of it can be shown to obey
+    /// the sun.
+    #[error("production meter declares no location")]
+    MissingLocation,
 }
 
 impl RejectReason {
     /// Every reason, so the operator can pre-register one metric series per label.
-    pub const ALL: [RejectReason; 58] = [
+    pub const ALL: [RejectReason; 62] = [
         RejectReason::BadSignature,
         RejectReason::UnknownNode,
         RejectReason::WrongSessionNonce,
@@ -251,6 +267,10 @@ impl RejectReason {
         RejectReason::WrongStageCount,
         RejectReason::WrongPartnerRow,
         RejectReason::NoResponse,
+        RejectReason::ProductionAtNight,
+        RejectReason::AboveClearSky,
+        RejectReason::AboveDailyYield,
+        RejectReason::MissingLocation,
     ];
 
     /// The reason named `name` (the inverse of [`RejectReason::as_str`]), for decoding
@@ -320,6 +340,10 @@ impl RejectReason {
             RejectReason::WrongStageCount => "WrongStageCount",
             RejectReason::WrongPartnerRow => "WrongPartnerRow",
             RejectReason::NoResponse => "NoResponse",
+            RejectReason::ProductionAtNight => "ProductionAtNight",
+            RejectReason::AboveClearSky => "AboveClearSky",
+            RejectReason::AboveDailyYield => "AboveDailyYield",
+            RejectReason::MissingLocation => "MissingLocation",
         }
     }
 }

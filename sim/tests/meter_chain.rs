@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use depin_meter::{Direction, SunSpecReader};
 use depin_proof::identity::NodeKey;
-use depin_proof::meter::{ChainHead, MeterChain, MeterContext, MeterParams, verify_reading};
+use depin_proof::meter::{
+    ChainHead, MeterChain, MeterContext, MeterDirection, MeterParams, Site, verify_reading,
+};
 use depin_sim::meter::{PvMeter, PvMeterConfig};
 
 /// 2024-06-21 10:00 UTC: a bright late morning in Amsterdam.
@@ -77,6 +79,9 @@ async fn simulated_pv_readings_form_a_verified_chain() {
                 now_ms,
                 serials: &serials,
                 replaced_at_slot: None,
+                // The simulator's own site: its clear-sky curve must obey the sun rules.
+                direction: MeterDirection::Production,
+                site: Site::new(52.37, 4.89),
             },
         );
         let verified = verdict.clone().expect("every link verifies");

@@ -28,7 +28,7 @@ use super::metrics::RewardMetrics;
 use super::nodes::{list_nodes, write_rewards};
 use super::record::{epoch_record, policy_status, reward_summary};
 use super::schedule::Schedule;
-use super::tallies::{NodeRecord, needs_reward_write, tally_for};
+use super::tallies::{MeterPay, NodeRecord, needs_reward_write, tally_paid};
 use crate::Shutdown;
 
 /// How often due epochs are looked for; epochs close at most this long after their grace.
@@ -145,7 +145,8 @@ impl RewardController {
             self.set_status(crd, Ok(()), last).await?;
         }
         for n in due {
-            if let Err(err) = self.close(&name, &policy, &schedule, n).await {
+            let meter = MeterPay::of(&crd.spec);
+            if let Err(err) = self.close(&name, &policy, meter, &schedule, n).await {
                 if matches!(err, CloseError::NameClash { .. }) {
                     self.set_status(crd, Err(("EpochNameClash", err.to_string())), last)
                         .await?;
@@ -169,6 +170,7 @@ impl RewardController {
         &self,
         name: &str,
         policy: &Policy,
+        meter: MeterPay,
         schedule: &Schedule,
         n: u64,
     ) -> Result<(), CloseError> {
@@ -196,7 +198,7 @@ impl RewardController {
                 };
                 let tallies: Vec<NodeTally> = nodes
                     .iter()
-                    .filter_map(|r| tally_for(r, schedule.tally_epoch(n), policy))
+                    .filter_map(|r| tally_paid(r, schedule.tally_epoch(n), policy, meter))
                     .collect();
                 let burns = self.burns(name, n).await?;
                 let result = close_epoch(policy, n, &tallies, &previous, &burns.inputs)?;

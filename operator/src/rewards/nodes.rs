@@ -2,7 +2,9 @@
 
 use std::fmt::Debug;
 
-use depin_crds::{GpuWorker, HotspotGateway, MeterBridge, NodeStatus, RewardSummary, StorageNode};
+use depin_crds::{
+    Direction, GpuWorker, HotspotGateway, MeterBridge, NodeStatus, RewardSummary, StorageNode,
+};
 use depin_proof::reward::NodeKind;
 use kube::api::{ApiResource, DynamicObject, ListParams, Patch, PatchParams};
 use kube::{Api, Client, Resource, ResourceExt};
@@ -18,30 +20,34 @@ const PAGE: u32 = 500;
 pub async fn list_nodes(client: &Client, policy: &str) -> Result<Vec<NodeRecord>, kube::Error> {
     let mut out = Vec::new();
     list_kind::<StorageNode>(client, NodeKind::Storage, &mut out, |n| {
-        (n.spec.reward_policy == policy).then(|| n.status.clone())
+        (n.spec.reward_policy == policy).then(|| (n.status.clone(), false))
     })
     .await?;
     list_kind::<GpuWorker>(client, NodeKind::Gpu, &mut out, |n| {
-        (n.spec.reward_policy == policy).then(|| n.status.clone())
+        (n.spec.reward_policy == policy).then(|| (n.status.clone(), false))
     })
     .await?;
     list_kind::<HotspotGateway>(client, NodeKind::Hotspot, &mut out, |n| {
-        (n.spec.reward_policy == policy).then(|| n.status.clone())
+        (n.spec.reward_policy == policy).then(|| (n.status.clone(), false))
     })
     .await?;
     list_kind::<MeterBridge>(client, NodeKind::Meter, &mut out, |n| {
-        (n.spec.reward_policy == policy).then(|| n.status.clone())
+        let consumption = n.spec.direction == Direction::Consumption;
+        (n.spec.reward_policy == policy).then(|| (n.status.clone(), consumption))
     })
     .await?;
     Ok(out)
 }
+
+/// What `list_kind` keeps of a node: status, and whether it is a consumption meter.
+type Selected = (Option<NodeStatus>, bool);
 
 /// Appends the nodes of kind `K` that `select` keeps (returning their status).
 async fn list_kind<K>(
     client: &Client,
     kind: NodeKind,
     out: &mut Vec<NodeRecord>,
-    select: impl Fn(&K) -> Option<Option<NodeStatus>>,
+    select: impl Fn(&K) -> Option<Selected>,
 ) -> Result<(), kube::Error>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
@@ -51,11 +57,12 @@ where
     loop {
         let page = api.list(&params).await?;
         for node in &page.items {
-            if let Some(status) = select(node) {
+            if let Some((status, consumption)) = select(node) {
                 out.push(NodeRecord {
                     namespace: node.namespace().unwrap_or_default(),
                     name: node.name_any(),
                     kind: Some(kind),
+                    consumption,
                     status: status.unwrap_or_default(),
                 });
             }

@@ -17,7 +17,8 @@
 //!   is passed rounds / held rounds, and answering 1 of 60 rounds pays 1/60.
 //! - hotspot: `workUnitsByPart.beacon` and `.witness` feed the beacon and witness sub-pools
 //!   (a tally without parts counts wholly as witness units).
-//! - meter: `workUnits` are verified Wh.
+//! - meter: `workUnits` are verified Wh; a consumption meter's earn nothing unless the
+//!   policy pays consumption (`spec.meter.payConsumption`, default false).
 //!
 //! A node without an accepted proof in the epoch has no tally: no verified work, no shares.
 
@@ -34,6 +35,8 @@ pub struct NodeRecord {
     pub name: String,
     /// Its kind.
     pub kind: Option<NodeKind>,
+    /// MeterBridge only: the meter measures consumption (`spec.direction`).
+    pub consumption: bool,
     /// Its status (proofs, previousProofs, rewards).
     pub status: NodeStatus,
 }
@@ -74,6 +77,37 @@ pub fn gpu_class(policy: &RewardPolicy) -> String {
 pub fn tally_for(record: &NodeRecord, epoch: u64, policy: &RewardPolicy) -> Option<NodeTally> {
     tally_with_classes(record, epoch, &gpu_class(policy), policy.gpu_classes())
 }
+
+/// Which meters a policy pays (`spec.meter` of the RewardPolicy).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MeterPay {
+    /// Consumption meters' verified Wh earn shares too (`payConsumption`).
+    pub consumption: bool,
+}
+
+impl MeterPay {
+    /// The choice a RewardPolicy spec makes.
+    pub fn of(spec: &depin_crds::RewardPolicySpec) -> Self {
+        Self {
+            consumption: spec.pays_consumption(),
+        }
+    }
+}
+
+/// [`tally_for`] under the policy's meter choice: a consumption meter has no tally (earns
+/// nothing) unless the policy pays consumption; production and other kinds as usual.
+pub fn tally_paid(
+    record: &NodeRecord,
+    epoch: u64,
+    policy: &RewardPolicy,
+    meter: MeterPay,
+) -> Option<NodeTally> {
+    if record.consumption && !meter.consumption {
+        return None;
+    }
+    tally_for(record, epoch, policy)
+}
+
 
 /// The GPU class that earned most of the epoch's work units (ties: the heavier class),
 /// when the policy pays it; the verifier records units by the class passed.
@@ -216,6 +250,7 @@ mod tests {
             namespace: "fleet".into(),
             name: "n1".into(),
             kind: Some(kind),
+            consumption: false,
             status: NodeStatus {
                 proofs,
                 previous_proofs: prev,
@@ -422,6 +457,38 @@ mod tests {
                 "row {i}"
             );
         }
+    fn consumption_meters_are_paid_only_by_choice() {
+        let p = policy(&[("cpu", "1")]);
+        let production = record(NodeKind::Meter, Some(tally(7, 2, 0, "1500")), None);
+        let consumption = NodeRecord {
+            consumption: true,
+            ..production.clone()
+        };
+        let paid = Some(Work::Meter { verified_wh: 1500 });
+        // (record, policy pays consumption) → work
+        let table = [
+            (&production, false, paid.clone()),
+            (&production, true, paid.clone()),
+            (&consumption, false, None),
+            (&consumption, true, paid),
+        ];
+        for (i, (rec, pays, want)) in table.into_iter().enumerate() {
+            let got = tally_paid(rec, 7, &p, MeterPay { consumption: pays });
+            assert_eq!(got.map(|t| t.work), want, "row {i}");
+        }
+        let spec = |yaml: &str| {
+            let text = include_str!("../../../examples/minimal-fleet.yaml");
+            let doc = text.split("\n---\n").next().expect("policy document");
+            let mut crd: depin_crds::RewardPolicy = serde_yaml::from_str(doc).expect("parses");
+            crd.spec.meter = serde_yaml::from_str(yaml).expect("meter rules");
+            MeterPay::of(&crd.spec)
+        };
+        assert_eq!(spec("null"), MeterPay { consumption: false });
+        assert_eq!(spec("{}"), MeterPay { consumption: false });
+        assert_eq!(
+            spec("{payConsumption: true}"),
+            MeterPay { consumption: true }
+        );
     }
 
     #[test]

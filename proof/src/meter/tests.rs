@@ -69,6 +69,10 @@ impl Fixture {
                 now_ms: self.params.slot_start_ms(NOW_SLOT) + 1_000,
                 serials: &self.serials,
                 replaced_at_slot: self.replaced_at_slot,
+                direction: MeterDirection::Production,
+                // On the equator at 10:30 solar time (slot 990 is 1970-01-04 10:30 UTC):
+                // the sun is high, so only the capacity rules bind in these rows.
+                site: Site::new(0.0, 0.0),
             },
         )
     }
@@ -279,4 +283,258 @@ fn chain_head_persists_and_refuses_a_used_slot() {
     assert_eq!(restored, head);
     assert_eq!(restored.prev_hash, first.hash());
     assert!(ChainHead::decode(&[0; 3]).is_err());
+}
+
+/// The solar rules on a real calendar: a 5 kW production meter in Amsterdam on
+/// 2026-12-03 (sunrise 07:35 UTC, solar noon 11:40 UTC at 15.5°, sunset 15:45 UTC),
+/// 5-minute slots.
+mod physics {
+    use super::*;
+
+    /// 2026-12-03 00:00 UTC.
+    const DAY_MS: u64 = 1_796_256_000_000;
+    const SLOT_MS: u64 = 300_000;
+    const HOUR_SLOTS: u64 = 12;
+
+    fn slot_at(hour: u64, minute: u64) -> u64 {
+        (DAY_MS + hour * 3_600_000 + minute * 60_000) / SLOT_MS
+    }
+
+    struct Meter {
+        params: MeterParams,
+        serials: BTreeMap<String, PublicKey>,
+        chain: MeterChain,
+        head: ChainHead,
+        wh: u64,
+        slot: u64,
+        direction: MeterDirection,
+        site: Option<Site>,
+    }
+
+    impl Meter {
+        /// A chain whose tip is a reading at `slot` (register 1 000 000 Wh).
+        fn at(slot: u64) -> Self {
+            let mut meter = Self {
+                params: MeterParams::default(),
+                serials: [(SERIAL.to_owned(), key().public())].into_iter().collect(),
+                chain: MeterChain::default(),
+                head: ChainHead::default(),
+                wh: 1_000_000,
+                slot,
+                direction: MeterDirection::Production,
+                site: Site::new(52.37, 4.89),
+            };
+            let first = meter.reading(slot, 0);
+            let verdict = meter.verify(&first);
+            assert_eq!(verdict.as_ref().map(|v| v.delta_wh), Ok(0), "baseline");
+            meter.chain.record(&first, &verdict);
+            meter
+        }
+
+        /// The next reading: `delta_wh` more on the register at `slot`, with the average
+        /// power that matches it (so only the energy rules can object).
+        fn reading(&mut self, slot: u64, delta_wh: u64) -> SignedReading {
+            let elapsed_ms = (slot - self.slot).max(1) * SLOT_MS;
+            let avg_w = delta_wh * 3_600_000 / elapsed_ms;
+            self.wh += delta_wh;
+            self.slot = slot;
+            self.head
+                .next(&key(), SERIAL, slot, self.wh, avg_w, 30)
+                .expect("slot advances")
+        }
+
+        fn verify(&self, signed: &SignedReading) -> Result<VerifiedReading, RejectReason> {
+            verify_reading(
+                signed,
+                &self.chain,
+                &MeterContext {
+                    params: &self.params,
+                    rated_capacity_w: CAPACITY_W,
+                    now_ms: self.params.slot_start_ms(signed.reading.slot) + 1_000,
+                    serials: &self.serials,
+                    replaced_at_slot: None,
+                    direction: self.direction,
+                    site: self.site,
+                },
+            )
+        }
+
+        /// Reads `delta_wh` at `slot` and records the verdict; the energy credited.
+        fn read(&mut self, slot: u64, delta_wh: u64) -> Result<u64, RejectReason> {
+            let signed = self.reading(slot, delta_wh);
+            let verdict = self.verify(&signed);
+            self.chain.record(&signed, &verdict);
+            verdict.map(|v| v.delta_wh)
+        }
+
+        /// The clear-sky bound of the interval [`from`, `to`) the verifier integrates.
+        fn bound(&self, from: u64, to: u64) -> u64 {
+            Site::new(52.37, 4.89)
+                .and_then(|site| {
+                    site.energy_bound_wh(
+                        CAPACITY_W,
+                        from * SLOT_MS,
+                        to * SLOT_MS,
+                        self.params.clear_sky_margin_percent,
+                        self.params.capacity_buffer_percent,
+                    )
+                })
+                .expect("in range")
+                .ceil() as u64
+        }
+    }
+
+    type Setup = fn() -> (Meter, u64, u64);
+
+    #[test]
+    fn honest_production_then_one_lie_per_row() {
+        fn noon() -> u64 {
+            slot_at(11, 40)
+        }
+        // (name, setup → (meter, slot of the next reading, its ΔWh), verdict)
+        let table: &[(&str, Setup, Result<u64, RejectReason>)] = &[
+            (
+                "honest: a south roof at December noon, 3 kW for 5 min",
+                || (Meter::at(noon()), noon() + 1, 250),
+                Ok(250),
+            ),
+            (
+                "honest: twilight trickle 5 min after sunset",
+                || (Meter::at(slot_at(15, 35)), slot_at(15, 40), 5),
+                Ok(5),
+            ),
+            (
+                "honest: register rounding ticks over at night",
+                || (Meter::at(slot_at(2, 0)), slot_at(2, 5), 1),
+                Ok(1),
+            ),
+            (
+                "honest: a consumption meter draws at night",
+                || {
+                    let mut m = Meter::at(slot_at(2, 0));
+                    m.direction = MeterDirection::Consumption;
+                    (m, slot_at(2, 5), 400)
+                },
+                Ok(400),
+            ),
+            (
+                "honest: a 4-hour outage read back after it",
+                || (Meter::at(slot_at(8, 0)), slot_at(12, 0), 6_000),
+                Ok(6_000),
+            ),
+            (
+                "night-time production (under the capacity bound)",
+                || (Meter::at(slot_at(2, 0)), slot_at(2, 5), 400),
+                Err(RejectReason::ProductionAtNight),
+            ),
+            (
+                "a night-long gap filled with energy",
+                || (Meter::at(slot_at(0, 0)), slot_at(6, 0), 20_000),
+                Err(RejectReason::ProductionAtNight),
+            ),
+            (
+                "above clear sky at noon (6 kW of 5 kW, inside 135 %)",
+                || (Meter::at(noon()), noon() + 1, 500),
+                Err(RejectReason::AboveClearSky),
+            ),
+            (
+                "gap filled at 1.3 × nameplate over 4 daylight hours",
+                || (Meter::at(slot_at(8, 0)), slot_at(12, 0), 26_000),
+                Err(RejectReason::AboveClearSky),
+            ),
+            (
+                "1.35 × nameplate × 24 h in one link",
+                || (Meter::at(noon() - 24 * HOUR_SLOTS), noon(), 162_000),
+                Err(RejectReason::AboveClearSky),
+            ),
+            (
+                "a production meter without a location",
+                || {
+                    let mut m = Meter::at(noon());
+                    m.site = None;
+                    (m, noon() + 1, 250)
+                },
+                Err(RejectReason::MissingLocation),
+            ),
+        ];
+        for (name, setup, want) in table {
+            let (mut meter, slot, delta) = setup();
+            let signed = meter.reading(slot, delta);
+            assert_eq!(meter.verify(&signed).map(|v| v.delta_wh), *want, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_gap_earns_at_most_the_integral_of_its_slots() {
+        let (from, to) = (slot_at(8, 0), slot_at(12, 0));
+        let bound = Meter::at(from).bound(from, to);
+        // 4 winter hours on 5 kW: far below the 27 kWh that capacity × time allowed.
+        assert!((8_000..20_000).contains(&bound), "{bound}");
+        assert_eq!(Meter::at(from).read(to, bound), Ok(bound));
+        assert_eq!(
+            Meter::at(from).read(to, bound + 3),
+            Err(RejectReason::AboveClearSky)
+        );
+    }
+
+    #[test]
+    fn a_refused_night_reading_moves_the_chain_on_but_earns_nothing() {
+        let mut meter = Meter::at(slot_at(2, 0));
+        assert_eq!(
+            meter.read(slot_at(2, 5), 400),
+            Err(RejectReason::ProductionAtNight)
+        );
+        // The inflated register is the new baseline: the next link proves only its own
+        // interval, and a resend of the refused reading is a duplicate, not a new lie.
+        assert_eq!(
+            meter.chain.tip.as_ref().map(|t| t.slot),
+            Some(slot_at(2, 5))
+        );
+        assert_eq!(meter.read(slot_at(2, 10), 0), Ok(0));
+        let noon = slot_at(11, 40);
+        assert_eq!(meter.read(noon, 200), Ok(200));
+    }
+
+    #[test]
+    fn every_slot_inside_the_clear_sky_bound_still_cannot_beat_the_day() {
+        // A liar claims 95 % of each slot's bound, 1.19 × clear sky: every slot passes
+        // its own bound, the day does not.
+        let sunrise = slot_at(7, 30);
+        let mut meter = Meter::at(sunrise);
+        let mut credited = 0;
+        let mut refused = None;
+        for slot in sunrise + 1..slot_at(16, 0) {
+            let claim = meter.bound(slot - 1, slot) * 95 / 100;
+            match meter.read(slot, claim) {
+                Ok(wh) => credited += wh,
+                Err(reason) => {
+                    refused = Some(reason);
+                    break;
+                }
+            }
+        }
+        assert_eq!(refused, Some(RejectReason::AboveDailyYield));
+        let day = meter.chain.day.expect("day recorded");
+        assert!(credited <= day.bound_wh, "{credited} > {}", day.bound_wh);
+        assert_eq!(credited, day.credited_wh);
+        // An honest fixed roof on the same day, 60 % of the bound per slot, is paid in
+        // full from sunrise to sunset.
+        let mut honest = Meter::at(sunrise);
+        for slot in sunrise + 1..slot_at(16, 0) {
+            let claim = honest.bound(slot - 1, slot) * 60 / 100;
+            assert_eq!(honest.read(slot, claim), Ok(claim), "slot {slot}");
+        }
+    }
+
+    #[test]
+    fn the_day_counter_restarts_at_local_midnight() {
+        let mut meter = Meter::at(slot_at(11, 0));
+        assert_eq!(meter.read(slot_at(11, 5), 200), Ok(200));
+        assert_eq!(meter.chain.day.map(|d| d.credited_wh), Some(200));
+        // Next morning: a new day, counted from zero.
+        let tomorrow = slot_at(11, 0) + 24 * HOUR_SLOTS;
+        assert_eq!(meter.read(tomorrow, 5_000), Ok(5_000));
+        let day = meter.chain.day.expect("day");
+        assert!(day.credited_wh <= 5_000 && day.credited_wh > 0, "{day:?}");
+    }
 }

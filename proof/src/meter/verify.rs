@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::MeterParams;
 use super::reading::{ChainHash, GENESIS_HASH, READING_DOMAIN, SignedReading};
+use super::solar::{DAY_MS, Site};
 use crate::identity::PublicKey;
 use crate::reject::RejectReason;
 
@@ -41,6 +42,32 @@ pub struct MeterContext<'a> {
     /// Slot in which the MeterBridge records that the meter was replaced, if it was: the
     /// first reading at or after it may change serial and restart the register.
     pub replaced_at_slot: Option<u64>,
+    /// What the meter measures (`spec.direction`): only production obeys the sun.
+    pub direction: MeterDirection,
+    /// Where the installation is (`spec.location`); a production meter without one
+    /// proves no energy (`MissingLocation`).
+    pub site: Option<Site>,
+}
+
+/// What a meter measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MeterDirection {
+    /// Energy produced (PV): bounded by the sun at the declared site.
+    #[default]
+    Production,
+    /// Energy consumed: bounded by rated capacity only (a load runs at night too).
+    Consumption,
+}
+
+/// The energy credited to a meter in one solar day, against that day's clear-sky yield.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DayYield {
+    /// The solar day ([`Site::solar_day`]).
+    pub day: u64,
+    /// Wh credited in it so far.
+    pub credited_wh: u64,
+    /// The most that day may credit, Wh.
+    pub bound_wh: u64,
 }
 
 /// The last accepted link of a chain.
@@ -76,6 +103,8 @@ pub struct MeterChain {
     pub slots: BTreeMap<u64, SlotRecord>,
     /// Slots banned by a conflicting second report (Glow); nothing is credited for them.
     pub banned: BTreeSet<u64>,
+    /// Energy credited in the current solar day (production meters with a site).
+    pub day: Option<DayYield>,
 }
 
 /// An accepted reading and the energy it proves.
@@ -92,6 +121,36 @@ pub struct VerifiedReading {
     pub delta_wh: u64,
     /// The new tip of the chain.
     pub tip: ChainTip,
+    /// The day's credited energy after this reading (production meters with a site).
+    pub day: Option<DayYield>,
+}
+
+impl ChainTip {
+    /// The tip `signed` makes once its link is proven.
+    pub fn of(signed: &SignedReading) -> Self {
+        Self {
+            seq: signed.reading.seq,
+            slot: signed.reading.slot,
+            cumulative_wh: signed.reading.cumulative_wh,
+            hash: signed.hash(),
+            meter_serial: signed.reading.meter_serial.clone(),
+        }
+    }
+}
+
+/// Whether a rejection still moves the chain on: the energy rules judged after the link
+/// itself was proven (signature, sequence, hash, slot order, serial, register). The link
+/// is real, only its energy is not, so the next reading measures from it: a lie earns 0
+/// for its interval instead of wedging the chain, and an honest meter that meets a model
+/// miss keeps proving.
+pub fn advances_chain(reason: RejectReason) -> bool {
+    matches!(
+        reason,
+        RejectReason::ProductionAtNight
+            | RejectReason::AboveClearSky
+            | RejectReason::AboveDailyYield
+            | RejectReason::MissingLocation
+    )
 }
 
 /// The checks that need no previous link: signature (`BadSignature`), serial not claimed
@@ -134,13 +193,8 @@ pub fn verify_baseline(
         seq: reading.seq,
         slot: reading.slot,
         delta_wh: 0,
-        tip: ChainTip {
-            seq: reading.seq,
-            slot: reading.slot,
-            cumulative_wh: reading.cumulative_wh,
-            hash: signed.hash(),
-            meter_serial: reading.meter_serial.clone(),
-        },
+        tip: ChainTip::of(signed),
+        day: None,
     })
 }
 
@@ -149,8 +203,12 @@ pub fn verify_baseline(
 /// report per slot (`Duplicate` when identical, `DuplicateSlot` when conflicting or
 /// banned), sequence (`SequenceGap`), chain (`ChainBroken`), slot order
 /// (`SlotOutOfOrder`), serial continuity (`MeterSerialChanged`), register monotonic
-/// (`RegisterRollback`), capacity × Δt × 1.35 (`ExceedsCapacity`), and
-/// |ΔWh − avg W × Δt| within tolerance (`EnergyMismatch`).
+/// (`RegisterRollback`), capacity × Δt × 1.35 (`ExceedsCapacity`),
+/// |ΔWh − avg W × Δt| within tolerance (`EnergyMismatch`), then for production meters
+/// the sun at the declared site: a site is declared (`MissingLocation`), no energy while
+/// the sun is down (`ProductionAtNight`), at most the clear-sky bound integrated over
+/// every elapsed slot (`AboveClearSky`), at most the day's clear-sky yield
+/// (`AboveDailyYield`). Only the physics rules let the chain move on ([`advances_chain`]).
 pub fn verify_reading(
     signed: &SignedReading,
     chain: &MeterChain,
@@ -169,7 +227,7 @@ pub fn verify_reading(
             RejectReason::DuplicateSlot
         });
     }
-    let delta_wh = match &chain.tip {
+    let (delta_wh, day) = match &chain.tip {
         None => {
             if reading.seq != 0 {
                 return Err(RejectReason::SequenceGap);
@@ -177,31 +235,112 @@ pub fn verify_reading(
             if reading.prev_hash != GENESIS_HASH {
                 return Err(RejectReason::ChainBroken);
             }
-            0
+            (0, None)
         }
-        Some(tip) => check_link(signed, tip, ctx)?,
+        Some(tip) => match check_link(signed, tip, ctx)? {
+            // A recorded swap: no baseline, nothing proven, nothing for the sun to bound.
+            None => (0, chain.day),
+            Some(delta_wh) => (delta_wh, check_physics(signed, tip, chain, ctx, delta_wh)?),
+        },
     };
     Ok(VerifiedReading {
         node: signed.node,
         seq: reading.seq,
         slot: reading.slot,
         delta_wh,
-        tip: ChainTip {
-            seq: reading.seq,
-            slot: reading.slot,
-            cumulative_wh: reading.cumulative_wh,
-            hash,
-            meter_serial: reading.meter_serial.clone(),
-        },
+        tip: ChainTip::of(signed),
+        day,
     })
 }
 
-/// The rules that compare a reading with the previous link; returns the energy proven.
+/// The solar rules for a proven link of `delta_wh` from `tip`; returns the day's new
+/// credited energy. Energy within `energy_tolerance_wh` is never refused: the register
+/// counts whole Wh, so a fraction produced before sunset can tick over after it.
+fn check_physics(
+    signed: &SignedReading,
+    tip: &ChainTip,
+    chain: &MeterChain,
+    ctx: &MeterContext<'_>,
+    delta_wh: u64,
+) -> Result<Option<DayYield>, RejectReason> {
+    if ctx.direction == MeterDirection::Consumption {
+        return Ok(None);
+    }
+    let tolerance = ctx.params.energy_tolerance_wh;
+    let Some(site) = ctx.site else {
+        return if delta_wh > tolerance {
+            Err(RejectReason::MissingLocation)
+        } else {
+            Ok(chain.day)
+        };
+    };
+    // A reading is taken at its slot's start and covers the time since the previous one.
+    let from_ms = ctx.params.slot_start_ms(tip.slot);
+    let to_ms = ctx.params.slot_start_ms(signed.reading.slot);
+    let bound = |from: u64, margin: u64| {
+        site.energy_bound_wh(
+            ctx.rated_capacity_w,
+            from,
+            to_ms,
+            margin,
+            ctx.params.capacity_buffer_percent,
+        )
+        // SPA refuses only times outside −2000..6000, which the slot window excludes;
+        // should it ever refuse, nothing can be shown plausible.
+        .ok_or(RejectReason::AboveClearSky)
+    };
+    let interval_bound = bound(from_ms, ctx.params.clear_sky_margin_percent)?;
+    if delta_wh > tolerance {
+        if interval_bound == 0.0 {
+            return Err(RejectReason::ProductionAtNight);
+        }
+        if delta_wh as f64 > interval_bound.ceil() + tolerance as f64 {
+            return Err(RejectReason::AboveClearSky);
+        }
+    }
+    let today = site.solar_day(to_ms);
+    let day_start = site.solar_day_start_ms(today);
+    let (credited_before, bound_wh, attributed) = match chain.day {
+        Some(day) if day.day == today => (day.credited_wh, day.bound_wh, delta_wh),
+        _ => {
+            let whole_day = site
+                .energy_bound_wh(
+                    ctx.rated_capacity_w,
+                    day_start,
+                    day_start.saturating_add(DAY_MS),
+                    0,
+                    ctx.params.capacity_buffer_percent,
+                )
+                .ok_or(RejectReason::AboveClearSky)?;
+            let margin = 1.0 + ctx.params.daily_margin_percent as f64 / 100.0;
+            // A link reaching back into yesterday only counts today's part of it here;
+            // the interval bound above already limits the rest.
+            let today_part = bound(from_ms.max(day_start), ctx.params.clear_sky_margin_percent)?;
+            (
+                0,
+                (whole_day * margin).ceil() as u64,
+                delta_wh.min(today_part.ceil() as u64),
+            )
+        }
+    };
+    let credited_wh = credited_before.saturating_add(attributed);
+    if credited_wh > bound_wh.saturating_add(tolerance) {
+        return Err(RejectReason::AboveDailyYield);
+    }
+    Ok(Some(DayYield {
+        day: today,
+        credited_wh,
+        bound_wh,
+    }))
+}
+
+/// The rules that compare a reading with the previous link; returns the energy proven,
+/// `None` across a recorded meter replacement (no baseline: nothing proven).
 fn check_link(
     signed: &SignedReading,
     tip: &ChainTip,
     ctx: &MeterContext<'_>,
-) -> Result<u64, RejectReason> {
+) -> Result<Option<u64>, RejectReason> {
     let reading = &signed.reading;
     if reading.seq != tip.seq.saturating_add(1) {
         return Err(RejectReason::SequenceGap);
@@ -221,7 +360,7 @@ fn check_link(
     if replaced {
         // A new meter's register has no baseline in this chain: nothing is proven for the
         // interval, and the next reading measures from this one.
-        return Ok(0);
+        return Ok(None);
     }
     let delta_wh = reading
         .cumulative_wh
@@ -243,7 +382,7 @@ fn check_link(
     if delta.abs_diff(expected) > tolerance {
         return Err(RejectReason::EnergyMismatch);
     }
-    Ok(delta_wh)
+    Ok(Some(delta_wh))
 }
 
 impl MeterChain {
@@ -265,6 +404,18 @@ impl MeterChain {
                     },
                 );
                 self.tip = Some(verified.tip.clone());
+                self.day = verified.day;
+                0
+            }
+            Err(reason) if advances_chain(*reason) => {
+                self.slots.insert(
+                    signed.reading.slot,
+                    SlotRecord {
+                        hash: signed.hash(),
+                        credited_wh: 0,
+                    },
+                );
+                self.tip = Some(ChainTip::of(signed));
                 0
             }
             Err(RejectReason::DuplicateSlot) if self.banned.insert(signed.reading.slot) => self
