@@ -20,6 +20,7 @@ use depin_proto::config::{GpuConfig, HotspotConfig, MeterConfig, Role, StorageCo
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{PodTemplateSpec, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::fmt::Debug;
@@ -71,6 +72,10 @@ pub trait NodeKind:
     fn validate(&self) -> Result<RoleSettings, InvalidSpec>;
     /// Pure: the workload and any Services, from the shared agent pod template.
     fn build(&self, settings: &RoleSettings, pod: PodTemplateSpec) -> (Workload, Vec<Service>);
+    /// Pure: NetworkPolicies guarding the agent pod (none unless a kind needs one).
+    fn network_policies(&self, _settings: &RoleSettings) -> Vec<NetworkPolicy> {
+        Vec::new()
+    }
 }
 
 /// Runs the four controllers until shutdown.
