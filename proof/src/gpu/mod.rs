@@ -26,7 +26,10 @@ mod verify;
 #[cfg(test)]
 mod tests;
 
-pub use matmul::{matmul_i8, matmul_naive, product_rows};
+pub use matmul::{
+    Kernel, matmul_i8, matmul_naive, matmul_with, product_rows, product_rows_with, row_product,
+    vnni_peak_loop,
+};
 pub use messages::{GpuChallenge, GpuCommitment, GpuOpening, RowOpening, RowRequest, row_leaf};
 pub use prove::GpuWork;
 pub use verify::{
