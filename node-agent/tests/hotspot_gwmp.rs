@@ -71,6 +71,7 @@ async fn beacon_sized_frames_become_witnesses_and_garbage_is_counted() {
         config,
         key: NodeKey::from_seed([9; 32]),
     };
+    let probe = state.clone();
     let task = tokio::spawn({
         let metrics = metrics.clone();
         async move { depin_agent::prove(&agent, metrics, state, stop_rx).await }
@@ -80,6 +81,13 @@ async fn beacon_sized_frames_become_witnesses_and_garbage_is_counted() {
     let forwarder = tokio::net::UdpSocket::bind("127.0.0.2:0").await.unwrap();
     let target = ("127.0.0.1", port);
     forwarder.send_to(b"\x02garbage", target).await.unwrap();
+    // Issue 13: the 12-byte PUSH_DATA that panics semtech-udp 0.12 used to kill the
+    // receive task for good while /readyz stayed 200. The PUSH_ACK below shows the agent
+    // still serves its forwarder after it.
+    forwarder
+        .send_to(&[2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], target)
+        .await
+        .unwrap();
     let mac = parse_eui("00000000000000aa").unwrap();
     // Two injectors first: the forwarder's EUI from another address, and another EUI from
     // the forwarder's address. Each offers a beacon-sized frame the agent never heard.
@@ -118,7 +126,7 @@ async fn beacon_sized_frames_become_witnesses_and_garbage_is_counted() {
             .get()
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while packets("malformed") < 1 || packets("rxpk") < 2 {
+    while packets("malformed") < 2 || packets("rxpk") < 2 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "counters synced: malformed {} rxpk {}",
@@ -136,6 +144,8 @@ async fn beacon_sized_frames_become_witnesses_and_garbage_is_counted() {
     assert!((metrics.hotspot_witness_rssi.get_sample_sum() + 97.0).abs() < 1e-9);
     assert!((metrics.hotspot_witness_snr.get_sample_sum() - 4.5).abs() < 1e-9);
     assert_eq!(packets("push_data"), 1);
+    assert!(probe.is_ready(), "ready: the receive loop never died");
+    assert_eq!(metrics.hotspot_gwmp_receive_restarts.get(), 0);
     let dropped = |reason: &str| {
         metrics
             .hotspot_gwmp_dropped
