@@ -6,6 +6,7 @@ use crate::common::{
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// A LoRaWAN hotspot: the operator runs an agent that serves the Semtech packet-forwarder
 /// protocol and does Proof-of-Coverage beacons and witnesses.
@@ -68,18 +69,44 @@ pub struct HotspotGatewaySpec {
 }
 node_spec!(HotspotGatewaySpec);
 
-/// The Semtech UDP (GWMP) endpoint.
+/// The Semtech UDP (GWMP) endpoint and the one packet forwarder it serves. GWMP has no
+/// authentication, so the agent drops every datagram that does not come from an address
+/// in `sourceCidrs` with gateway EUI `gatewayEui`, and the operator's NetworkPolicy for
+/// the agent admits the port only from those sources.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PacketForwarder {
     /// UDP port for PUSH_DATA/PULL_DATA (default 1680, the Semtech convention).
     #[schemars(range(min = 1, max = 65535))]
     pub port: u16,
+    /// Gateway EUI of the forwarder, 16 hex digits; unset, no forwarder is served and the
+    /// hotspot neither beacons nor witnesses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9A-Fa-f]{16}$"))]
+    pub gateway_eui: Option<String>,
+    /// Networks (CIDR) the forwarder sends from (default loopback: a forwarder in the pod).
+    #[serde(default = "default_source_cidrs")]
+    #[schemars(length(max = 16))]
+    pub source_cidrs: Vec<String>,
+    /// Labels of the forwarder's pods in this namespace: the NetworkPolicy admits these
+    /// pods as well as `sourceCidrs` (pod IPs change, so the agent still checks the CIDRs).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub source_pod_labels: BTreeMap<String, String>,
+}
+
+/// Loopback, IPv4 and IPv6: gateway-rs's default of a forwarder on the same host.
+fn default_source_cidrs() -> Vec<String> {
+    vec!["127.0.0.0/8".into(), "::1/128".into()]
 }
 
 impl Default for PacketForwarder {
     fn default() -> Self {
-        Self { port: 1680 }
+        Self {
+            port: 1680,
+            gateway_eui: None,
+            source_cidrs: default_source_cidrs(),
+            source_pod_labels: BTreeMap::new(),
+        }
     }
 }
 

@@ -100,6 +100,12 @@ const HOTSPOTS: [(&str, f64, f64, f64, f64); 4] = [
     ("hs-liar", 52.3745, 4.8900, 52.9000, 4.8900),
 ];
 
+/// A distinct gateway EUI per radio, pinned on both sides.
+fn medium_eui(name: &str) -> String {
+    let index = HOTSPOTS.iter().position(|h| h.0 == name).unwrap_or(0xff);
+    format!("AA555A00000001{index:02X}")
+}
+
 #[tokio::test]
 async fn hotspots_witness_each_other_over_the_rf_medium_and_a_liar_is_rejected()
 -> anyhow::Result<()> {
@@ -116,6 +122,14 @@ async fn hotspots_witness_each_other_over_the_rf_medium_and_a_liar_is_rejected()
         };
         // Witnesses of the same owner's beacons do not count (Helium's same-owner rule).
         hs.spec.payout.wallet = format!("owner-of-{name}");
+        // Serve only the medium: its EUI for this radio, from the pod network.
+        hs.spec.packet_forwarder.gateway_eui = Some(medium_eui(name));
+        hs.spec.packet_forwarder.source_cidrs = vec!["10.244.0.0/16".into()];
+        hs.spec.packet_forwarder.source_pod_labels = [(
+            "app.kubernetes.io/name".to_string(),
+            "rf-medium".to_string(),
+        )]
+        .into();
         apply(&api, &hs).await?;
     }
     // The medium plays every radio: one packet-forwarder client per hotspot, aimed at the
@@ -125,6 +139,7 @@ async fn hotspots_witness_each_other_over_the_rf_medium_and_a_liar_is_rejected()
         .map(|(name, lat, lon, _, _)| {
             serde_json::json!({
                 "name": name, "agent": format!("{name}-pf.{}.svc.cluster.local:1680", ns.name),
+                "gatewayEui": medium_eui(name),
                 "region": "EU868", "location": {"latitude": lat, "longitude": lon}, "antennaGainDbi": 3.0
             })
         })

@@ -89,7 +89,14 @@ async fn main() {
         eprintln!("cannot bind a loopback socket");
         return;
     };
-    let Ok((endpoint, mut events)) = Endpoint::bind("127.0.0.1:0", EndpointConfig::default()).await
+    let Ok((endpoint, mut events)) = Endpoint::bind(
+        "127.0.0.1:0",
+        EndpointConfig {
+            admission: depin_gwmp::Admission::Any,
+            ..EndpointConfig::default()
+        },
+    )
+    .await
     else {
         eprintln!("cannot bind the endpoint");
         return;

@@ -45,17 +45,22 @@ pub enum DecodeError {
     /// A packet of the other direction (e.g. a PUSH_ACK sent to a server).
     #[error("{0} packet arrived in the wrong direction")]
     Direction(&'static str),
+    /// semtech-udp's parser panicked on these bytes (caught; see [`decode`]). Every input
+    /// known to do so is refused earlier, so a count here is a new upstream bug.
+    #[error("the GWMP parser panicked on this datagram")]
+    ParserPanic,
 }
 
 impl DecodeError {
     /// Every label [`DecodeError::kind`] returns, for pre-registering metric series.
-    pub const KINDS: [&'static str; 6] = [
+    pub const KINDS: [&'static str; 7] = [
         "too_short",
         "version",
         "identifier",
         "not_ascii",
         "json",
         "direction",
+        "parser_panic",
     ];
 
     /// Short label for the `malformed` counter.
@@ -67,6 +72,7 @@ impl DecodeError {
             DecodeError::NotAscii => "not_ascii",
             DecodeError::Json(_) => "json",
             DecodeError::Direction(_) => "direction",
+            DecodeError::ParserPanic => "parser_panic",
         }
     }
 }
@@ -86,16 +92,44 @@ fn json_start(identifier: u8) -> Option<usize> {
     }
 }
 
+/// The shortest PUSH_DATA that can be valid: header, EUI and at least `{}`'s first byte.
+const PUSH_DATA_MIN: usize = 13;
+/// GWMP identifier of PUSH_DATA.
+const PUSH_DATA: u8 = 0x00;
+
 /// Decodes any GWMP v2 datagram. Never panics, whatever the bytes.
+///
+/// Two lines of defence around semtech-udp 0.12's `Packet::parse`: inputs known to panic
+/// it are refused first, and the call runs under `catch_unwind`, so an unknown panic
+/// costs one datagram (counted `parser_panic`), not the receive loop.
+///
+/// Upstream report (helium/semtech-udp, 0.12.0, `src/packet/parser.rs`): the 12-byte
+/// PUSH_DATA `02 00 00 00 00 00 00 00 00 00 00 00` (version 2, token 0, PUSH_DATA,
+/// gateway EUI 00…00, no JSON) panics with "slice index starts at 8 but ends at 7":
+/// `terminate()` strips a trailing NUL that is the EUI's last byte, not a JSON
+/// terminator, and `&buffer[GATEWAY_MAC_LEN..terminate(buffer)]` becomes `buf[8..7]`. Any
+/// EUI ending in 0x00 does it. Suggested fix: slice `buffer[GATEWAY_MAC_LEN..]` first and
+/// strip the NUL from that (as the TX_ACK branch guards with its `len == 9` check).
 pub fn decode(datagram: &[u8]) -> Result<Packet, DecodeError> {
     if let (Some(&identifier), true) =
         (datagram.get(3), datagram.first() == Some(&PROTOCOL_VERSION))
-        && let Some(start) = json_start(identifier)
-        && !datagram.get(start..).unwrap_or_default().is_ascii()
     {
-        return Err(DecodeError::NotAscii);
+        if identifier == PUSH_DATA && datagram.len() < PUSH_DATA_MIN {
+            return Err(DecodeError::TooShort {
+                len: datagram.len(),
+                need: PUSH_DATA_MIN,
+            });
+        }
+        if let Some(start) = json_start(identifier)
+            && !datagram.get(start..).unwrap_or_default().is_ascii()
+        {
+            return Err(DecodeError::NotAscii);
+        }
     }
-    Packet::parse(datagram).map_err(|e| match e {
+    // `&[u8]` is unwind-safe, and the parser keeps no state across calls.
+    let parsed = std::panic::catch_unwind(|| Packet::parse(datagram))
+        .map_err(|_| DecodeError::ParserPanic)?;
+    parsed.map_err(|e| match e {
         ParseError::InvalidPacketLength(len, need) => DecodeError::TooShort { len, need },
         ParseError::InvalidProtocolVersion(v) => DecodeError::Version(v),
         ParseError::InvalidIdentifier(id) => DecodeError::Identifier(id),

@@ -3,15 +3,23 @@
 //! gateway listens), PULL_RESP out, TX_ACK matched back to it by token. Malformed
 //! datagrams are counted by kind and dropped; nothing a peer sends can stop the loop.
 //!
-//! The protocol has no authentication (PROTOCOL.TXT says so), so bind it to loopback or
-//! the pod network only.
+//! The protocol has no authentication (PROTOCOL.TXT says so): anyone who can reach the
+//! port can hand the hotspot frames it never heard, and the hotspot would sign them as
+//! witnesses. So the endpoint serves one configured forwarder ([`Admission`]): datagrams
+//! from any other source address or gateway EUI are dropped unanswered and counted by
+//! reason. Downlink tokens are random, so a TX_ACK cannot be forged blind by counting.
+//!
+//! The receive loop runs under a supervisor: should it panic, it is restarted and the
+//! restart counted, and [`Endpoint::receiving`] turns false while restarts come faster
+//! than [`RESTART_LIMIT`] per [`RESTART_WINDOW`], so a readiness probe can report it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use ipnet::IpNet;
 use semtech_udp::{MacAddress, Up, pull_ack, pull_resp, push_ack, push_data, tx_ack};
 use thiserror::Error;
 use tokio::net::{ToSocketAddrs, UdpSocket};
@@ -19,6 +27,130 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::codec::{DecodeError, MAX_DATAGRAM, decode_uplink, encode};
+
+/// Receive-loop restarts within [`RESTART_WINDOW`] at which the endpoint reports itself
+/// not receiving. One restart is a fluke worth a counter; five a minute is a poison
+/// datagram on repeat, and the pod should go unready so someone looks.
+pub const RESTART_LIMIT: usize = 5;
+/// The window [`RESTART_LIMIT`] counts restarts in.
+pub const RESTART_WINDOW: Duration = Duration::from_secs(60);
+/// Pause before restarting a panicked receive loop, so a flood of poison datagrams costs
+/// at most this per datagram rather than a spinning core.
+const RESTART_DELAY: Duration = Duration::from_millis(20);
+
+/// Which packet forwarder an endpoint serves. Everything else is dropped before it is
+/// decoded (source) or acted on (EUI), without an answer.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Admission {
+    /// No forwarder is configured: every datagram is dropped (`no_forwarder`).
+    #[default]
+    Closed,
+    /// Every datagram, whoever sends it (tests and benches only: GWMP authenticates
+    /// nothing, so this lets any peer inject frames).
+    Any,
+    /// Only datagrams from an address inside `sources` carrying gateway EUI `gateway`.
+    Pinned {
+        /// The forwarder's gateway EUI.
+        gateway: MacAddress,
+        /// Networks the forwarder sends from (a /32 or /128 for one host).
+        sources: Vec<IpNet>,
+    },
+}
+
+/// Why a datagram was not admitted; [`Refusal::as_str`] is the metric `reason` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The endpoint has no forwarder configured ([`Admission::Closed`]).
+    NoForwarder,
+    /// The source address is outside the forwarder's networks.
+    Source,
+    /// The gateway EUI is not the forwarder's.
+    GatewayEui,
+}
+
+impl Refusal {
+    /// Every refusal, in the order of [`Counters::refused`].
+    pub const ALL: [Refusal; 3] = [Refusal::NoForwarder, Refusal::Source, Refusal::GatewayEui];
+
+    /// The metric label.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Refusal::NoForwarder => "no_forwarder",
+            Refusal::Source => "source",
+            Refusal::GatewayEui => "gateway_eui",
+        }
+    }
+
+    const fn index(self) -> usize {
+        match self {
+            Refusal::NoForwarder => 0,
+            Refusal::Source => 1,
+            Refusal::GatewayEui => 2,
+        }
+    }
+}
+
+impl Admission {
+    /// Whether a datagram from `from` may be decoded at all.
+    pub fn admits_source(&self, from: &SocketAddr) -> Result<(), Refusal> {
+        match self {
+            Admission::Closed => Err(Refusal::NoForwarder),
+            Admission::Any => Ok(()),
+            Admission::Pinned { sources, .. } => {
+                // An IPv4 forwarder reaching a dual-stack socket shows up as ::ffff:a.b.c.d.
+                let ip = from.ip().to_canonical();
+                if sources.iter().any(|net| net.contains(&ip)) {
+                    Ok(())
+                } else {
+                    Err(Refusal::Source)
+                }
+            }
+        }
+    }
+
+    /// Whether a decoded uplink's gateway EUI is the forwarder's.
+    pub fn admits_gateway(&self, gateway: MacAddress) -> Result<(), Refusal> {
+        match self {
+            Admission::Closed => Err(Refusal::NoForwarder),
+            Admission::Any => Ok(()),
+            Admission::Pinned {
+                gateway: pinned, ..
+            } if *pinned == gateway => Ok(()),
+            Admission::Pinned { .. } => Err(Refusal::GatewayEui),
+        }
+    }
+}
+
+/// Receive-loop restarts in a sliding window: a pure record the supervisor feeds with
+/// `now`, so the health rule is tested without waiting.
+#[derive(Debug, Default)]
+pub struct Restarts {
+    recent: VecDeque<Instant>,
+}
+
+impl Restarts {
+    /// Records a restart at `now`.
+    pub fn record(&mut self, now: Instant) {
+        self.forget(now);
+        self.recent.push_back(now);
+    }
+
+    /// Whether restarts inside the window before `now` stay under [`RESTART_LIMIT`].
+    pub fn healthy(&mut self, now: Instant) -> bool {
+        self.forget(now);
+        self.recent.len() < RESTART_LIMIT
+    }
+
+    fn forget(&mut self, now: Instant) {
+        while self
+            .recent
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) > RESTART_WINDOW)
+        {
+            self.recent.pop_front();
+        }
+    }
+}
 
 /// How long a downlink waits for its TX_ACK. gateway-rs `DOWNLINK_TIMEOUT`: 5 s.
 pub const DEFAULT_DOWNLINK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -76,13 +208,25 @@ pub struct Counters {
     /// Datagrams that could not be sent (acks, downlinks).
     pub send_errors: u64,
     /// Malformed datagrams by [`DecodeError::kind`], in [`DecodeError::KINDS`] order.
-    pub malformed: [(&'static str, u64); 6],
+    pub malformed: [(&'static str, u64); MALFORMED_KINDS],
+    /// Datagrams not admitted, by [`Refusal::as_str`], in [`Refusal::ALL`] order.
+    pub refused: [(&'static str, u64); 3],
+    /// Times the receive loop panicked and was restarted.
+    pub receive_restarts: u64,
 }
+
+/// How many malformed kinds are counted.
+const MALFORMED_KINDS: usize = DecodeError::KINDS.len();
 
 impl Counters {
     /// Total malformed datagrams.
     pub fn malformed_total(&self) -> u64 {
         self.malformed.iter().map(|(_, n)| n).sum()
+    }
+
+    /// Total datagrams not admitted.
+    pub fn refused_total(&self) -> u64 {
+        self.refused.iter().map(|(_, n)| n).sum()
     }
 }
 
@@ -98,7 +242,9 @@ struct Atomics {
     pull_resp: AtomicU64,
     events_dropped: AtomicU64,
     send_errors: AtomicU64,
-    malformed: [AtomicU64; 6],
+    malformed: [AtomicU64; MALFORMED_KINDS],
+    refused: [AtomicU64; 3],
+    receive_restarts: AtomicU64,
 }
 
 fn bump(counter: &AtomicU64) {
@@ -112,11 +258,21 @@ struct Inner {
     counters: Atomics,
     gateways: Mutex<HashMap<MacAddress, SocketAddr>>,
     pending: Mutex<Pending>,
-    next_token: AtomicU16,
     downlink_timeout: Duration,
+    admission: Admission,
+    restarts: Mutex<Restarts>,
 }
 
 impl Inner {
+    fn restarts(&self) -> std::sync::MutexGuard<'_, Restarts> {
+        self.restarts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn refuse(&self, refusal: Refusal, from: SocketAddr) {
+        bump(&self.counters.refused[refusal.index()]);
+        tracing::debug!(%from, reason = refusal.as_str(), "GWMP datagram not from the configured forwarder dropped");
+    }
+
     fn gateways(&self) -> std::sync::MutexGuard<'_, HashMap<MacAddress, SocketAddr>> {
         // Only plain maps live behind these locks; a panic cannot leave them half-updated.
         self.gateways.lock().unwrap_or_else(PoisonError::into_inner)
@@ -128,12 +284,14 @@ impl Inner {
 }
 
 /// Endpoint settings.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct EndpointConfig {
     /// How long [`Endpoint::send_downlink`] waits for the TX_ACK.
     pub downlink_timeout: Duration,
     /// Capacity of the event channel.
     pub event_capacity: usize,
+    /// Which forwarder is served (default: none, so nothing is admitted by accident).
+    pub admission: Admission,
 }
 
 impl Default for EndpointConfig {
@@ -141,6 +299,7 @@ impl Default for EndpointConfig {
         Self {
             downlink_timeout: DEFAULT_DOWNLINK_TIMEOUT,
             event_capacity: DEFAULT_EVENT_CAPACITY,
+            admission: Admission::default(),
         }
     }
 }
@@ -214,10 +373,11 @@ impl Endpoint {
             counters: Atomics::default(),
             gateways: Mutex::default(),
             pending: Mutex::default(),
-            next_token: AtomicU16::new(rand_token()),
             downlink_timeout: config.downlink_timeout,
+            admission: config.admission,
+            restarts: Mutex::default(),
         });
-        let task = tokio::spawn(receive_loop(Arc::clone(&inner), events));
+        let task = tokio::spawn(supervise(Arc::clone(&inner), events));
         Ok((
             Self {
                 inner,
@@ -252,7 +412,15 @@ impl Endpoint {
             events_dropped: load(&c.events_dropped),
             send_errors: load(&c.send_errors),
             malformed,
+            refused: Refusal::ALL.map(|r| (r.as_str(), load(&c.refused[r.index()]))),
+            receive_restarts: load(&c.receive_restarts),
         }
+    }
+
+    /// Whether the receive loop is working: false while it has panicked and been restarted
+    /// [`RESTART_LIMIT`] times within [`RESTART_WINDOW`] (a readiness check).
+    pub fn receiving(&self) -> bool {
+        self.inner.restarts().healthy(Instant::now())
     }
 
     /// Gateways that have sent PULL_DATA, with the address downlinks go to.
@@ -323,25 +491,53 @@ impl Endpoint {
     fn register_pending(&self) -> (u16, oneshot::Receiver<Result<Option<u32>, tx_ack::Error>>) {
         let (sender, receiver) = oneshot::channel();
         let mut pending = self.inner.pending();
-        // At most 65 536 downlinks can be pending; a hotspot has a handful, so the loop
-        // finds a free token within a step or two.
-        let mut token = self.inner.next_token.fetch_add(1, Ordering::Relaxed);
+        // Random, not sequential: whoever can send from the forwarder's address but cannot
+        // see its traffic must guess (1 in 65 536 per forged TX_ACK) instead of counting,
+        // and a restarted agent does not match a stale TX_ACK meant for its predecessor.
+        // A hotspot has a handful pending, so a free token is found within a draw or two.
+        let mut token: u16 = rand::random();
         while pending.contains_key(&token) {
-            token = self.inner.next_token.fetch_add(1, Ordering::Relaxed);
+            token = rand::random();
         }
         pending.insert(token, sender);
         (token, receiver)
     }
 }
 
-/// A starting token that differs between runs, so a restarted agent does not match a
-/// stale TX_ACK meant for its predecessor.
-fn rand_token() -> u16 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or_default();
-    (nanos ^ (nanos >> 16)) as u16
+/// Runs the receive loop, restarting it whenever it panics (counted, and fed to the
+/// health rule). Dropping this future (the endpoint's last clone going) aborts the loop.
+async fn supervise(inner: Arc<Inner>, events: mpsc::Sender<Event>) {
+    let counted = Arc::clone(&inner);
+    restart_on_panic(
+        || receive_loop(Arc::clone(&inner), events.clone()),
+        || {
+            bump(&counted.counters.receive_restarts);
+            counted.restarts().record(Instant::now());
+            tracing::error!("GWMP receive loop panicked; restarting it");
+        },
+    )
+    .await;
+}
+
+/// Spawns `task()` and spawns it again each time it panics, calling `on_panic` first;
+/// returns when a run ends without panicking. The running task is aborted when this
+/// future is dropped.
+async fn restart_on_panic<T, F>(mut task: T, mut on_panic: impl FnMut())
+where
+    T: FnMut() -> F,
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    loop {
+        let mut running = AbortOnDrop(tokio::spawn(task()));
+        match (&mut running.0).await {
+            Err(e) if e.is_panic() => {
+                on_panic();
+                tokio::time::sleep(RESTART_DELAY).await;
+            }
+            // Cancelled from outside, or finished: nothing left to supervise.
+            _ => return,
+        }
+    }
 }
 
 async fn receive_loop(inner: Arc<Inner>, events: mpsc::Sender<Event>) {
@@ -356,8 +552,22 @@ async fn receive_loop(inner: Arc<Inner>, events: mpsc::Sender<Event>) {
                 continue;
             }
         };
+        if let Err(refusal) = inner.admission.admits_source(&from) {
+            inner.refuse(refusal, from);
+            continue;
+        }
         match decode_uplink(&buffer[..len]) {
-            Ok(packet) => handle(&inner, &events, packet, from).await,
+            Ok(packet) => {
+                let gateway = match &packet {
+                    Up::PushData(p) => p.gateway_mac,
+                    Up::PullData(p) => p.gateway_mac,
+                    Up::TxAck(p) => p.gateway_mac,
+                };
+                match inner.admission.admits_gateway(gateway) {
+                    Ok(()) => handle(&inner, &events, packet, from).await,
+                    Err(refusal) => inner.refuse(refusal, from),
+                }
+            }
             Err(e) => {
                 let index = DecodeError::KINDS
                     .iter()
@@ -443,5 +653,73 @@ async fn handle(inner: &Inner, events: &mpsc::Sender<Event>, packet: Up, from: S
                 None => bump(&inner.counters.tx_ack_unmatched),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restarts_turn_unhealthy_at_the_limit_and_recover_after_the_window() {
+        let start = Instant::now();
+        let mut restarts = Restarts::default();
+        let at = |s: u64| start + Duration::from_secs(s);
+        for i in 0..RESTART_LIMIT - 1 {
+            restarts.record(at(i as u64));
+            assert!(restarts.healthy(at(i as u64)), "{} restarts", i + 1);
+        }
+        restarts.record(at(10));
+        assert!(!restarts.healthy(at(10)), "{RESTART_LIMIT} within a minute");
+        // The first restart leaves the window 60 s after it happened.
+        assert!(!restarts.healthy(at(RESTART_WINDOW.as_secs())));
+        assert!(restarts.healthy(at(RESTART_WINDOW.as_secs() + 1)));
+    }
+
+    #[test]
+    fn admission_rules() {
+        let mac = MacAddress::from([1, 2, 3, 4, 5, 6, 7, 8]);
+        let other = MacAddress::from([1, 2, 3, 4, 5, 6, 7, 9]);
+        let pinned = Admission::Pinned {
+            gateway: mac,
+            sources: vec!["10.244.0.0/16".parse().expect("cidr")],
+        };
+        let addr = |s: &str| s.parse::<SocketAddr>().expect("addr");
+        assert_eq!(pinned.admits_source(&addr("10.244.3.7:1700")), Ok(()));
+        assert_eq!(
+            pinned.admits_source(&addr("[::ffff:10.244.3.7]:1700")),
+            Ok(()),
+            "IPv4-mapped on a dual-stack socket"
+        );
+        assert_eq!(
+            pinned.admits_source(&addr("10.245.0.1:1700")),
+            Err(Refusal::Source)
+        );
+        assert_eq!(pinned.admits_gateway(mac), Ok(()));
+        assert_eq!(pinned.admits_gateway(other), Err(Refusal::GatewayEui));
+        let closed = Admission::default();
+        assert_eq!(
+            closed.admits_source(&addr("127.0.0.1:1")),
+            Err(Refusal::NoForwarder)
+        );
+        assert_eq!(Admission::Any.admits_gateway(other), Ok(()));
+    }
+
+    #[tokio::test]
+    async fn a_panicking_task_is_restarted_and_counted() {
+        let runs = Arc::new(AtomicU64::new(0));
+        let mut panics = 0;
+        let started = Arc::clone(&runs);
+        restart_on_panic(
+            move || {
+                let run = started.fetch_add(1, Ordering::Relaxed);
+                async move {
+                    assert!(run >= 2, "run {run} panics");
+                }
+            },
+            || panics += 1,
+        )
+        .await;
+        assert_eq!((runs.load(Ordering::Relaxed), panics), (3, 2));
     }
 }

@@ -12,7 +12,8 @@ pub mod codec;
 mod endpoint;
 
 pub use endpoint::{
-    Counters, DEFAULT_DOWNLINK_TIMEOUT, DEFAULT_EVENT_CAPACITY, DownlinkError, Endpoint,
-    EndpointConfig, Event, TxAccepted,
+    Admission, Counters, DEFAULT_DOWNLINK_TIMEOUT, DEFAULT_EVENT_CAPACITY, DownlinkError, Endpoint,
+    EndpointConfig, Event, RESTART_LIMIT, RESTART_WINDOW, Refusal, Restarts, TxAccepted,
 };
+pub use ipnet::IpNet;
 pub use semtech_udp;

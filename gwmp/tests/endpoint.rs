@@ -5,15 +5,23 @@ use std::time::Duration;
 
 use depin_gwmp::codec::{self, Received, decode_downlink, encode, immediate_txpk, parse_datarate};
 use depin_gwmp::semtech_udp::{Down, MacAddress, pull_data, tx_ack};
-use depin_gwmp::{DownlinkError, Endpoint, EndpointConfig, Event};
+use depin_gwmp::{Admission, DownlinkError, Endpoint, EndpointConfig, Event};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc::Receiver;
 
 const MAC: [u8; 8] = [0xaa, 0x55, 0x5a, 0, 0, 0, 0, 1];
 
 async fn setup(timeout_ms: u64) -> (Endpoint, Receiver<Event>, UdpSocket) {
+    setup_admitting(timeout_ms, Admission::Any).await
+}
+
+async fn setup_admitting(
+    timeout_ms: u64,
+    admission: Admission,
+) -> (Endpoint, Receiver<Event>, UdpSocket) {
     let config = EndpointConfig {
         downlink_timeout: Duration::from_millis(timeout_ms),
+        admission,
         ..EndpointConfig::default()
     };
     let (endpoint, events) = Endpoint::bind("127.0.0.1:0", config).await.expect("binds");
@@ -167,15 +175,18 @@ async fn garbage_is_counted_and_survived() {
         &[2, 0, 0, 0x42][..],
         &[2, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, b'{', b'x'][..],
         &[2, 0, 0, 1][..], // a PUSH_ACK sent to the server
+        &POISON[..],
     ] {
         forwarder.send(junk).await.expect("send");
     }
     // Still alive: a real PULL_DATA is answered after the junk.
     connect(&forwarder, &mut events).await;
     let counters = endpoint.counters();
-    assert_eq!(counters.malformed_total(), 6, "{counters:?}");
+    assert_eq!(counters.malformed_total(), 7, "{counters:?}");
+    assert_eq!(counters.receive_restarts, 0, "the guard refused it first");
     let by_kind: std::collections::BTreeMap<_, _> = counters.malformed.into_iter().collect();
-    assert_eq!(by_kind["too_short"], 2);
+    assert_eq!(by_kind["too_short"], 3);
+    assert_eq!(by_kind["parser_panic"], 0);
     assert_eq!(by_kind["version"], 1);
     assert_eq!(by_kind["identifier"], 1);
     assert_eq!(by_kind["json"], 1);
@@ -189,4 +200,153 @@ fn beacon() -> depin_gwmp::semtech_udp::pull_resp::TxPk {
         parse_datarate("SF9BW125").expect("datarate"),
         16,
     )
+}
+
+/// The 12-byte PUSH_DATA that panics semtech-udp 0.12's parser (`buf[8..7]`): version 2,
+/// token 0, PUSH_DATA, gateway EUI ending in 0x00, no JSON (issue 13).
+const POISON: [u8; 12] = [2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+
+/// Regression for issue 13: before the guard, this one datagram killed the receive task
+/// and no PUSH_DATA was ever acknowledged again. Now a valid PUSH_DATA sent right after
+/// it is acknowledged and reported.
+#[tokio::test]
+async fn the_semtech_udp_panic_datagram_does_not_silence_the_endpoint() {
+    let (endpoint, mut events, forwarder) = setup(500).await;
+    assert!(
+        std::panic::catch_unwind(|| depin_gwmp::semtech_udp::Packet::parse(&POISON)).is_err(),
+        "semtech-udp still panics on it; when this fails upstream fixed it"
+    );
+    forwarder.send(&POISON).await.expect("send");
+    let push = codec::push_data(0x3333, MacAddress::from(MAC), vec![codec::rxpk(&frame())]);
+    forwarder
+        .send(&encode(&push).expect("encodes"))
+        .await
+        .expect("send");
+    assert_eq!(recv(&forwarder).await, vec![2, 0x33, 0x33, 1], "PUSH_ACK");
+    assert!(matches!(next_event(&mut events).await, Event::Rxpk { .. }));
+    let counters = endpoint.counters();
+    assert_eq!((counters.push_data, counters.receive_restarts), (1, 0));
+    assert_eq!(counters.malformed_total(), 1, "{counters:?}");
+    assert!(endpoint.receiving());
+}
+
+/// A pinned endpoint answers and reports only its forwarder: the right EUI from an
+/// allowed source. The same PUSH_DATA with another EUI, or the right EUI from a source
+/// outside the networks, is dropped unanswered and counted by reason.
+#[tokio::test]
+async fn only_the_pinned_forwarder_is_served() {
+    let loopback: depin_gwmp::IpNet = "127.0.0.0/8".parse().expect("cidr");
+    let elsewhere: depin_gwmp::IpNet = "10.0.0.0/8".parse().expect("cidr");
+    let pinned = |sources| Admission::Pinned {
+        gateway: MacAddress::from(MAC),
+        sources,
+    };
+    let push = |mac: [u8; 8]| {
+        encode(&codec::push_data(
+            0x4444,
+            MacAddress::from(mac),
+            vec![codec::rxpk(&frame())],
+        ))
+        .expect("encodes")
+    };
+    let mut other = MAC;
+    other[7] = 2;
+
+    // Right source, wrong EUI: dropped (its PULL_DATA registers no downlink target);
+    // then the forwarder itself is served. One socket's datagrams are handled in order, so
+    // the PUSH_ACK for the last proves the first two were seen.
+    let (endpoint, mut events, forwarder) = setup_admitting(500, pinned(vec![loopback])).await;
+    let wrong_pull = pull_data::Packet {
+        random_token: 0x6666,
+        gateway_mac: MacAddress::from(other),
+    };
+    forwarder
+        .send(&encode(&wrong_pull).expect("encodes"))
+        .await
+        .expect("send");
+    forwarder.send(&push(other)).await.expect("send");
+    forwarder.send(&push(MAC)).await.expect("send");
+    assert_eq!(
+        recv(&forwarder).await,
+        vec![2, 0x44, 0x44, 1],
+        "one PUSH_ACK"
+    );
+    let Event::Rxpk { gateway, .. } = next_event(&mut events).await else {
+        panic!("expected rxpk");
+    };
+    assert_eq!(
+        gateway,
+        MacAddress::from(MAC),
+        "only the pinned EUI's frame"
+    );
+    let counters = endpoint.counters();
+    assert_eq!(
+        (counters.push_data, counters.pull_data, counters.rxpk),
+        (1, 0, 1)
+    );
+    let refused: std::collections::BTreeMap<_, _> = counters.refused.into_iter().collect();
+    assert_eq!((refused["gateway_eui"], refused["source"]), (2, 0));
+    assert!(endpoint.gateways().is_empty());
+
+    // Right EUI from outside the networks (loopback is not in 10/8): nothing at all, not
+    // even a PULL_DATA registers it as the downlink target.
+    let (endpoint, _events, forwarder) = setup_admitting(500, pinned(vec![elsewhere])).await;
+    let pull = pull_data::Packet {
+        random_token: 0x5555,
+        gateway_mac: MacAddress::from(MAC),
+    };
+    forwarder
+        .send(&encode(&pull).expect("encodes"))
+        .await
+        .expect("send");
+    forwarder.send(&push(MAC)).await.expect("send");
+    // Nothing is answered, so wait (bounded) for the counter instead.
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while endpoint.counters().refused_total() < 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let counters = endpoint.counters();
+    let refused: std::collections::BTreeMap<_, _> = counters.refused.into_iter().collect();
+    assert_eq!(refused["source"], 2, "{counters:?}");
+    assert_eq!((counters.push_data, counters.pull_data), (0, 0));
+    assert!(endpoint.gateways().is_empty());
+
+    // No forwarder configured: everything is refused.
+    let (endpoint, _events, forwarder) = setup_admitting(500, Admission::Closed).await;
+    forwarder.send(&push(MAC)).await.expect("send");
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while endpoint.counters().refused_total() < 1 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let refused: std::collections::BTreeMap<_, _> =
+        endpoint.counters().refused.into_iter().collect();
+    assert_eq!(refused["no_forwarder"], 1);
+}
+
+/// Downlink tokens are drawn at random, not counted up: 64 downlinks in a row are not
+/// consecutive (a counter would make every one predictable from the last).
+#[tokio::test]
+async fn downlink_tokens_are_not_sequential() {
+    let (endpoint, mut events, forwarder) = setup(50).await;
+    connect(&forwarder, &mut events).await;
+    let mut tokens = Vec::new();
+    for _ in 0..64 {
+        let sending = tokio::spawn({
+            let endpoint = endpoint.clone();
+            async move { endpoint.send_downlink(None, beacon()).await }
+        });
+        let Ok(Down::PullResp(resp)) = decode_downlink(&recv(&forwarder).await) else {
+            panic!("expected PULL_RESP");
+        };
+        tokens.push(resp.random_token);
+        let _ = sending.await;
+    }
+    let steps = tokens
+        .windows(2)
+        .filter(|w| w[1] == w[0].wrapping_add(1))
+        .count();
+    // Random u16s: P(a given step is +1) = 1/65 536, so even 2 of 63 is ~5e-7.
+    assert!(steps < 2, "{steps} sequential steps in {tokens:?}");
+    let distinct: std::collections::BTreeSet<_> = tokens.iter().collect();
+    assert!(distinct.len() > 60, "{tokens:?}");
 }

@@ -45,9 +45,15 @@ async fn npm_packet_forwarder_talks_to_our_endpoint() {
     if !peer_available() {
         return;
     }
-    let (endpoint, mut events) = Endpoint::bind("127.0.0.1:0", EndpointConfig::default())
-        .await
-        .expect("binds");
+    let (endpoint, mut events) = Endpoint::bind(
+        "127.0.0.1:0",
+        EndpointConfig {
+            admission: depin_gwmp::Admission::Any,
+            ..EndpointConfig::default()
+        },
+    )
+    .await
+    .expect("binds");
     let port = endpoint.local_addr().expect("addr").port();
     let node = tokio::process::Command::new("node")
         .arg(repo_root().join("gwmp/tests/npm/forwarder.js"))

@@ -43,6 +43,8 @@ fn config(port: u16) -> AgentConfig {
             antenna_gain_dbi: 1.2,
             elevation_meters: 5.0,
             packet_forwarder_port: port,
+            gateway_eui: Some("0101010101010101".into()),
+            source_cidrs: vec!["127.0.0.0/8".into()],
         }),
         storage: None,
         gpu: None,

@@ -168,10 +168,16 @@ pub async fn prove(
         }
         Role::Hotspot => {
             let hotspot = config.hotspot.as_ref().context("hotspot section missing")?;
-            let role = roles::hotspot::HotspotRole::bind(hotspot, key.clone())
-                .await
-                .context("starting the hotspot role")?;
-            roles::Work::Hotspot(Arc::new(role))
+            let role = Arc::new(
+                roles::hotspot::HotspotRole::bind(hotspot, key.clone())
+                    .await
+                    .context("starting the hotspot role")?,
+            );
+            // A receive loop that keeps panicking makes the pod unready (issue 13: it used
+            // to die silently while /readyz said 200).
+            let watched = Arc::clone(&role);
+            ready.add_check(move || watched.receiving());
+            roles::Work::Hotspot(role)
         }
     };
     ready.set_ready(true);

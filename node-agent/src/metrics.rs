@@ -68,6 +68,10 @@ pub struct AgentMetrics {
     pub hotspot_witness_snr: Histogram,
     /// GWMP traffic by type (rxpk, stat, pull_data, tx_ack, tx_ack_error, malformed).
     pub hotspot_gwmp_packets: IntCounterVec,
+    /// GWMP datagrams dropped because they did not come from the configured forwarder.
+    pub hotspot_gwmp_dropped: IntCounterVec,
+    /// Times the GWMP receive loop panicked and was restarted.
+    pub hotspot_gwmp_receive_restarts: IntCounter,
 }
 
 impl AgentMetrics {
@@ -180,6 +184,17 @@ impl AgentMetrics {
             ),
             &["type"],
         )?;
+        let hotspot_gwmp_dropped = IntCounterVec::new(
+            Opts::new(
+                "hotspot_gwmp_dropped_total",
+                "GWMP datagrams dropped unanswered because they did not come from the configured packet forwarder, by reason (no_forwarder, source, gateway_eui).",
+            ),
+            &["reason"],
+        )?;
+        let hotspot_gwmp_receive_restarts = IntCounter::new(
+            "hotspot_gwmp_receive_restarts_total",
+            "Times the GWMP receive loop panicked and was restarted.",
+        )?;
         registry.register(Box::new(info))?;
         registry.register(Box::new(ready.clone()))?;
         registry.register(Box::new(proofs_submitted.clone()))?;
@@ -221,6 +236,11 @@ impl AgentMetrics {
                 for kind in crate::roles::hotspot::GWMP_PACKET_TYPES {
                     hotspot_gwmp_packets.with_label_values(&[kind]);
                 }
+                registry.register(Box::new(hotspot_gwmp_dropped.clone()))?;
+                for reason in crate::roles::hotspot::GWMP_DROP_REASONS {
+                    hotspot_gwmp_dropped.with_label_values(&[reason]);
+                }
+                registry.register(Box::new(hotspot_gwmp_receive_restarts.clone()))?;
             }
         }
         for proof in PROOF_LABELS {
@@ -253,6 +273,8 @@ impl AgentMetrics {
             hotspot_witness_rssi,
             hotspot_witness_snr,
             hotspot_gwmp_packets,
+            hotspot_gwmp_dropped,
+            hotspot_gwmp_receive_restarts,
         })
     }
 

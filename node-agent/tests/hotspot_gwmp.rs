@@ -1,6 +1,8 @@
 //! The hotspot role's packet-forwarder side, without a verifier: a forwarder's PUSH_DATA
 //! carrying a beacon-sized frame becomes a witness report (RSSI and SNR observed), other
 //! frames do not, and garbage datagrams are counted as malformed without hurting the agent.
+//! Only the configured forwarder is served: the same frames from another source address
+//! or gateway EUI are dropped, counted by reason, and witness nothing.
 
 #![allow(clippy::unwrap_used)]
 
@@ -33,6 +35,9 @@ fn config(port: u16) -> AgentConfig {
             antenna_gain_dbi: 1.2,
             elevation_meters: 5.0,
             packet_forwarder_port: port,
+            gateway_eui: Some("00000000000000AA".into()),
+            // The honest forwarder sends from 127.0.0.2; the injectors from elsewhere.
+            source_cidrs: vec!["127.0.0.2/32".into()],
         }),
         storage: None,
         gpu: None,
@@ -66,16 +71,37 @@ async fn beacon_sized_frames_become_witnesses_and_garbage_is_counted() {
         config,
         key: NodeKey::from_seed([9; 32]),
     };
+    let probe = state.clone();
     let task = tokio::spawn({
         let metrics = metrics.clone();
         async move { depin_agent::prove(&agent, metrics, state, stop_rx).await }
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let forwarder = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let forwarder = tokio::net::UdpSocket::bind("127.0.0.2:0").await.unwrap();
     let target = ("127.0.0.1", port);
     forwarder.send_to(b"\x02garbage", target).await.unwrap();
+    // Issue 13: the 12-byte PUSH_DATA that panics semtech-udp 0.12 used to kill the
+    // receive task for good while /readyz stayed 200. The PUSH_ACK below shows the agent
+    // still serves its forwarder after it.
+    forwarder
+        .send_to(&[2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], target)
+        .await
+        .unwrap();
     let mac = parse_eui("00000000000000aa").unwrap();
+    // Two injectors first: the forwarder's EUI from another address, and another EUI from
+    // the forwarder's address. Each offers a beacon-sized frame the agent never heard.
+    let injected = |mac| codec::encode(&codec::push_data(9, mac, vec![codec::rxpk(&frame(51))]));
+    let other_pod = tokio::net::UdpSocket::bind("127.0.0.3:0").await.unwrap();
+    other_pod
+        .send_to(&injected(mac).unwrap(), target)
+        .await
+        .unwrap();
+    let other_eui = parse_eui("00000000000000bb").unwrap();
+    forwarder
+        .send_to(&injected(other_eui).unwrap(), target)
+        .await
+        .unwrap();
     let push = codec::push_data(
         1,
         mac,
@@ -100,7 +126,7 @@ async fn beacon_sized_frames_become_witnesses_and_garbage_is_counted() {
             .get()
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while packets("malformed") < 1 || packets("rxpk") < 2 {
+    while packets("malformed") < 2 || packets("rxpk") < 2 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "counters synced: malformed {} rxpk {}",
@@ -118,6 +144,33 @@ async fn beacon_sized_frames_become_witnesses_and_garbage_is_counted() {
     assert!((metrics.hotspot_witness_rssi.get_sample_sum() + 97.0).abs() < 1e-9);
     assert!((metrics.hotspot_witness_snr.get_sample_sum() - 4.5).abs() < 1e-9);
     assert_eq!(packets("push_data"), 1);
+    assert!(probe.is_ready(), "ready: the receive loop never died");
+    assert_eq!(metrics.hotspot_gwmp_receive_restarts.get(), 0);
+    let dropped = |reason: &str| {
+        metrics
+            .hotspot_gwmp_dropped
+            .with_label_values(&[reason])
+            .get()
+    };
+    while dropped("source") < 1 || dropped("gateway_eui") < 1 {
+        assert!(tokio::time::Instant::now() < deadline, "drops counted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        metrics.hotspot_witnesses_reported.get(),
+        1,
+        "injected frames witnessed nothing"
+    );
+    let mut nothing = [0u8; 16];
+    assert!(
+        tokio::time::timeout(
+            Duration::from_millis(200),
+            other_pod.recv_from(&mut nothing)
+        )
+        .await
+        .is_err(),
+        "an injector gets no PUSH_ACK"
+    );
 
     stop.send(true).unwrap();
     tokio::time::timeout(Duration::from_secs(5), task)

@@ -50,6 +50,10 @@ fn golden(name: &str, desired: &Desired) {
         text.push_str("---\n");
         text.push_str(&serde_yaml::to_string(service).expect("yaml"));
     }
+    for policy in &desired.network_policies {
+        text.push_str("---\n");
+        text.push_str(&serde_yaml::to_string(policy).expect("yaml"));
+    }
     text.push_str("---\n");
     text.push_str(&serde_yaml::to_string(&desired.workload).expect("yaml"));
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -254,6 +258,132 @@ fn validation_names_the_field() {
     assert_eq!(
         node.validate().expect_err("port clash").field,
         "spec.packetForwarder.port"
+    );
+}
+
+/// The hotspot's NetworkPolicy admits UDP to the forwarder port only from the forwarder:
+/// its non-loopback CIDRs as ipBlocks and its pods by label; the agent's HTTP port stays
+/// open as without a policy. With only loopback configured (a forwarder in the pod) no
+/// UDP rule is written at all — an empty `from` would admit every source.
+#[test]
+fn hotspot_network_policy_admits_only_the_forwarder() {
+    use k8s_openapi::api::networking::v1::NetworkPolicyIngressRule;
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    let ports = |rule: &NetworkPolicyIngressRule| -> Vec<(i32, String)> {
+        rule.ports
+            .iter()
+            .flatten()
+            .map(|p| {
+                let Some(IntOrString::Int(n)) = p.port else {
+                    panic!("numeric port expected")
+                };
+                (n, p.protocol.clone().unwrap_or_default())
+            })
+            .collect()
+    };
+
+    let mut node: HotspotGateway = example();
+    node.spec.packet_forwarder.source_cidrs = vec!["10.244.3.9/16".into(), "127.0.0.0/8".into()];
+    node.spec.packet_forwarder.source_pod_labels = [(
+        "app.kubernetes.io/name".to_string(),
+        "rf-medium".to_string(),
+    )]
+    .into();
+    let desired = build(&node);
+    assert_eq!(desired.network_policies.len(), 1);
+    let policy = &desired.network_policies[0];
+    assert_owned_by(&policy.metadata, "HotspotGateway");
+    let spec = policy.spec.as_ref().expect("spec");
+    let Workload::Deployment(deployment) = &desired.workload else {
+        panic!("deployment expected")
+    };
+    let pod_labels = template(&desired.workload)
+        .metadata
+        .as_ref()
+        .and_then(|m| m.labels.clone())
+        .expect("pod labels");
+    let selected = spec
+        .pod_selector
+        .as_ref()
+        .and_then(|s| s.match_labels.clone())
+        .expect("selector");
+    assert!(
+        selected.iter().all(|(k, v)| pod_labels.get(k) == Some(v)),
+        "selects the agent pod"
+    );
+    assert_eq!(
+        deployment
+            .spec
+            .as_ref()
+            .and_then(|s| s.selector.match_labels.clone()),
+        Some(selected)
+    );
+    assert_eq!(spec.policy_types, Some(vec!["Ingress".to_string()]));
+    let ingress = spec.ingress.as_ref().expect("ingress");
+    assert_eq!(ingress.len(), 2);
+    assert_eq!(ports(&ingress[0]), vec![(1680, "UDP".into())]);
+    let from = ingress[0].from.as_ref().expect("peers");
+    assert_eq!(
+        from.len(),
+        2,
+        "the pod CIDR and the forwarder pods; no loopback"
+    );
+    assert_eq!(
+        from[0].ip_block.as_ref().map(|b| b.cidr.as_str()),
+        Some("10.244.0.0/16"),
+        "canonical form"
+    );
+    assert_eq!(
+        from[1]
+            .pod_selector
+            .as_ref()
+            .and_then(|s| s.match_labels.as_ref())
+            .and_then(|l| l.get("app.kubernetes.io/name"))
+            .map(String::as_str),
+        Some("rf-medium")
+    );
+    assert!(from[1].namespace_selector.is_none(), "this namespace only");
+    assert_eq!(ports(&ingress[1]), vec![(8080, "TCP".into())]);
+    assert!(ingress[1].from.is_none(), "metrics and probes as before");
+
+    // The agent is told the same forwarder.
+    let config: depin_proto::config::AgentConfig =
+        serde_yaml::from_str(&desired.config_map.data.as_ref().expect("data")["agent.yaml"])
+            .expect("agent.yaml");
+    let hotspot = config.hotspot.expect("hotspot");
+    assert_eq!(hotspot.gateway_eui.as_deref(), Some("AA555A0000000001"));
+    assert_eq!(hotspot.source_cidrs, vec!["10.244.0.0/16", "127.0.0.0/8"]);
+
+    // Loopback only (the default): no UDP rule, so nothing outside the pod reaches the port.
+    let mut node: HotspotGateway = example();
+    node.spec.packet_forwarder = Default::default();
+    let desired = build(&node);
+    let ingress = desired.network_policies[0]
+        .spec
+        .as_ref()
+        .and_then(|s| s.ingress.clone())
+        .expect("ingress");
+    assert_eq!(ingress.len(), 1);
+    assert_eq!(ports(&ingress[0]), vec![(8080, "TCP".into())]);
+    assert!(
+        ingress
+            .iter()
+            .all(|r| ports(r).iter().all(|(_, proto)| proto != "UDP") || r.from.is_some()),
+        "never a UDP rule open to every source"
+    );
+
+    // Bad forwarder fields name themselves.
+    let mut node: HotspotGateway = example();
+    node.spec.packet_forwarder.source_cidrs = vec!["10.0.0.0/8".into(), "pod-network".into()];
+    assert_eq!(
+        node.validate().expect_err("bad cidr").field,
+        "spec.packetForwarder.sourceCidrs[1]"
+    );
+    let mut node: HotspotGateway = example();
+    node.spec.packet_forwarder.gateway_eui = Some("AA55".into());
+    assert_eq!(
+        node.validate().expect_err("bad eui").field,
+        "spec.packetForwarder.gatewayEui"
     );
 }
 

@@ -27,6 +27,12 @@ const HOTSPOTS: [(&str, f64, f64, f64, f64); 4] = [
     ("hs-liar", 52.3745, 4.8900, 52.9000, 4.8900),
 ];
 
+/// The gateway EUI the medium presents for `name`, pinned in that hotspot's config.
+fn eui(name: &str) -> String {
+    let hash = blake3::hash(name.as_bytes());
+    hex::encode_upper(&hash.as_bytes()[..8])
+}
+
 fn free_udp_port() -> u16 {
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
     socket.local_addr().expect("addr").port()
@@ -63,6 +69,8 @@ async fn honest_witnesses_are_accepted_and_a_location_liar_is_rejected_bad_rssi(
             antenna_gain_dbi: 0.0,
             elevation_meters: 0.0,
             packet_forwarder_port: *port,
+            gateway_eui: Some(eui(name)),
+            source_cidrs: vec!["127.0.0.0/8".into()],
         });
         agents.push(spawn_agent(config, key.clone()));
     }
@@ -79,7 +87,7 @@ async fn honest_witnesses_are_accepted_and_a_location_liar_is_rejected_bad_rssi(
             .map(|((name, lat, lon, _, _), (_, port))| HotspotRadio {
                 name: (*name).into(),
                 agent: format!("127.0.0.1:{port}"),
-                gateway_eui: None,
+                gateway_eui: Some(eui(name)),
                 region: "EU868".into(),
                 location: Location {
                     latitude: *lat,

@@ -109,6 +109,11 @@ pub enum RejectReason {
     /// The witness is closer to the beaconer than the minimum H3 cell distance.
     #[error("witness below the minimum distance")]
     BelowMinDistance,
+    /// H3 cannot compute the grid distance between beaconer and witness (a pentagon lies
+    /// between them), so the minimum-distance rule cannot be shown to hold (Helium
+    /// iot_verifier rejects these too, labelled `BelowMinDistance`).
+    #[error("witness distance cannot be computed on the H3 grid")]
+    UncomputableDistance,
     /// The witness is farther from the beaconer than radio can plausibly reach.
     #[error("witness above the maximum distance")]
     AboveMaxDistance,
@@ -208,7 +213,7 @@ pub enum RejectReason {
 
 impl RejectReason {
     /// Every reason, so the operator can pre-register one metric series per label.
-    pub const ALL: [RejectReason; 62] = [
+    pub const ALL: [RejectReason; 63] = [
         RejectReason::BadSignature,
         RejectReason::UnknownNode,
         RejectReason::WrongSessionNonce,
@@ -271,6 +276,7 @@ impl RejectReason {
         RejectReason::AboveClearSky,
         RejectReason::AboveDailyYield,
         RejectReason::MissingLocation,
+        RejectReason::UncomputableDistance,
     ];
 
     /// The reason named `name` (the inverse of [`RejectReason::as_str`]), for decoding
@@ -316,6 +322,7 @@ impl RejectReason {
             RejectReason::InvalidFrequency => "InvalidFrequency",
             RejectReason::InvalidRegion => "InvalidRegion",
             RejectReason::BelowMinDistance => "BelowMinDistance",
+            RejectReason::UncomputableDistance => "UncomputableDistance",
             RejectReason::AboveMaxDistance => "AboveMaxDistance",
             RejectReason::BadRssi => "BadRssi",
             RejectReason::Duplicate => "Duplicate",

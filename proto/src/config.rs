@@ -116,6 +116,12 @@ pub struct HotspotConfig {
     pub elevation_meters: f64,
     /// UDP port of the packet-forwarder endpoint.
     pub packet_forwarder_port: u16,
+    /// Gateway EUI (16 hex digits) of the one forwarder served; unset: none is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway_eui: Option<String>,
+    /// Networks (CIDR) the forwarder's datagrams must come from.
+    #[serde(default)]
+    pub source_cidrs: Vec<String>,
 }
 
 /// Storage role settings.

@@ -38,9 +38,15 @@ async fn start(seed: u64) -> Agents {
     let mut events = Vec::new();
     let mut hotspots = Vec::new();
     for (name, lat, lon, region) in RADIOS {
-        let (endpoint, rx) = Endpoint::bind("127.0.0.1:0", EndpointConfig::default())
-            .await
-            .expect("binds");
+        let (endpoint, rx) = Endpoint::bind(
+            "127.0.0.1:0",
+            EndpointConfig {
+                admission: depin_gwmp::Admission::Any,
+                ..EndpointConfig::default()
+            },
+        )
+        .await
+        .expect("binds");
         hotspots.push(HotspotRadio {
             name: name.into(),
             agent: endpoint.local_addr().expect("addr").to_string(),

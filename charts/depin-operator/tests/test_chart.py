@@ -360,8 +360,24 @@ def test_demo_resources_are_valid_for_the_crds(full_render):
     svc = full_render.one("Service", "demo-meter-1-sunspec")
     assert svc["spec"]["ports"][0]["port"] == 502
     medium = yaml.safe_load(full_render.one("ConfigMap", f"{RELEASE}-rf-medium")["data"]["medium.yaml"])
-    assert [h["endpoint"] for h in medium["hotspots"]] == [
+    assert [h["agent"] for h in medium["hotspots"]] == [
         f"demo-hotspot-{i}-pf.{NAMESPACE}.svc.cluster.local:1680" for i in (1, 2)]
+    # Only the keys the medium's config accepts (sim/medium.example.yaml documents them all;
+    # it refuses unknown ones).
+    example = load_yaml(REPO / "sim" / "medium.example.yaml")
+    known = {key for radio in example["hotspots"] for key in radio}
+    assert all(set(h) <= known for h in medium["hotspots"]), medium["hotspots"]
+    # Each demo hotspot serves exactly the medium: the EUI the medium presents for it, from
+    # the pod networks, and the medium's pod by label (its NetworkPolicy).
+    hotspots = {o["metadata"]["name"]: o["spec"]["packetForwarder"] for o in full_render.of("HotspotGateway")}
+    for radio in medium["hotspots"]:
+        pinned = hotspots[radio["name"]]
+        assert pinned["gatewayEui"] == radio["gatewayEui"]
+        assert pinned["sourceCidrs"] and pinned["sourcePodLabels"] == {
+            "app.kubernetes.io/instance": f"{RELEASE}-rf-medium"}
+    assert len({r["gatewayEui"] for r in medium["hotspots"]}) == len(medium["hotspots"])
+    sim = full_render.one("Deployment", f"{RELEASE}-rf-medium")
+    assert sim["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/instance"] == f"{RELEASE}-rf-medium"
 
 
 def test_demo_is_off_by_default_and_simulators_need_their_switch(default_render):

@@ -7,7 +7,7 @@
 use crate::metrics::AgentMetrics;
 use crate::session::{Done, agent_message};
 use depin_gwmp::codec::{self, immediate_txpk, parse_datarate};
-use depin_gwmp::{Counters, DownlinkError, Endpoint, EndpointConfig, Event};
+use depin_gwmp::{Admission, Counters, DownlinkError, Endpoint, EndpointConfig, Event, IpNet};
 use depin_proof::entropy::Entropy;
 use depin_proof::identity::NodeKey;
 use depin_proof::poc::{
@@ -34,6 +34,9 @@ pub const GWMP_PACKET_TYPES: [&str; 7] = [
     "tx_ack",
     "malformed",
 ];
+/// Label values of `hotspot_gwmp_dropped_total{reason}`: datagrams not from the
+/// configured forwarder.
+pub const GWMP_DROP_REASONS: [&str; 3] = ["no_forwarder", "source", "gateway_eui"];
 /// Own beacons remembered so the forwarder echoing one back is not witnessed.
 const OWN_BEACONS: usize = 16;
 /// How often the GWMP counters are copied into metrics when no event arrives.
@@ -45,6 +48,12 @@ pub enum HotspotRoleError {
     /// `hotspot.region` is not a known plan.
     #[error("hotspot.region: {0}")]
     Region(#[from] UnknownRegion),
+    /// `hotspot.gatewayEui` is not 16 hex digits.
+    #[error("hotspot.gatewayEui {0:?} is not 16 hex digits")]
+    GatewayEui(String),
+    /// An entry of `hotspot.sourceCidrs` is not a CIDR.
+    #[error("hotspot.sourceCidrs: {0:?} is not a CIDR")]
+    SourceCidr(String),
     /// The packet-forwarder port could not be bound.
     #[error("hotspot.packetForwarderPort {port}: {source}")]
     Bind {
@@ -68,14 +77,26 @@ pub struct HotspotRole {
 
 impl HotspotRole {
     /// Checks the region and binds the GWMP endpoint on all interfaces (the forwarder may
-    /// run in another pod or on the gateway hardware).
+    /// run in another pod or on the gateway hardware), serving only the configured
+    /// forwarder: GWMP authenticates nothing, so anything else reaching the port could
+    /// make this hotspot sign witnesses for beacons it never heard.
     pub async fn bind(config: &HotspotConfig, key: Arc<NodeKey>) -> Result<Self, HotspotRoleError> {
         let region: Region = config.region.parse()?;
         let port = config.packet_forwarder_port;
-        let (endpoint, events) = Endpoint::bind(("0.0.0.0", port), EndpointConfig::default())
+        let admission = admission(config)?;
+        if admission == Admission::Closed {
+            tracing::warn!(
+                "hotspot.gatewayEui (spec.packetForwarder.gatewayEui) is not set: no packet forwarder is served, so this hotspot neither beacons nor witnesses"
+            );
+        }
+        let endpoint_config = EndpointConfig {
+            admission,
+            ..EndpointConfig::default()
+        };
+        let (endpoint, events) = Endpoint::bind(("0.0.0.0", port), endpoint_config)
             .await
             .map_err(|source| HotspotRoleError::Bind { port, source })?;
-        tracing::info!(%region, port, "packet-forwarder endpoint listening");
+        tracing::info!(%region, port, gateway = ?config.gateway_eui, sources = ?config.source_cidrs, "packet-forwarder endpoint listening");
         Ok(Self {
             key,
             region,
@@ -83,6 +104,11 @@ impl HotspotRole {
             events: Mutex::new(Some(events)),
             own: Mutex::default(),
         })
+    }
+
+    /// Whether the GWMP receive loop is working (feeds /readyz).
+    pub fn receiving(&self) -> bool {
+        self.endpoint.receiving()
     }
 
     /// The GWMP endpoint (its address and counters).
@@ -250,6 +276,38 @@ impl HotspotRole {
                     .inc_by(now - before);
             }
         }
+        for ((reason, now), (_, before)) in now.refused.iter().zip(seen.refused.iter()) {
+            if now > before {
+                metrics
+                    .hotspot_gwmp_dropped
+                    .with_label_values(&[reason])
+                    .inc_by(now - before);
+            }
+        }
+        if now.receive_restarts > seen.receive_restarts {
+            metrics
+                .hotspot_gwmp_receive_restarts
+                .inc_by(now.receive_restarts - seen.receive_restarts);
+        }
         now
     }
+}
+
+/// The endpoint's admission from the config: the pinned EUI and source networks, or
+/// closed when no EUI is set.
+fn admission(config: &HotspotConfig) -> Result<Admission, HotspotRoleError> {
+    let Some(text) = &config.gateway_eui else {
+        return Ok(Admission::Closed);
+    };
+    let gateway =
+        codec::parse_eui(text).ok_or_else(|| HotspotRoleError::GatewayEui(text.clone()))?;
+    let sources = config
+        .source_cidrs
+        .iter()
+        .map(|cidr| {
+            cidr.parse::<IpNet>()
+                .map_err(|_| HotspotRoleError::SourceCidr(cidr.clone()))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Admission::Pinned { gateway, sources })
 }

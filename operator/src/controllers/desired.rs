@@ -6,6 +6,7 @@ use crate::error::Result;
 use depin_crds::NodeSpec;
 use depin_proto::config::{AgentConfig, IDENTITY_DIR, IDENTITY_KEY, NodeRef, VerifierConfig};
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::ResourceExt;
 
 /// The children of one node, ready to apply.
@@ -17,6 +18,8 @@ pub struct Desired {
     pub services: Vec<Service>,
     /// The agent workload.
     pub workload: Workload,
+    /// Ingress rules for the agent pod (the hotspot's forwarder-only policy).
+    pub network_policies: Vec<NetworkPolicy>,
 }
 
 /// The agent configuration for a node.
@@ -82,9 +85,11 @@ pub fn build<K: NodeKind>(
         config_hash: &hash,
     });
     let (workload, services) = obj.build(&settings, template);
+    let network_policies = obj.network_policies(&settings);
     Ok(Desired {
         config_map,
         services,
         workload,
+        network_policies,
     })
 }

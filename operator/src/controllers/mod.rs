@@ -20,6 +20,7 @@ use depin_proto::config::{GpuConfig, HotspotConfig, MeterConfig, Role, StorageCo
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{PodTemplateSpec, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::fmt::Debug;
@@ -101,6 +102,10 @@ pub trait NodeKind:
         settings: RoleSettings,
     ) -> impl std::future::Future<Output = crate::error::Result<Fitted>> + Send + 'a {
         std::future::ready(Ok(Fitted::unchanged(settings)))
+    }
+    /// Pure: NetworkPolicies guarding the agent pod (none unless a kind needs one).
+    fn network_policies(&self, _settings: &RoleSettings) -> Vec<NetworkPolicy> {
+        Vec::new()
     }
 }
 

@@ -252,6 +252,9 @@ async fn apply(ctx: &Context, namespace: &str, desired: Desired) -> Result<Workl
     for service in &desired.services {
         ssa(ctx, namespace, service, &params).await?;
     }
+    for policy in &desired.network_policies {
+        ssa(ctx, namespace, policy, &params).await?;
+    }
     Ok(match desired.workload {
         Workload::Deployment(d) => Workload::Deployment(ssa(ctx, namespace, &d, &params).await?),
         Workload::StatefulSet(s) => match ssa(ctx, namespace, &s, &params).await {

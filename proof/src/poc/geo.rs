@@ -43,9 +43,9 @@ pub fn cell_at(lat: f64, lon: f64, resolution: u8) -> Result<CellIndex, GeoError
 }
 
 /// Grid distance between the parents of `a` and `b` at `resolution`, or `None` when H3
-/// cannot measure it (cells too far apart or across a pentagon distortion: then they are
-/// certainly not "too close", which is what callers use this for). A cell coarser than
-/// `resolution` is measured at its own resolution.
+/// cannot measure it (cells too far apart, or on either side of a pentagon's distortion,
+/// which can happen a few cells apart). A cell coarser than `resolution` is measured at
+/// its own resolution.
 pub fn cell_distance(a: CellIndex, b: CellIndex, resolution: u8) -> Option<u32> {
     let res = Resolution::try_from(resolution).ok()?;
     let coarsest = res.min(a.resolution()).min(b.resolution());

@@ -31,7 +31,9 @@ pub use messages::{
     WitnessReport, derive_beacon,
 };
 pub use region::{BEACON_DATARATE, Region, UnknownRegion};
-pub use settle::{PocOutcome, WitnessOutcome, beacon_units, settle_poc, witness_units};
+pub use settle::{
+    PocOutcome, PocShares, WitnessOutcome, beacon_units, price_poc, settle_poc, witness_units,
+};
 pub use verify::{
     BeaconContext, BeaconSubmission, Denylist, HotspotInfo, HotspotLookup, NoDenylist, PocHistory,
     VerifiedBeacon, VerifiedWitness, WitnessContext, WitnessSubmission, verify_beacon,

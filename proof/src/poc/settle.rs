@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use super::density::DEFAULT_TX_SCALE;
 use super::verify::{
     BeaconContext, BeaconSubmission, VerifiedBeacon, VerifiedWitness, WitnessContext,
     WitnessSubmission, check_reciprocity, verify_beacon, verify_witness,
@@ -33,9 +34,14 @@ impl WitnessOutcome {
     /// from being rewarded; the history records these as valid witnesses (HIP-106 counts
     /// rule-valid activity, or no new hotspot could ever become reciprocal).
     pub fn passed_rules(&self) -> bool {
+        // `NoRecentWitness` on a witness is never its own rule: it is the beaconer's
+        // reciprocity failing, which voids the whole PoC after the witness passed.
         matches!(
             self.result,
-            Ok(_) | Err(RejectReason::NoRecentBeacon | RejectReason::WitnessCapReached)
+            Ok(_)
+                | Err(RejectReason::NoRecentBeacon
+                    | RejectReason::WitnessCapReached
+                    | RejectReason::NoRecentWitness)
         )
     }
 }
@@ -123,10 +129,6 @@ pub fn settle_poc(
         }
         outcomes.push(outcome);
     }
-    let per_witness = witness_units(selected, ctx.params.witness_redundancy);
-    for outcome in outcomes.iter_mut().filter(|o| o.result.is_ok()) {
-        outcome.units = per_witness;
-    }
     let beacon_result = if selected == 0 {
         Err(RejectReason::NoWitnesses)
     } else {
@@ -139,8 +141,18 @@ pub fn settle_poc(
         .map(|()| verified.clone())
     };
     let beacon_units = if beacon_result.is_ok() {
+        let per_witness = witness_units(selected, ctx.params.witness_redundancy);
+        for outcome in outcomes.iter_mut().filter(|o| o.result.is_ok()) {
+            outcome.units = per_witness;
+        }
         beacon_units(selected, ctx.params.witness_redundancy)
     } else {
+        // iot_verifier `verify_poc`: a beaconer failing HIP-106 reciprocity makes the whole
+        // PoC invalid (`handle_invalid_poc`), so its selected witnesses earn nothing either;
+        // otherwise a ring could pay itself through one hotspot that never witnesses.
+        for outcome in outcomes.iter_mut().filter(|o| o.result.is_ok()) {
+            outcome.result = Err(RejectReason::NoRecentWitness);
+        }
         Decimal::ZERO
     };
     PocOutcome {
@@ -148,6 +160,35 @@ pub fn settle_poc(
         verified: Some(verified),
         witnesses: outcomes,
         beacon_units,
+    }
+}
+
+/// What one settled PoC pays, in hex-scaled reward shares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PocShares {
+    /// The hex scale applied to every share of this PoC: the beaconer's.
+    pub hex_scale: Decimal,
+    /// The beaconer's share.
+    pub beacon: Decimal,
+    /// Each witness's share, in the order of [`PocOutcome::witnesses`].
+    pub witnesses: Vec<Decimal>,
+}
+
+/// Prices a settled PoC: every HIP-15 unit, the beaconer's and each witness's, times the
+/// *beaconer's* hex scale, as iot_verifier does (`verify_witness` and `verify_beacon` both
+/// look up `hex_density_map.get(beaconer location)`): the scale measures how crowded the
+/// area the beacon covers is, so a witness cannot raise its pay by sitting in an empty hex
+/// while hearing a crowded one. `beaconer_scale` is `None` when the beaconer is missing
+/// from the density map (it had not beaconed within the interactivity window when the map
+/// was drawn, e.g. a new hotspot); then [`DEFAULT_TX_SCALE`] (0.2) applies, as in Helium.
+pub fn price_poc(outcome: &PocOutcome, beaconer_scale: Option<Decimal>) -> PocShares {
+    let hex_scale = beaconer_scale.unwrap_or(DEFAULT_TX_SCALE);
+    // Both factors are at most 2 (units) and 1 (scale): the product cannot overflow.
+    let scaled = |units: Decimal| units.checked_mul(hex_scale).unwrap_or(Decimal::ZERO);
+    PocShares {
+        hex_scale,
+        beacon: scaled(outcome.beacon_units),
+        witnesses: outcome.witnesses.iter().map(|w| scaled(w.units)).collect(),
     }
 }
 

@@ -283,6 +283,25 @@ fn each_witness_lie_gets_its_reason() {
             RejectReason::BelowMinDistance,
         ),
         (
+            "either side of a pentagon",
+            |world| {
+                let (a, b) = pentagon_straddling_pair();
+                let (beaconer, witness) = (world.beaconer.public(), world.witnesses[0].public());
+                world
+                    .hotspots
+                    .get_mut(&beaconer)
+                    .expect("registered")
+                    .location = Some(a);
+                world
+                    .hotspots
+                    .get_mut(&witness)
+                    .expect("registered")
+                    .location = Some(b);
+                vec![honest(world)]
+            },
+            RejectReason::UncomputableDistance,
+        ),
+        (
             "150 km away",
             |world| {
                 let k = world.witnesses[0].public();
@@ -484,24 +503,115 @@ fn each_beacon_lie_gets_its_reason() {
     }
 }
 
+/// Two res-12 cells a few hundred metres apart whose res-11 parents H3 cannot measure a
+/// grid distance between: found around the first res-11 pentagon, as a fleet parked there
+/// would be.
+fn pentagon_straddling_pair() -> (h3o::CellIndex, h3o::CellIndex) {
+    let res11 = h3o::Resolution::Eleven;
+    let pentagon = res11
+        .pentagons()
+        .next()
+        .expect("H3 has 12 pentagons per resolution");
+    let disk: Vec<h3o::CellIndex> = pentagon.grid_disk_safe(6).collect();
+    let (a, b) = disk
+        .iter()
+        .flat_map(|a| disk.iter().map(move |b| (*a, *b)))
+        .find(|(a, b)| a.grid_distance(*b).is_err())
+        .expect("some pair around a pentagon is unmeasurable");
+    let child = |c: h3o::CellIndex| c.center_child(h3o::Resolution::Twelve).expect("finer");
+    let (a, b) = (child(a), child(b));
+    assert_eq!(cell_distance(a, b, POC_CELL_PARENT_RES), None);
+    assert!(great_circle_m(a, b) < MAX_WITNESS_DISTANCE_M as f64);
+    (a, b)
+}
+
 #[test]
-fn beacon_without_witnesses_or_reciprocity_earns_nothing() {
-    let mut world = World::new();
+fn beacon_without_witnesses_earns_nothing() {
+    let world = World::new();
     assert_eq!(world.settle(&[]).beacon, Err(RejectReason::NoWitnesses));
+}
+
+/// HIP-106 as iot_verifier applies it: a beaconer without a recent valid witness voids
+/// the whole PoC, so its witnesses earn nothing either (their own reciprocity is fine);
+/// the history still records both sides' rule-valid activity, so the ring can heal.
+#[test]
+fn beaconer_failing_reciprocity_voids_the_whole_poc() {
+    let mut world = World::new();
     world.history.valid_witness.clear();
-    let outcome = world.settle(&[world.witness(&world.witnesses[0], BEACON_AT + 300)]);
+    let outcome = world.settle(&[
+        world.witness(&world.witnesses[0], BEACON_AT + 300),
+        world.witness(&world.witnesses[1], BEACON_AT + 600),
+    ]);
     assert_eq!(outcome.beacon, Err(RejectReason::NoRecentWitness));
     assert!(outcome.beacon_units.is_zero());
+    assert_eq!(
+        reasons(&outcome),
+        vec![
+            Err(RejectReason::NoRecentWitness),
+            Err(RejectReason::NoRecentWitness)
+        ]
+    );
+    assert!(outcome.witnesses.iter().all(|w| w.units.is_zero()));
+    let shares = price_poc(&outcome, Some(Decimal::ONE));
+    assert!(shares.beacon.is_zero() && shares.witnesses.iter().all(|w| w.is_zero()));
     assert!(
         outcome.records_valid_beacon(),
         "rule-valid, so it seeds reciprocity"
     );
-    assert_eq!(outcome.witnesses[0].units, Decimal::ONE);
+    assert_eq!(outcome.valid_witnesses().count(), 2);
     world.params.reciprocity_window_ms = 0;
     assert!(
         world
             .settle(&[world.witness(&world.witnesses[0], BEACON_AT + 300)])
             .beacon
             .is_ok()
+    );
+}
+
+/// Pricing rows: the honest PoC first, then each way the scale could be chosen wrongly.
+/// Every share is HIP-15 units × the beaconer's hex scale (iot_verifier looks the scale up
+/// by the beaconer's location for its witnesses too); a beaconer missing from the density
+/// map is scaled by `DEFAULT_TX_SCALE`, 0.2.
+#[test]
+fn poc_is_priced_at_the_beaconers_hex_scale() {
+    let d = |s: &str| Decimal::parse(s).expect("decimal");
+    let world = World::new();
+    let outcome = world.settle(&[
+        world.witness(&world.witnesses[0], BEACON_AT + 300),
+        world.witness(&world.witnesses[1], BEACON_AT + 600),
+    ]);
+    // (case, beaconer's scale as looked up, want scale, want beacon share, want per witness)
+    let table = [
+        (
+            "honest, uncrowded beaconer",
+            Some(Decimal::ONE),
+            "1",
+            "0.5",
+            "1",
+        ),
+        (
+            "crowded beaconer halves everyone",
+            Some(d("0.5")),
+            "0.5",
+            "0.25",
+            "0.5",
+        ),
+        ("beaconer missing from the map", None, "0.2", "0.1", "0.2"),
+    ];
+    for (case, scale, want_scale, want_beacon, want_witness) in table {
+        let shares = price_poc(&outcome, scale);
+        assert_eq!(shares.hex_scale, d(want_scale), "{case}");
+        assert_eq!(shares.beacon, d(want_beacon), "{case}");
+        assert_eq!(shares.witnesses, vec![d(want_witness); 2], "{case}");
+    }
+    assert_eq!(DEFAULT_TX_SCALE, d("0.2"));
+    // The witnesses' own density plays no part: price_poc is never told it. A witness in
+    // an empty hex hearing a crowded beaconer is paid the crowded rate.
+    let rejected = world.settle(&[world.witness(&world.witnesses[0], BEACON_AT + 4_001)]);
+    let shares = price_poc(&rejected, Some(Decimal::ONE));
+    assert_eq!(
+        shares.witnesses,
+        vec![Decimal::ZERO],
+        "a rejected witness earns 0"
     );
 }

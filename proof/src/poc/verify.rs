@@ -246,7 +246,8 @@ pub struct VerifiedWitness {
 /// (`SameOwner`), signature (`BadSignature`), payload is the beacon's (`PayloadMismatch`),
 /// first report (`Duplicate`), inside the entropy lifetime (`ExpiredEntropy`) and the lag
 /// (`TooLate`), same region (`InvalidRegion`), frequency (`InvalidFrequency`), distance
-/// (`BelowMinDistance`, `AboveMaxDistance`), free-space RSSI bound (`BadRssi`),
+/// (`BelowMinDistance`, `UncomputableDistance`, `AboveMaxDistance`), free-space RSSI
+/// bound (`BadRssi`),
 /// reciprocity (`NoRecentBeacon`) and finally the cap (`WitnessCapReached`).
 pub fn verify_witness(
     submission: &WitnessSubmission,
@@ -330,15 +331,25 @@ fn check_timing(received_ms: u64, ctx: &WitnessContext<'_>) -> Result<(), Reject
 }
 
 /// Minimum H3 grid distance, then maximum great-circle distance; returns the latter.
+///
+/// A grid distance H3 cannot compute (the pair straddles a pentagon's distortion) is a
+/// rejection, as in iot_verifier (`calc_cell_distance` failing is `BelowMinDistance`
+/// there): skipping the rule would let a fleet parked next to a pentagon witness itself
+/// from across the room. Such a pair is reported `AboveMaxDistance` when it is also too
+/// far, else `UncomputableDistance`.
 fn check_distance(witness: CellIndex, ctx: &WitnessContext<'_>) -> Result<f64, RejectReason> {
     let beaconer = ctx.beacon.location;
-    if let Some(cells) = cell_distance(beaconer, witness, ctx.params.distance_resolution)
-        && cells < ctx.params.min_distance_cells
-    {
-        return Err(RejectReason::BelowMinDistance);
-    }
     let distance_m = great_circle_m(beaconer, witness);
-    if distance_m > ctx.params.max_distance_m as f64 {
+    let too_far = distance_m > ctx.params.max_distance_m as f64;
+    match cell_distance(beaconer, witness, ctx.params.distance_resolution) {
+        Some(cells) if cells < ctx.params.min_distance_cells => {
+            return Err(RejectReason::BelowMinDistance);
+        }
+        Some(_) => {}
+        None if too_far => return Err(RejectReason::AboveMaxDistance),
+        None => return Err(RejectReason::UncomputableDistance),
+    }
+    if too_far {
         return Err(RejectReason::AboveMaxDistance);
     }
     Ok(distance_m)

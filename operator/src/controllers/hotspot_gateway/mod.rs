@@ -7,6 +7,12 @@ use depin_proto::config::{HotspotConfig, Role};
 use k8s_openapi::api::core::v1::{
     ContainerPort, PodTemplateSpec, Service, ServicePort, ServiceSpec,
 };
+use k8s_openapi::api::networking::v1::{
+    IPBlock, NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
+    NetworkPolicySpec,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::{Resource, ResourceExt};
 
 impl NodeKind for HotspotGateway {
@@ -38,14 +44,48 @@ impl NodeKind for HotspotGateway {
                 "8080 is the agent's HTTP port",
             ));
         }
+        let forwarder = &spec.packet_forwarder;
+        let gateway_eui = match &forwarder.gateway_eui {
+            Some(eui) if eui.len() == 16 && eui.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                Some(eui.to_ascii_uppercase())
+            }
+            Some(_) => {
+                return Err(InvalidSpec::new(
+                    "spec.packetForwarder.gatewayEui",
+                    "must be 16 hex digits",
+                ));
+            }
+            None => None,
+        };
+        let mut source_cidrs = Vec::with_capacity(forwarder.source_cidrs.len());
+        for (i, cidr) in forwarder.source_cidrs.iter().enumerate() {
+            let net: ipnet::IpNet = cidr.parse().map_err(|_| {
+                InvalidSpec::new(
+                    format!("spec.packetForwarder.sourceCidrs[{i}]"),
+                    format!("{cidr:?} is not a CIDR such as 10.244.0.0/16"),
+                )
+            })?;
+            // Canonical form (host bits cleared): what the agent matches and the
+            // NetworkPolicy's ipBlock both accept.
+            source_cidrs.push(net.trunc().to_string());
+        }
         Ok(RoleSettings::Hotspot(HotspotConfig {
             region: spec.region.as_str().into(),
             latitude: spec.location.latitude,
             longitude: spec.location.longitude,
             antenna_gain_dbi: spec.antenna_gain_dbi,
             elevation_meters: spec.elevation_meters,
-            packet_forwarder_port: spec.packet_forwarder.port,
+            packet_forwarder_port: forwarder.port,
+            gateway_eui,
+            source_cidrs,
         }))
+    }
+
+    fn network_policies(&self, settings: &RoleSettings) -> Vec<NetworkPolicy> {
+        let RoleSettings::Hotspot(hotspot) = settings else {
+            return Vec::new();
+        };
+        vec![forwarder_policy(self, hotspot)]
     }
 
     fn build(&self, _: &RoleSettings, mut pod: PodTemplateSpec) -> (Workload, Vec<Service>) {
@@ -75,11 +115,7 @@ impl NodeKind for HotspotGateway {
                     name: Some("gwmp".into()),
                     port,
                     protocol: Some("UDP".into()),
-                    target_port: Some(
-                        k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(
-                            "gwmp".into(),
-                        ),
-                    ),
+                    target_port: Some(IntOrString::String("gwmp".into())),
                     ..ServicePort::default()
                 }]),
                 ..ServiceSpec::default()
@@ -92,5 +128,74 @@ impl NodeKind for HotspotGateway {
             Workload::Deployment(workload::deployment(meta, &kind, replicas, pod)),
             vec![service],
         )
+    }
+}
+
+/// The agent's ingress: UDP to the packet-forwarder port only from the forwarder (its
+/// `sourceCidrs` as ipBlocks, its `sourcePodLabels` as a pod selector), and the agent's
+/// HTTP port (metrics, probes) from anywhere, as without a policy. Loopback networks are
+/// left out: traffic inside the pod never meets a NetworkPolicy. With no peer left the UDP
+/// rule is omitted, not written with an empty `from`, which would admit every source.
+/// Enforced only where the CNI implements NetworkPolicy; the agent's own check holds
+/// everywhere.
+pub fn forwarder_policy(node: &HotspotGateway, hotspot: &HotspotConfig) -> NetworkPolicy {
+    let name = node.name_any();
+    let namespace = node.namespace().unwrap_or_default();
+    let kind = HotspotGateway::kind(&());
+    let labels = pod::labels(&name, &kind, Role::Hotspot);
+    // The controller owner reference always exists for an object read from the API.
+    let owner = node.controller_owner_ref(&()).unwrap_or_default();
+    let mut peers: Vec<NetworkPolicyPeer> = hotspot
+        .source_cidrs
+        .iter()
+        .filter(|cidr| {
+            cidr.parse::<ipnet::IpNet>()
+                .is_ok_and(|net| !net.network().is_loopback())
+        })
+        .map(|cidr| NetworkPolicyPeer {
+            ip_block: Some(IPBlock {
+                cidr: cidr.clone(),
+                except: None,
+            }),
+            ..NetworkPolicyPeer::default()
+        })
+        .collect();
+    let pod_labels = &node.spec.packet_forwarder.source_pod_labels;
+    if !pod_labels.is_empty() {
+        peers.push(NetworkPolicyPeer {
+            pod_selector: Some(LabelSelector {
+                match_labels: Some(pod_labels.clone()),
+                match_expressions: None,
+            }),
+            ..NetworkPolicyPeer::default()
+        });
+    }
+    let port = |number: u16, protocol: &str| NetworkPolicyPort {
+        port: Some(IntOrString::Int(i32::from(number))),
+        protocol: Some(protocol.into()),
+        end_port: None,
+    };
+    let mut ingress = Vec::with_capacity(2);
+    if !peers.is_empty() {
+        ingress.push(NetworkPolicyIngressRule {
+            from: Some(peers),
+            ports: Some(vec![port(hotspot.packet_forwarder_port, "UDP")]),
+        });
+    }
+    ingress.push(NetworkPolicyIngressRule {
+        from: None,
+        ports: Some(vec![port(depin_proto::config::AGENT_HTTP_PORT, "TCP")]),
+    });
+    NetworkPolicy {
+        metadata: pod::child_meta(format!("{name}-pf"), &namespace, &labels, &owner),
+        spec: Some(NetworkPolicySpec {
+            pod_selector: Some(LabelSelector {
+                match_labels: Some(pod::selector(&name, &kind)),
+                match_expressions: None,
+            }),
+            policy_types: Some(vec!["Ingress".into()]),
+            ingress: Some(ingress),
+            egress: None,
+        }),
     }
 }
