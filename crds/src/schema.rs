@@ -14,13 +14,6 @@ pub fn positive_quantity(_: &mut SchemaGenerator) -> Schema {
     })
 }
 
-/// Same as [`positive_quantity`] for optional fields.
-pub fn optional_positive_quantity(g: &mut SchemaGenerator) -> Schema {
-    let mut schema = positive_quantity(g);
-    schema.insert("nullable".into(), true.into());
-    schema
-}
-
 /// A StorageNode sector size: a power of two from 64Mi to 1Gi. The bounds come from the
 /// storage seal (depin-proof `MIN_SECTOR_BYTES`/`MAX_SECTOR_BYTES`): below 64 MiB the seal's
 /// work no longer fits its pass cap, above 1 GiB packing and its check would hold more than

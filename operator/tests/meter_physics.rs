@@ -147,7 +147,6 @@ impl Bridge {
             namespace: "fleet".into(),
             name: self.name.into(),
             kind: Some(depin_proof::reward::NodeKind::Meter),
-            capacity_bytes: None,
             consumption: self.direction == MeterDirection::Consumption,
             status: NodeStatus {
                 proofs: Some(self.tally.clone()),

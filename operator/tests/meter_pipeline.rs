@@ -29,7 +29,17 @@ fn declared() -> Declared {
         rated_capacity_w: CAPACITY_W,
         slot_ms: u64::from(SLOT_S) * 1000,
         replacement: None,
+        direction: depin_proof::meter::MeterDirection::Production,
+        site: Some(noon_site()),
     }
+}
+
+/// A site on the equator where it is local noon now, so the sun rules pass whenever the
+/// suite runs (the sim's PV curve stays far below a noon clear-sky bound).
+fn noon_site() -> depin_proof::meter::Site {
+    let hours_utc = (now_ms() % 86_400_000) as f64 / 3_600_000.0;
+    let longitude = (12.0 - hours_utc) * 15.0;
+    depin_proof::meter::Site::new(0.0, longitude.clamp(-180.0, 180.0)).expect("valid site")
 }
 
 async fn sim_meter(serial: &str) -> (u16, tokio::task::JoinHandle<std::io::Result<()>>) {

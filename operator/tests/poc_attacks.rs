@@ -20,8 +20,8 @@ mod support;
 
 use depin_gwmp::codec::{self, Received, decode_downlink, encode, mhz_to_hz};
 use depin_gwmp::semtech_udp::{Down, MacAddress, pull_data, tx_ack};
-use depin_operator::verifier::index::{Declared, NodeIndex};
-use depin_operator::verifier::sink::MemorySink;
+use depin_operator::verifier::persist::sink::MemorySink;
+use depin_operator::verifier::state::index::{Declared, NodeIndex};
 use depin_proof::RejectReason;
 use depin_proof::identity::NodeKey;
 use depin_proof::poc::{

@@ -205,6 +205,9 @@ fn meter(record: Option<Option<String>>, slot: u64) -> Declared {
             at_ms: slot * SLOT_MS - 500,
             new_serial,
         }),
+        // The swap rules, not the sun's, are under test here.
+        direction: depin_proof::meter::MeterDirection::Consumption,
+        site: None,
     }
 }
 

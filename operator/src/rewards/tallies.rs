@@ -108,7 +108,6 @@ pub fn tally_paid(
     tally_for(record, epoch, policy)
 }
 
-
 /// The GPU class that earned most of the epoch's work units (ties: the heavier class),
 /// when the policy pays it; the verifier records units by the class passed.
 fn passed_class(proofs: &ProofTally, policy_classes: &BTreeMap<String, Decimal>) -> Option<String> {
@@ -421,12 +420,21 @@ mod tests {
             // the same work units, the same shares.
             (with(4 * GIB, storage("0", "0", "1", false)), "4"),
             (
-                with((0..64).map(|_| 64u128 << 20).sum(), storage("0", "0", "1", false)),
+                with(
+                    (0..64).map(|_| 64u128 << 20).sum(),
+                    storage("0", "0", "1", false),
+                ),
                 "4",
             ),
             // Half a GiB-period missed costs one, declared faulty costs half of one.
-            (with(4 * GIB, storage(&(GIB / 2).to_string(), "0", "1", false)), "3"),
-            (with(4 * GIB, storage("0", &(GIB / 2).to_string(), "1", false)), "3.5"),
+            (
+                with(4 * GIB, storage(&(GIB / 2).to_string(), "0", "1", false)),
+                "3",
+            ),
+            (
+                with(4 * GIB, storage("0", &(GIB / 2).to_string(), "1", false)),
+                "3.5",
+            ),
             // The persisted reputation scales the share.
             (with(4 * GIB, storage("0", "0", "0.5", false)), "2"),
             // Disqualified: nothing.
@@ -438,14 +446,9 @@ mod tests {
         for (i, (proofs, want)) in table.into_iter().enumerate() {
             let rec = record(NodeKind::Storage, Some(proofs), None);
             let tally = tally_for(&rec, 7, &policy).expect("a tally");
-            let closed = depin_proof::reward::close_epoch(
-                &policy,
-                7,
-                &[tally],
-                &Default::default(),
-                &[],
-            )
-            .expect("closes");
+            let closed =
+                depin_proof::reward::close_epoch(&policy, 7, &[tally], &Default::default(), &[])
+                    .expect("closes");
             let storage_pool = closed
                 .pools
                 .iter()
@@ -457,6 +460,9 @@ mod tests {
                 "row {i}"
             );
         }
+    }
+
+    #[test]
     fn consumption_meters_are_paid_only_by_choice() {
         let p = policy(&[("cpu", "1")]);
         let production = record(NodeKind::Meter, Some(tally(7, 2, 0, "1500")), None);

@@ -87,19 +87,22 @@ pub fn kind_of(entry: &NodeEntry) -> NodeKind {
     }
 }
 
-/// What the reward controller would read from `entry`'s CR: its kind, declared capacity
+/// What the reward controller would read from `entry`'s CR: its kind, its meter direction
 /// and the tallies the verifier stored for it.
 pub fn record(sink: &MemorySink, entry: &NodeEntry) -> NodeRecord {
     let tallies = sink.tallies(&entry.id.namespace, &entry.id.name);
-    let capacity_bytes = match entry.declared {
-        Declared::Storage { capacity_bytes, .. } => Some(capacity_bytes),
-        _ => None,
-    };
+    let consumption = matches!(
+        entry.declared,
+        Declared::Meter {
+            direction: depin_proof::meter::MeterDirection::Consumption,
+            ..
+        }
+    );
     NodeRecord {
         namespace: entry.id.namespace.clone(),
         name: entry.id.name.clone(),
         kind: Some(kind_of(entry)),
-        capacity_bytes,
+        consumption,
         status: depin_crds::NodeStatus {
             proofs: tallies.proofs,
             previous_proofs: tallies.previous,

@@ -22,8 +22,8 @@ mod verify;
 mod tests;
 
 pub use ledger::{
-    AccountTotals, CapacityLimit, CommitOutcome, DeadlineAccount, DeadlineOutcome,
-    SectorCounts, SectorRecord, StorageLedger, account_deadline, closed_since,
+    AccountTotals, CapacityLimit, CommitOutcome, DeadlineAccount, DeadlineOutcome, SectorCounts,
+    SectorRecord, StorageLedger, account_deadline, closed_since,
 };
 pub use messages::{
     FaultDeclaration, LeafOpening, STORAGE_CHALLENGE_INDEX_DOMAIN, SectorCommitment,

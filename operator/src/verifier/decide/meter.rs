@@ -11,8 +11,8 @@ use crate::verifier::state::index::{Declared, EpochWindow};
 use crate::verifier::state::meter::{MeterChains, Replacement};
 use depin_proof::RejectReason;
 use depin_proof::meter::{
-    MeterChain, MeterContext, MeterParams, SignedReading, VerifiedReading, verify_baseline,
-    verify_reading,
+    MeterChain, MeterContext, MeterDirection, MeterParams, SignedReading, Site, VerifiedReading,
+    verify_baseline, verify_reading,
 };
 
 /// What a node's readings are checked against.
@@ -24,6 +24,10 @@ pub struct MeterRules<'a> {
     pub rated_capacity_w: u64,
     /// Its recorded meter swap.
     pub replacement: Option<&'a Replacement>,
+    /// What it measures: only production obeys the sun.
+    pub direction: MeterDirection,
+    /// Its declared site.
+    pub site: Option<Site>,
 }
 
 /// The rules for a node; `None` when it is not a (valid) MeterBridge.
@@ -33,6 +37,8 @@ pub fn rules_for(declared: &Declared) -> Option<MeterRules<'_>> {
             rated_capacity_w,
             slot_ms,
             replacement,
+            direction,
+            site,
         } => Some(MeterRules {
             params: MeterParams {
                 slot_ms: *slot_ms,
@@ -40,6 +46,8 @@ pub fn rules_for(declared: &Declared) -> Option<MeterRules<'_>> {
             },
             rated_capacity_w: *rated_capacity_w,
             replacement: replacement.as_ref(),
+            direction: *direction,
+            site: *site,
         }),
         _ => None,
     }
@@ -87,6 +95,8 @@ pub fn reading(
         replaced_at_slot: rules
             .replacement
             .and_then(|r| replacement_slot(r, params, &signed.reading.meter_serial)),
+        direction: rules.direction,
+        site: rules.site,
     };
     let verdict = if chain.tip.is_none() && signed.reading.seq > 0 {
         verify_baseline(signed, &ctx)
@@ -95,9 +105,8 @@ pub fn reading(
     };
     chain.record(signed, &verdict);
     if verdict.is_ok() {
-        serials
-            .entry(signed.reading.meter_serial.clone())
-            .or_insert(signed.node);
+        // The verdict checked the serial is free or ours, so this holds or claims it.
+        serials.claim(&signed.reading.meter_serial, signed.node, now_ms);
     }
     Decided { verdict, before }
 }
@@ -151,6 +160,9 @@ mod tests {
             params: params(),
             rated_capacity_w: 10_000,
             replacement: swap,
+            // The chain rules are under test: a consumption meter skips the sun's.
+            direction: MeterDirection::Consumption,
+            site: None,
         };
         reading(&mut book.lock(), signed, &rules, now)
     }

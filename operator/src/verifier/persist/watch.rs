@@ -8,6 +8,7 @@ use crate::verifier::state::index::{
 use crate::verifier::state::meter::Replacement;
 use depin_crds::{NodeSpec, RewardPolicy};
 use depin_proof::identity::PublicKey;
+use depin_proof::meter::{MeterDirection, Site};
 use depin_proof::poc::PocParams;
 use futures::StreamExt;
 use kube::core::DeserializeGuard;
@@ -81,16 +82,19 @@ pub fn entry_of<K: NodeKind>(node: &K) -> Option<NodeEntry> {
             declared_tops: g.declared_tops,
         },
         Ok(RoleSettings::Hotspot(h)) => hotspot_declared(&h, node.spec().payout()),
-        Ok(RoleSettings::Meter(m)) => Declared::Meter {
-            // Validation keeps the capacity positive and finite; `as` saturates anyway.
-            rated_capacity_w: (m.rated_capacity_kw * 1000.0).round() as u64,
-            slot_ms: u64::from(m.interval_seconds.max(1)) * 1000,
-            // Only MeterBridge records replacements; reaching its spec by downcast keeps
-            // NodeKind free of a one-kind field.
-            replacement: (node as &dyn std::any::Any)
-                .downcast_ref::<depin_crds::MeterBridge>()
-                .and_then(replacement_of),
-        },
+        Ok(RoleSettings::Meter(m)) => {
+            // Only MeterBridge records replacements, direction and site; reaching its spec
+            // by downcast keeps NodeKind free of one-kind fields.
+            let bridge = (node as &dyn std::any::Any).downcast_ref::<depin_crds::MeterBridge>();
+            Declared::Meter {
+                // Validation keeps the capacity positive and finite; `as` saturates anyway.
+                rated_capacity_w: (m.rated_capacity_kw * 1000.0).round() as u64,
+                slot_ms: u64::from(m.interval_seconds.max(1)) * 1000,
+                replacement: bridge.and_then(replacement_of),
+                direction: bridge.map_or(MeterDirection::Production, direction_of),
+                site: bridge.and_then(site_of),
+            }
+        }
         // Invalid specs and kinds without proofs yet: the session may open, proofs fail.
         _ => Declared::Other,
     };
@@ -105,6 +109,21 @@ pub fn entry_of<K: NodeKind>(node: &K) -> Option<NodeEntry> {
         reward_policy: node.spec().reward_policy().to_string(),
         declared,
     })
+}
+
+/// What a MeterBridge measures, in verifier terms.
+pub fn direction_of(bridge: &depin_crds::MeterBridge) -> MeterDirection {
+    match bridge.spec.direction {
+        depin_crds::meter_bridge::Direction::Production => MeterDirection::Production,
+        depin_crds::meter_bridge::Direction::Consumption => MeterDirection::Consumption,
+    }
+}
+
+/// Where a MeterBridge's installation is; `None` without `spec.location` (a production
+/// meter then proves no energy: `MissingLocation`).
+pub fn site_of(bridge: &depin_crds::MeterBridge) -> Option<Site> {
+    let at = bridge.spec.location.as_ref()?;
+    Site::new(at.latitude, at.longitude)
 }
 
 /// The swap a MeterBridge records; `None` without one or when `replacedAt` does not parse

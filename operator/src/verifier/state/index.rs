@@ -71,6 +71,10 @@ pub enum Declared {
         slot_ms: u64,
         /// The recorded meter swap (`spec.replacement`), if any.
         replacement: Option<super::meter::Replacement>,
+        /// What the meter measures (`spec.direction`): only production obeys the sun.
+        direction: depin_proof::meter::MeterDirection,
+        /// The declared installation site (`spec.location`).
+        site: Option<depin_proof::meter::Site>,
     },
     /// HotspotGateway: the asserted location, plan, antenna and owner PoC checks use.
     Hotspot(depin_proof::poc::HotspotInfo),

@@ -11,7 +11,7 @@
 //! there would need the same group-commit care; left for later.
 
 use depin_proof::identity::PublicKey;
-use depin_proof::meter::{ChainTip, MeterChain};
+use depin_proof::meter::{ChainTip, MeterChain, SerialBook};
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -20,8 +20,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 pub struct MeterChains {
     /// Node → its reading chain.
     pub by_node: HashMap<PublicKey, MeterChain>,
-    /// Serial → the node that first read it (Glow: one meter, one owner).
-    pub serials: HashMap<String, PublicKey>,
+    /// Who claimed which serial, and when: the earliest recorded claim wins (Glow: one
+    /// meter, one owner).
+    pub serials: SerialBook,
 }
 
 /// Every node's chain and the fleet's serial claims (in memory; see the module docs).
@@ -51,7 +52,7 @@ impl MeterBook {
     pub fn forget(&self, node: &PublicKey) {
         let mut chains = self.lock();
         chains.by_node.remove(node);
-        chains.serials.retain(|_, owner| owner != node);
+        chains.serials.forget(node, None);
     }
 
     /// Puts a node's chain back as it was before an accepted reading whose result could not
