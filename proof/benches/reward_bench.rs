@@ -75,9 +75,10 @@ fn fleet(n: u64) -> Vec<NodeTally> {
                     beacon_units: millionths(r % 3_000_000),
                     witness_units: millionths(mix(i, 2) % 14_000_000),
                 },
-                4..=6 => {
-                    Work::proven_storage(u128::from(r % 4096) << 30, millionths(900_000 + r % 100_001))
-                }
+                4..=6 => Work::proven_storage(
+                    u128::from(r % 4096) << 30,
+                    millionths(900_000 + r % 100_001),
+                ),
                 7 | 8 => Work::Gpu {
                     class: if r.is_multiple_of(3) { "a100" } else { "t4" }.into(),
                     availability: millionths(r),

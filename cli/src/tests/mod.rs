@@ -57,14 +57,8 @@ fn closed() -> EpochResult {
                 witness_units: dec("2"),
             },
         ),
-        NodeTally::new(
-            "fleet/sn-1",
-            Work::proven_storage(200 << 30, dec("0.5")),
-        ),
-        NodeTally::new(
-            "fleet/sn-2",
-            Work::proven_storage(150 << 30, dec("1")),
-        ),
+        NodeTally::new("fleet/sn-1", Work::proven_storage(200 << 30, dec("0.5"))),
+        NodeTally::new("fleet/sn-2", Work::proven_storage(150 << 30, dec("1"))),
         NodeTally::new(
             "fleet/gpu-1",
             Work::Gpu {

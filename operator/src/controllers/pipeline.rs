@@ -219,8 +219,12 @@ async fn reconcile_node<K: NodeKind>(node: &K, ctx: &Context) -> Result<Action> 
         .await?;
         let defaults = AgentDefaults::from_config(&ctx.config);
         let fitted = node.fit(&ctx.client, settings).await?;
-        let desired =
-            desired::build(node, fitted.settings.clone(), &defaults, &identity.secret_name)?;
+        let desired = desired::build(
+            node,
+            fitted.settings.clone(),
+            &defaults,
+            &identity.secret_name,
+        )?;
         let workload = apply(ctx, &namespace, desired).await?;
         Ok::<_, Error>((identity, workload, fitted))
     }

@@ -354,12 +354,21 @@ mod tests {
             // the same work units, the same shares.
             (with(4 * GIB, storage("0", "0", "1", false)), "4"),
             (
-                with((0..64).map(|_| 64u128 << 20).sum(), storage("0", "0", "1", false)),
+                with(
+                    (0..64).map(|_| 64u128 << 20).sum(),
+                    storage("0", "0", "1", false),
+                ),
                 "4",
             ),
             // Half a GiB-period missed costs one, declared faulty costs half of one.
-            (with(4 * GIB, storage(&(GIB / 2).to_string(), "0", "1", false)), "3"),
-            (with(4 * GIB, storage("0", &(GIB / 2).to_string(), "1", false)), "3.5"),
+            (
+                with(4 * GIB, storage(&(GIB / 2).to_string(), "0", "1", false)),
+                "3",
+            ),
+            (
+                with(4 * GIB, storage("0", &(GIB / 2).to_string(), "1", false)),
+                "3.5",
+            ),
             // The persisted reputation scales the share.
             (with(4 * GIB, storage("0", "0", "0.5", false)), "2"),
             // Disqualified: nothing.
@@ -371,14 +380,9 @@ mod tests {
         for (i, (proofs, want)) in table.into_iter().enumerate() {
             let rec = record(NodeKind::Storage, Some(proofs), None);
             let tally = tally_for(&rec, 7, &policy).expect("a tally");
-            let closed = depin_proof::reward::close_epoch(
-                &policy,
-                7,
-                &[tally],
-                &Default::default(),
-                &[],
-            )
-            .expect("closes");
+            let closed =
+                depin_proof::reward::close_epoch(&policy, 7, &[tally], &Default::default(), &[])
+                    .expect("closes");
             let storage_pool = closed
                 .pools
                 .iter()

@@ -17,8 +17,8 @@ mod verify;
 mod tests;
 
 pub use ledger::{
-    AccountTotals, CapacityLimit, CommitOutcome, DeadlineAccount, DeadlineOutcome,
-    SectorCounts, SectorRecord, StorageLedger, account_deadline, closed_since,
+    AccountTotals, CapacityLimit, CommitOutcome, DeadlineAccount, DeadlineOutcome, SectorCounts,
+    SectorRecord, StorageLedger, account_deadline, closed_since,
 };
 pub use messages::{
     FaultDeclaration, LeafOpening, SectorCommitment, SignedSectorCommitment, StorageChallenge,

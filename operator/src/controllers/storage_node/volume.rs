@@ -168,9 +168,14 @@ pub async fn expand(client: &Client, namespace: &str, node: &str, bytes: u64) ->
     let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), namespace);
     // A merge patch of one field: the claim belongs to the StatefulSet controller, and
     // server-side apply would make this manager co-own fields it does not set.
-    let patch = serde_json::json!({"spec": {"resources": {"requests": {"storage": bytes.to_string()}}}});
+    let patch =
+        serde_json::json!({"spec": {"resources": {"requests": {"storage": bytes.to_string()}}}});
     claims
-        .patch(&claim_name(node), &PatchParams::default(), &Patch::Merge(patch))
+        .patch(
+            &claim_name(node),
+            &PatchParams::default(),
+            &Patch::Merge(patch),
+        )
         .await?;
     tracing::info!(claim = %claim_name(node), size = %human(bytes), "expanding the data volume");
     Ok(())

@@ -28,15 +28,15 @@ fn work() -> impl Strategy<Value = Work> {
             six_places(1_000_000),
             proptest::bool::weighted(0.1),
         )
-            .prop_map(
-                |(proven, missed, faulted, reputation, disqualified)| Work::Storage {
+            .prop_map(|(proven, missed, faulted, reputation, disqualified)| {
+                Work::Storage {
                     proven_byte_periods: proven << 18,
                     missed_byte_periods: missed << 18,
                     faulted_byte_periods: faulted << 18,
                     reputation,
                     disqualified,
                 }
-            ),
+            }),
         (prop_oneof![Just("a100"), Just("t4")], six_places(1_000_000)).prop_map(
             |(class, availability)| Work::Gpu {
                 class: class.into(),

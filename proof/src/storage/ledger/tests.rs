@@ -66,7 +66,9 @@ fn proofs_against_a_replaced_root_are_refused_and_vetting_pays_nothing() {
     let rp = ReputationParams::default();
     let lim = limit(4 * MIB, MIB);
     let mut ledger = StorageLedger::new(&rp);
-    ledger.commit(&commitment(0, MIB, 1), &lim, 0, &rp).expect("new");
+    ledger
+        .commit(&commitment(0, MIB, 1), &lim, 0, &rp)
+        .expect("new");
     // Honest: the proof of period 3 against the accepted root pays the sector's size.
     assert_eq!(ledger.record_proof(SectorId(0), 3, &[1; 32]), Ok(MIB));
     // Lies, each with its reason.
@@ -82,13 +84,19 @@ fn proofs_against_a_replaced_root_are_refused_and_vetting_pays_nothing() {
             "row {i}"
         );
     }
-    ledger.commit(&commitment(0, MIB, 7), &lim, 0, &rp).expect("reset");
+    ledger
+        .commit(&commitment(0, MIB, 7), &lim, 0, &rp)
+        .expect("reset");
     assert_eq!(
         ledger.record_proof(SectorId(0), 4, &[1; 32]),
         Err(RejectReason::SectorReset),
         "a challenge issued for the old root"
     );
-    assert_eq!(ledger.record_proof(SectorId(0), 4, &[7; 32]), Ok(0), "vetting");
+    assert_eq!(
+        ledger.record_proof(SectorId(0), 4, &[7; 32]),
+        Ok(0),
+        "vetting"
+    );
     assert_eq!(ledger.record_proof(SectorId(0), 5, &[7; 32]), Ok(MIB));
 }
 
@@ -107,7 +115,9 @@ fn closed_deadlines_sort_due_sectors_into_passed_faulted_and_missed() {
     ledger
         .commit(&commitment(18, MIB, 1), &lim, 61_000, &rp)
         .expect("commit");
-    ledger.record_proof(SectorId(0), 1, &[1; 32]).expect("proof");
+    ledger
+        .record_proof(SectorId(0), 1, &[1; 32])
+        .expect("proof");
     ledger.record_fault(SectorId(6), 1).expect("fault");
     let d0 = sp.deadline(1, 0).expect("deadline");
     let account = account_deadline(&ledger, &d0, &sp, 0);
@@ -184,8 +194,16 @@ fn a_sector_faulty_for_the_fault_limit_is_terminated_and_no_longer_due() {
         Err(RejectReason::UnknownSector)
     );
     let later = ledger.close_deadlines(&sp, &rp, 0, 10 * 60_000);
-    assert_eq!((later.missed, later.faulted), (0, 0), "terminated is not due");
-    assert_eq!(ledger.reputation, Reputation::new(&rp), "declared: no audit");
+    assert_eq!(
+        (later.missed, later.faulted),
+        (0, 0),
+        "terminated is not due"
+    );
+    assert_eq!(
+        ledger.reputation,
+        Reputation::new(&rp),
+        "declared: no audit"
+    );
     // Re-committing a terminated sector is a fresh start under vetting, not a penalty.
     let outcome = ledger
         .commit(&commitment(0, MIB, 2), &limit(MIB, MIB), 0, &rp)
@@ -213,7 +231,9 @@ fn missed_byte_periods_do_not_depend_on_sector_size() {
                 .commit(&commitment(s, sector_bytes, 1), &lim, 0, &rp)
                 .expect("commit");
         }
-        ledger.close_deadlines(&sp, &rp, 0, 60_000).missed_byte_periods
+        ledger
+            .close_deadlines(&sp, &rp, 0, 60_000)
+            .missed_byte_periods
     };
     assert_eq!(missed(64 * MIB), missed(MIB));
     assert_eq!(missed(MIB), u128::from(64 * MIB));
