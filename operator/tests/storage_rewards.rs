@@ -4,13 +4,15 @@
 
 mod support;
 
-use depin_operator::verifier::index::{Declared, NodeEntry, NodeIndex};
-use depin_operator::verifier::sink::MemorySink;
+use depin_operator::verifier::persist::sink::MemorySink;
+use depin_operator::verifier::state::index::{Declared, NodeEntry, NodeIndex};
 use depin_proof::identity::NodeKey;
 use depin_proto::config::{Role, StorageConfig};
 use std::sync::Arc;
 use std::time::Duration;
-use support::{RealAgent, SECTOR, agent_config, entry, epoch, scratch_dir, settings, spawn_agent, start};
+use support::{
+    RealAgent, SECTOR, agent_config, entry, epoch, scratch_dir, settings, spawn_agent, start,
+};
 
 /// Four 2 s proving periods per epoch (support::settings: two 1 s deadlines each).
 const EPOCH_SECONDS: u64 = 8;
@@ -57,9 +59,27 @@ async fn the_same_capacity_earns_the_same_whatever_the_sector_size_and_declared_
     let inflator = node(&index, "inflator", declared(64 * SECTOR, SECTOR));
     let verifier = start(settings(), index, sink.clone(), "127.0.0.1:0").await;
     let agents = [
-        agent(&verifier.endpoint, "small-sectors", small.key, capacity, SECTOR),
-        agent(&verifier.endpoint, "large-sector", large.key, capacity, capacity),
-        agent(&verifier.endpoint, "inflator", inflator.key, capacity, SECTOR),
+        agent(
+            &verifier.endpoint,
+            "small-sectors",
+            small.key,
+            capacity,
+            SECTOR,
+        ),
+        agent(
+            &verifier.endpoint,
+            "large-sector",
+            large.key,
+            capacity,
+            capacity,
+        ),
+        agent(
+            &verifier.endpoint,
+            "inflator",
+            inflator.key,
+            capacity,
+            SECTOR,
+        ),
     ];
     // Connected and proving before the epoch starts, so every deadline of it is answered.
     support::eventually(20, "every agent has a proof accepted", || {

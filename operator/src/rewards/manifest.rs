@@ -179,7 +179,7 @@ mod tests {
         .expect("policy");
         let tallies: Vec<NodeTally> = (0..50)
             .map(|i| NodeTally::new(format!("fleet/node-{i:03}"), Work::Meter { verified_wh: 0 }))
-            .chain((0..300).map(|i| {
+            .chain((0..300u64).map(|i| {
                 NodeTally::new(
                     format!("fleet/sn-{i:03}"),
                     Work::proven_storage(

@@ -7,7 +7,7 @@
 
 use depin_operator::rewards::tallies::{NodeRecord, tally_for};
 use depin_operator::verifier::persist::sink::MemorySink;
-use depin_operator::verifier::state::index::{Declared, NodeEntry, NodeIndex, PolicyEntry};
+use depin_operator::verifier::state::index::{NodeEntry, NodeIndex, PolicyEntry};
 use depin_proof::reward::{CumulativeTotals, EpochResult, NodeKind, RewardPolicy, close_epoch};
 use depin_proto::config::Role;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -87,19 +87,14 @@ pub fn kind_of(entry: &NodeEntry) -> NodeKind {
     }
 }
 
-/// What the reward controller would read from `entry`'s CR: its kind, declared capacity
-/// and the tallies the verifier stored for it.
+/// What the reward controller would read from `entry`'s CR: its kind and the tallies the
+/// verifier stored for it (declared capacity is never read: storage is paid as proven).
 pub fn record(sink: &MemorySink, entry: &NodeEntry) -> NodeRecord {
     let tallies = sink.tallies(&entry.id.namespace, &entry.id.name);
-    let capacity_bytes = match entry.declared {
-        Declared::Storage { capacity_bytes, .. } => Some(capacity_bytes),
-        _ => None,
-    };
     NodeRecord {
         namespace: entry.id.namespace.clone(),
         name: entry.id.name.clone(),
         kind: Some(kind_of(entry)),
-        capacity_bytes,
         status: depin_crds::NodeStatus {
             proofs: tallies.proofs,
             previous_proofs: tallies.previous,
