@@ -16,8 +16,8 @@ use depin_proof::poc::{BEACON_PAYLOAD_SIZE, BeaconReport, WitnessReport};
 use depin_proof::receipt::{ProofKind, Receipt, TallySnapshot};
 use depin_proof::session::{ServerNonce, SessionHello};
 use depin_proof::storage::{
-    Deadline, FaultDeclaration, LeafOpening, SectorCommitment, SectorId, SignedSectorCommitment,
-    StorageChallenge, StorageResponse,
+    Deadline, LeafOpening, SectorCommitment, SectorId, SignedSectorCommitment, StorageChallenge,
+    StorageResponse,
 };
 
 use crate::v1;
@@ -530,37 +530,6 @@ pub fn receipt_from_wire(node: PublicKey, wire: &v1::Receipt) -> Result<Receipt,
     })
 }
 
-/// A fault declaration, filed under its [`report_id`] (its receipt's challenge id).
-pub fn fault_declaration_to_wire(
-    session_key: &PublicKey,
-    declaration: &FaultDeclaration,
-) -> v1::FaultDeclaration {
-    v1::FaultDeclaration {
-        session_key: session_key.as_bytes().to_vec(),
-        sector: declaration.sector.0,
-        period: declaration.period,
-        deadline_index: declaration.deadline_index,
-        signature: declaration.signature.to_vec(),
-    }
-}
-
-/// Decodes a fault declaration; its id is the [`report_id`] of its signed bytes.
-pub fn fault_declaration_from_wire(
-    wire: &v1::FaultDeclaration,
-) -> Result<Filed<FaultDeclaration>, RejectReason> {
-    let declaration = FaultDeclaration {
-        sector: SectorId(wire.sector),
-        period: wire.period,
-        deadline_index: wire.deadline_index,
-        signature: fixed(&wire.signature)?,
-    };
-    Ok(Filed {
-        challenge: report_id(&declaration.signing_bytes()),
-        session_key: key_from_wire(&wire.session_key)?,
-        message: declaration,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -649,28 +618,6 @@ mod tests {
         assert_ne!(
             report_id(&back.signing_bytes()),
             report_id(&beacon.signing_bytes())
-        );
-    }
-
-    #[test]
-    fn fault_declarations_survive_the_wire_under_their_report_id() {
-        let session = NodeKey::from_seed([6; 32]);
-        let declaration = FaultDeclaration::sign(&session, SectorId(9), 41, 3);
-        let back = fault_declaration_from_wire(&fault_declaration_to_wire(
-            &session.public(),
-            &declaration,
-        ))
-        .expect("decodes");
-        assert_eq!(back.message, declaration);
-        assert_eq!(back.session_key, session.public());
-        assert_eq!(back.challenge, report_id(&declaration.signing_bytes()));
-        let short = v1::FaultDeclaration {
-            signature: vec![0; 63],
-            ..fault_declaration_to_wire(&session.public(), &declaration)
-        };
-        assert_eq!(
-            fault_declaration_from_wire(&short),
-            Err(RejectReason::Malformed)
         );
     }
 

@@ -243,24 +243,6 @@ impl StorageRole {
     }
 }
 
-/// The declaration that `challenge`'s sector will miss its next deadline (the same index
-/// in the next period), signed by `session_key`. Sent when reading the sector for
-/// `challenge` failed: this deadline is lost, but the next one then costs a declared fault
-/// instead of an undeclared miss (Filecoin's declared-fault discount), well before its
-/// cutoff. Repeated every period while the read keeps failing, until the verifier
-/// terminates the sector.
-pub fn declare_next_fault(
-    challenge: &StorageChallenge,
-    session_key: &NodeKey,
-) -> depin_proof::storage::FaultDeclaration {
-    depin_proof::storage::FaultDeclaration::sign(
-        session_key,
-        challenge.sector,
-        challenge.deadline.period.saturating_add(1),
-        challenge.deadline.index,
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

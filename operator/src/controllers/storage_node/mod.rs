@@ -65,33 +65,31 @@ impl NodeKind for StorageNode {
         }))
     }
 
-    fn fit<'a>(
-        &'a self,
-        client: &'a kube::Client,
+    async fn fit(
+        &self,
+        client: &kube::Client,
         settings: RoleSettings,
-    ) -> impl std::future::Future<Output = crate::error::Result<Fitted>> + Send + 'a {
-        async move {
-            let RoleSettings::Storage(mut config) = settings else {
-                return Ok(Fitted::unchanged(settings));
-            };
-            let (namespace, name) = (self.namespace().unwrap_or_default(), self.name_any());
-            let spec_bytes = config.capacity_bytes;
-            let facts = volume::observe(client, &namespace, &name).await?;
-            if volume::plan(spec_bytes, &facts) == volume::VolumePlan::Expand {
-                volume::expand(client, &namespace, &name, spec_bytes).await?;
-            }
-            // The agent fills only what the volume holds; the verifier reads the same bound
-            // from status.capacity.provingBytes.
-            config.capacity_bytes = volume::proving_bytes(spec_bytes, &facts);
-            Ok(Fitted {
-                settings: RoleSettings::Storage(config),
-                capacity: Some(volume::capacity_status(spec_bytes, &facts)),
-                extra: vec![(
-                    status::CAPACITY_LIMITED,
-                    Some(volume::condition(spec_bytes, &facts)),
-                )],
-            })
+    ) -> crate::error::Result<Fitted> {
+        let RoleSettings::Storage(mut config) = settings else {
+            return Ok(Fitted::unchanged(settings));
+        };
+        let (namespace, name) = (self.namespace().unwrap_or_default(), self.name_any());
+        let spec_bytes = config.capacity_bytes;
+        let facts = volume::observe(client, &namespace, &name).await?;
+        if volume::plan(spec_bytes, &facts) == volume::VolumePlan::Expand {
+            volume::expand(client, &namespace, &name, spec_bytes).await?;
         }
+        // The agent fills only what the volume holds; status.capacity.provingBytes says the
+        // same for the verifier.
+        config.capacity_bytes = volume::proving_bytes(spec_bytes, &facts);
+        Ok(Fitted {
+            settings: RoleSettings::Storage(config),
+            capacity: Some(volume::capacity_status(spec_bytes, &facts)),
+            extra: vec![(
+                status::CAPACITY_LIMITED,
+                Some(volume::condition(spec_bytes, &facts)),
+            )],
+        })
     }
 
     fn build(&self, _: &RoleSettings, mut pod: PodTemplateSpec) -> (Workload, Vec<Service>) {
