@@ -145,7 +145,7 @@ pub async fn run(prover: Prover, mut shutdown: watch::Receiver<bool>) {
         outbox,
         in_flight: HashSet::new(),
         gpu: HashMap::new(),
-            chains: HashMap::new(),
+        chains: HashMap::new(),
         done_tx,
         done_rx,
     };
