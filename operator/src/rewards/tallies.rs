@@ -395,6 +395,72 @@ mod tests {
         }
     }
 
+    /// A GPU record that passed `passed` of `held` rounds in `class`, the rest failed
+    /// with `reason` (NoResponse: missed; TooSlow: answered late for the class).
+    fn gpu_rounds(name: &str, class: &str, passed: u64, held: u64, reason: &str) -> NodeRecord {
+        let mut tally = tally(7, passed, held - passed, &passed.to_string());
+        tally.work_units_by_part = [(class.to_string(), passed.to_string())].into();
+        tally.rejected_by_reason = [(reason.to_string(), held - passed)].into();
+        NodeRecord {
+            name: name.into(),
+            ..record(NodeKind::Gpu, Some(tally), None)
+        }
+    }
+
+    #[test]
+    fn closed_epoch_pays_gpu_workers_by_passed_rounds() {
+        let policy = policy(&[("cpu", "0.1"), ("flagship", "8")]);
+        let reward = |records: &[NodeRecord], name: &str| -> u128 {
+            let tallies: Vec<NodeTally> = records
+                .iter()
+                .filter_map(|r| tally_for(r, 7, &policy))
+                .collect();
+            let closed =
+                depin_proof::reward::close_epoch(&policy, 7, &tallies, &Default::default(), &[])
+                    .expect("closes");
+            closed
+                .nodes
+                .iter()
+                .find(|n| n.node == format!("fleet/{name}"))
+                .map_or(0, |n| n.reward)
+        };
+        let honest = gpu_rounds("honest", "flagship", 60, 60, "NoResponse");
+        let alone = reward(std::slice::from_ref(&honest), "honest");
+        let fleet = [
+            honest.clone(),
+            // Answers 1 of 60 rounds: availability 1/60.
+            gpu_rounds("one-in-sixty", "flagship", 1, 60, "NoResponse"),
+            // A CPU claiming flagship: every round TooSlow, nothing passed.
+            gpu_rounds("cpu-claims-flagship", "flagship", 0, 60, "TooSlow"),
+            // One device behind three identities: each passes a third of the rounds.
+            gpu_rounds("sybil-a", "flagship", 20, 60, "NoResponse"),
+            gpu_rounds("sybil-b", "flagship", 20, 60, "NoResponse"),
+            gpu_rounds("sybil-c", "flagship", 20, 60, "NoResponse"),
+        ];
+        let honest_paid = reward(&fleet, "honest");
+        let cheat = reward(&fleet, "one-in-sixty");
+        // 1/60 of an honest share, within a base unit of rounding.
+        assert!(
+            cheat * 60 <= honest_paid + 60 && cheat * 60 + 60 >= honest_paid,
+            "{cheat} vs {honest_paid}"
+        );
+        assert_eq!(reward(&fleet, "cpu-claims-flagship"), 0);
+        let sybil: u128 = ["sybil-a", "sybil-b", "sybil-c"]
+            .iter()
+            .map(|n| reward(&fleet, n))
+            .sum();
+        // Three identities on one device earn what one honest device does.
+        assert!(
+            sybil <= honest_paid + 3 && sybil + 3 >= honest_paid,
+            "{sybil} vs {honest_paid}"
+        );
+        // The honest worker keeps its share of the pool: 1 of (1 + 1/60 + 1) shares.
+        assert!(
+            honest_paid * 121 >= alone * 60 - 121,
+            "{honest_paid} vs {alone}"
+        );
+    }
+
     #[test]
     fn storage_tallies_pay_proven_byte_periods_not_declared_capacity() {
         const GIB: u128 = 1 << 30;
