@@ -14,8 +14,8 @@
 
 #![allow(clippy::unwrap_used)]
 
-use depin_operator::verifier::index::{Declared, NodeEntry, NodeId, NodeIndex};
-use depin_operator::verifier::sink::MemorySink;
+use depin_operator::verifier::persist::sink::MemorySink;
+use depin_operator::verifier::state::index::{Declared, NodeEntry, NodeId, NodeIndex};
 use depin_operator::verifier::{Settings, Verifier};
 use depin_proof::entropy::EntropyConfig;
 use depin_proof::gpu::{GpuParams, GpuWork};

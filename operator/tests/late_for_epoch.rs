@@ -4,9 +4,9 @@
 
 mod support;
 
-use depin_operator::verifier::index::{Declared, NodeIndex, PolicyEntry};
 use depin_operator::verifier::now_ms;
-use depin_operator::verifier::sink::MemorySink;
+use depin_operator::verifier::persist::sink::MemorySink;
+use depin_operator::verifier::state::index::{Declared, NodeIndex, PolicyEntry};
 use depin_proof::RejectReason;
 use depin_proof::identity::NodeKey;
 use depin_proto::config::Role;

@@ -7,8 +7,8 @@
 
 mod support;
 
-use depin_operator::verifier::index::{Declared, NodeIndex};
-use depin_operator::verifier::sink::MemorySink;
+use depin_operator::verifier::persist::sink::MemorySink;
+use depin_operator::verifier::state::index::{Declared, NodeIndex};
 use depin_proof::RejectReason;
 use depin_proof::identity::NodeKey;
 use depin_proof::poc::{HotspotInfo, LOCATION_RESOLUTION, Region, cell_at};

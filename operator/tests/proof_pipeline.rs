@@ -6,8 +6,8 @@
 mod support;
 
 use depin_operator::verifier::Settings;
-use depin_operator::verifier::index::{Declared, NodeIndex};
-use depin_operator::verifier::sink::{MemorySink, SinkError, TallySink};
+use depin_operator::verifier::persist::sink::{MemorySink, SinkError, TallySink};
+use depin_operator::verifier::state::index::{Declared, NodeIndex};
 use depin_proof::RejectReason;
 use depin_proof::identity::NodeKey;
 use depin_proof::storage::{SectorId, StorageParams, answer_challenge, commit_sector};
@@ -404,15 +404,16 @@ struct FlakySink {
 impl TallySink for FlakySink {
     fn load<'a>(
         &'a self,
-        node: &'a depin_operator::verifier::index::NodeId,
-    ) -> BoxFuture<'a, Result<depin_operator::verifier::tally::NodeTallies, SinkError>> {
+        node: &'a depin_operator::verifier::state::index::NodeId,
+    ) -> BoxFuture<'a, Result<depin_operator::verifier::decide::tally::NodeTallies, SinkError>>
+    {
         self.inner.load(node)
     }
 
     fn store<'a>(
         &'a self,
-        node: &'a depin_operator::verifier::index::NodeId,
-        tally: &'a depin_operator::verifier::tally::NodeTallies,
+        node: &'a depin_operator::verifier::state::index::NodeId,
+        tally: &'a depin_operator::verifier::decide::tally::NodeTallies,
     ) -> BoxFuture<'a, Result<(), SinkError>> {
         if self.failures.load(Ordering::SeqCst) > 0 {
             self.failures.fetch_sub(1, Ordering::SeqCst);

@@ -5,11 +5,11 @@
 
 mod support;
 
-use depin_operator::verifier::index::{Declared, NodeIndex, PolicyEntry};
-use depin_operator::verifier::meter::Replacement;
 use depin_operator::verifier::now_ms;
-use depin_operator::verifier::poc::{policy_denylist, policy_rules};
-use depin_operator::verifier::sink::MemorySink;
+use depin_operator::verifier::persist::sink::MemorySink;
+use depin_operator::verifier::persist::watch::{policy_denylist, policy_rules};
+use depin_operator::verifier::state::index::{Declared, NodeIndex, PolicyEntry};
+use depin_operator::verifier::state::meter::Replacement;
 use depin_proof::RejectReason;
 use depin_proof::identity::NodeKey;
 use depin_proof::meter::ChainHead;

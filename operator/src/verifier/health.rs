@@ -7,7 +7,7 @@
 //! from the durable tallies), so a restart can only delay a reputation alert, never pay
 //! a disqualified node.
 
-use super::index::NodeId;
+use crate::verifier::state::index::NodeId;
 use depin_proof::storage::{Reputation, ReputationParams};
 use prometheus::{GaugeVec, Opts, Registry};
 use std::collections::HashMap;

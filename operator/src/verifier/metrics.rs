@@ -168,3 +168,14 @@ impl VerifierMetrics {
         self.proofs_accepted.with_label_values(&[kind]).get()
     }
 }
+
+/// The metric `kind` label of a proof (each proof comes from one node kind).
+pub fn kind_label(kind: depin_proof::receipt::ProofKind) -> &'static str {
+    use depin_proof::receipt::ProofKind;
+    match kind {
+        ProofKind::Storage => "StorageNode",
+        ProofKind::Gpu => "GpuWorker",
+        ProofKind::Meter => "MeterBridge",
+        ProofKind::Hotspot => "HotspotGateway",
+    }
+}

@@ -1,26 +1,23 @@
 //! The verifier: the gRPC service agents prove their work to (runs on the leader only).
 //!
-//! Layout: `session` is the tonic service and the per-connection loop (decode → decide →
-//! encode); `decide` runs the depin-proof verifiers against the node's `ledger`; `schedule`
-//! says when challenges are due; `recorder` makes results durable through a `sink` before
-//! any receipt leaves; `index` (fed by `watch`) says which keys belong to which node CR.
-//! `meter` checks each MeterBridge's signed reading chain; `poc` groups hotspot beacon and
-//! witness reports per beacon and settles them after the witness lag window.
+//! Four layers, each importing only those above it in this list:
+//! - `state/`: in-memory data (issued challenges per node in `ledger`, which keys belong to
+//!   which node CR in `index`, the per-session `schedule`, meter chains, PoC rounds).
+//! - `decide/`: PURE rules, one file per proof kind (+ `tally`): domain input, `now_ms` and
+//!   narrow lookups in, an `Outcome` out. No protobuf, channels, metrics or clock.
+//! - `persist/`: durable adapters (`sink` of `status.proofs`, `recorder`, kube `watch`).
+//! - `session/`: the only code that talks to agents: tonic, hello, challenge issue, and
+//!   carrying outcomes out (encode, wait for duplicates, count, sign receipts).
+//!
+//! `metrics` and `health` are the gauges both session and persist update; this file wires
+//! it all together (`Settings`, `Verifier`, `serve`, `run`).
 
 pub mod decide;
 pub mod health;
-pub mod index;
-pub mod ledger;
-pub mod meter;
 pub mod metrics;
-pub mod poc;
-pub mod recorder;
-mod respond;
-pub mod schedule;
+pub mod persist;
 pub mod session;
-pub mod sink;
-pub mod tally;
-pub mod watch;
+pub mod state;
 
 use crate::Shutdown;
 use crate::config::Config;
@@ -30,11 +27,14 @@ use depin_proof::gpu::GpuParams;
 use depin_proof::identity::{NodeKey, PublicKey};
 use depin_proof::receipt::{ProofKind, Receipt, TallySnapshot};
 use depin_proof::storage::StorageParams;
-use index::NodeIndex;
-use ledger::Ledger;
 use metrics::VerifierMetrics;
-use recorder::Recorder;
-use sink::TallySink;
+use persist::recorder::{self, Recorder};
+use persist::sink::{self, TallySink};
+use persist::watch;
+use state::index::NodeIndex;
+use state::ledger::Ledger;
+use state::meter::MeterBook;
+use state::poc::PocBook;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -193,9 +193,9 @@ pub struct Verifier {
     /// Durable tallies.
     pub recorder: Recorder,
     /// Every meter's reading chain and the fleet's meter serials.
-    pub meters: Arc<meter::MeterBook>,
+    pub meters: Arc<MeterBook>,
     /// Beacons waiting for their witnesses, and the PoC history.
-    pub poc: poc::PocBook,
+    pub poc: PocBook<session::Outbound>,
     /// When this verifier started, unix ms (storage deadlines opening earlier are skipped).
     pub started_ms: u64,
     /// Metrics.
@@ -231,7 +231,7 @@ impl Verifier {
             registry,
             depin_proof::storage::ReputationParams::default(),
         )?);
-        let meters = Arc::new(meter::MeterBook::default());
+        let meters = Arc::new(MeterBook::default());
         let (health_of, meters_of) = (health.clone(), meters.clone());
         index.on_remove(Box::new(move |gone| {
             health_of.forget(&gone.id);
@@ -253,7 +253,7 @@ impl Verifier {
             ledger: Ledger::default(),
             recorder,
             meters,
-            poc: poc::PocBook::new(now_ms()),
+            poc: PocBook::new(now_ms()),
             started_ms: now_ms(),
             metrics,
             health,
@@ -271,16 +271,15 @@ impl Verifier {
         work_ms: u64,
         result: Result<u128, RejectReason>,
     ) -> Result<u128, RejectReason> {
-        let late = result.is_ok()
-            && node.and_then(|n| self.index.lookup(n)).is_some_and(|e| {
-                self.index
-                    .late_for_epoch(&e.reward_policy, work_ms, now_ms())
-            });
-        if late {
-            Err(RejectReason::LateForEpoch)
-        } else {
-            result
-        }
+        let epoch = node
+            .and_then(|n| self.index.lookup(n))
+            .and_then(|e| self.index.epoch_window(&e.reward_policy));
+        decide::in_time(epoch, work_ms, now_ms(), result)
+    }
+
+    /// The PoC rules for hotspots paid by `policy`: its own `spec.poc`, else the verifier's.
+    pub fn poc_params(&self, policy: &str) -> depin_proof::poc::PocParams {
+        self.index.poc_params(policy).unwrap_or(self.settings.poc)
     }
 
     /// The key receipts are signed with (sent in every ServerHello).

@@ -4,9 +4,11 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod epoch;
+
 use depin_agent::Agent;
-use depin_operator::verifier::index::{Declared, NodeEntry, NodeId, NodeIndex};
-use depin_operator::verifier::sink::TallySink;
+use depin_operator::verifier::persist::sink::TallySink;
+use depin_operator::verifier::state::index::{Declared, NodeEntry, NodeId, NodeIndex};
 use depin_operator::verifier::{Settings, Verifier};
 use depin_proof::entropy::EntropyConfig;
 use depin_proof::gpu::GpuParams;

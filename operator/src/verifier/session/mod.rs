@@ -1,9 +1,17 @@
-//! The tonic service and one task per agent connection: nonce → hello → challenges when
-//! due → decide each response → receipts once durable.
+//! The session layer, the only one that talks to agents: the tonic service and one task
+//! per agent connection (nonce → hello → challenges when due → decode each message, run
+//! its rule from `decide/`, carry the outcome out → receipts once durable). Protobuf,
+//! channels, metrics and receipt signing live here.
 
-use super::index::NodeEntry;
-use super::ledger::{self, Challenge, NodeLedger, RETENTION_MS};
-use super::{Verifier, now_ms};
+mod meter;
+mod poc;
+mod respond;
+
+use super::Verifier;
+use super::now_ms;
+use super::state::index::NodeEntry;
+use super::state::ledger::{self, Challenge, NodeLedger, RETENTION_MS};
+use super::state::schedule::Schedule;
 use depin_proof::RejectReason;
 use depin_proof::gpu::GpuChallenge;
 use depin_proof::session::{HelloContext, ServerNonce, Session, verify_hello};
@@ -21,7 +29,8 @@ use tonic::{Request, Response, Status, Streaming};
 /// Messages buffered towards one agent before the session waits for it.
 const OUTBOUND_BUFFER: usize = 64;
 
-pub(super) type Outbound = mpsc::Sender<Result<v1::VerifierMessage, Status>>;
+/// Where a session's messages to its agent go.
+pub type Outbound = mpsc::Sender<Result<v1::VerifierMessage, Status>>;
 
 /// The gRPC service.
 pub struct VerifierService {
@@ -70,8 +79,16 @@ impl v1::verifier_server::Verifier for VerifierService {
 }
 
 /// Wraps a body for the wire.
-pub(super) fn message(body: Out) -> v1::VerifierMessage {
+fn message(body: Out) -> v1::VerifierMessage {
     v1::VerifierMessage { body: Some(body) }
+}
+
+/// Wraps a receipt (and the original one, for a Replay) for the wire.
+fn receipt_message(
+    receipt: &depin_proof::receipt::Receipt,
+    original: Option<&depin_proof::receipt::Receipt>,
+) -> v1::VerifierMessage {
+    message(Out::Receipt(wire::receipt_to_wire(receipt, original)))
 }
 
 /// Refuses a hello: counted under the node's kind (Unknown when no CR has the key).
@@ -117,8 +134,7 @@ async fn run(
         name: entry.id.name.clone(),
     };
     if out.send(Ok(message(Out::Welcome(welcome)))).await.is_ok() {
-        let mut schedule =
-            super::schedule::Schedule::new(entry.id.role == Role::Gpu, now_ms(), v.started_ms);
+        let mut schedule = Schedule::new(entry.id.role == Role::Gpu, now_ms(), v.started_ms);
         if entry.id.role == Role::Hotspot {
             // A fixed per-node offset: a reconnect inside an interval cannot beacon twice.
             let key = session.node.as_bytes();
@@ -229,12 +245,12 @@ impl TokenBucket {
 }
 
 /// One authenticated session (its message handling is in `respond.rs`).
-pub(super) struct Live {
-    pub(super) v: Arc<Verifier>,
-    pub(super) session: Session,
-    pub(super) out: Outbound,
-    pub(super) ledger: Arc<Mutex<NodeLedger>>,
-    schedule: super::schedule::Schedule,
+struct Live {
+    v: Arc<Verifier>,
+    session: Session,
+    out: Outbound,
+    ledger: Arc<Mutex<NodeLedger>>,
+    schedule: Schedule,
     bucket: TokenBucket,
 }
 
@@ -282,7 +298,7 @@ impl Live {
         Instant::now() + Duration::from_millis(wait)
     }
 
-    pub(super) async fn send(&self, body: v1::VerifierMessage) -> Result<(), Status> {
+    async fn send(&self, body: v1::VerifierMessage) -> Result<(), Status> {
         self.out
             .send(Ok(body))
             .await

@@ -2,8 +2,8 @@
 //! `status.previousProofs` (one server-side apply under its own field manager), or memory
 //! in tests. The seam is this one small trait.
 
-use super::index::NodeId;
-use super::tally::NodeTallies;
+use crate::verifier::decide::tally::NodeTallies;
+use crate::verifier::state::index::NodeId;
 use depin_crds::ProofTally;
 use depin_proto::config::Role;
 use futures::future::BoxFuture;

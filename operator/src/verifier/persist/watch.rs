@@ -1,8 +1,11 @@
 //! Feeds the node index from kube watches of the four node kinds and of RewardPolicies.
 
-use super::index::{Declared, NodeEntry, NodeId, NodeIndex, PolicyEntry};
 use crate::Shutdown;
 use crate::controllers::{NodeKind, RoleSettings};
+use crate::verifier::state::index::{
+    Declared, NodeEntry, NodeId, NodeIndex, PolicyDenylist, PolicyEntry,
+};
+use crate::verifier::state::meter::Replacement;
 use depin_crds::{NodeSpec, RewardPolicy};
 use depin_proof::identity::PublicKey;
 use depin_proof::poc::PocParams;
@@ -86,7 +89,7 @@ pub fn entry_of<K: NodeKind>(node: &K) -> Option<NodeEntry> {
             // NodeKind free of a one-kind field.
             replacement: (node as &dyn std::any::Any)
                 .downcast_ref::<depin_crds::MeterBridge>()
-                .and_then(super::meter::replacement_of),
+                .and_then(replacement_of),
         },
         // Invalid specs and kinds without proofs yet: the session may open, proofs fail.
         _ => Declared::Other,
@@ -102,6 +105,68 @@ pub fn entry_of<K: NodeKind>(node: &K) -> Option<NodeEntry> {
         reward_policy: node.spec().reward_policy().to_string(),
         declared,
     })
+}
+
+/// The swap a MeterBridge records; `None` without one or when `replacedAt` does not parse
+/// (the schema's `date-time` format makes the API server refuse that first).
+pub fn replacement_of(bridge: &depin_crds::MeterBridge) -> Option<Replacement> {
+    let recorded = bridge.spec.replacement.as_ref()?;
+    match recorded.replaced_at.parse::<jiff::Timestamp>() {
+        Ok(at) => Some(Replacement {
+            // Before 1970 means before any slot: it excuses nothing.
+            at_ms: u64::try_from(at.as_millisecond()).unwrap_or(0),
+            new_serial: recorded.new_serial.clone(),
+        }),
+        Err(err) => {
+            tracing::warn!(meter = %kube::ResourceExt::name_any(bridge), %err, "spec.replacement.replacedAt is not RFC 3339; replacement ignored");
+            None
+        }
+    }
+}
+
+/// A policy's `spec.poc` merged onto the verifier's `base` rules; `None` (the verifier
+/// keeps `base`) when the policy has no section or an invalid one, which is logged here
+/// and shown on the policy's `Valid` condition by the reward controller.
+pub fn policy_rules(
+    policy: &str,
+    rules: Option<&depin_crds::PocRules>,
+    base: &PocParams,
+) -> Option<PocParams> {
+    match crate::rewards::policy::poc::poc_params(rules?, base) {
+        Ok(params) => Some(params),
+        Err(err) => {
+            tracing::warn!(%policy, %err, "spec.poc ignored; its hotspots keep the verifier's PoC rules");
+            None
+        }
+    }
+}
+
+/// The denylist a policy's `spec.poc` sets. The schema admits only 64 hex digits; a key
+/// that is still not a valid ed25519 point is skipped with a warning (it could never sign).
+pub fn policy_denylist(policy: &str, rules: Option<&depin_crds::PocRules>) -> PolicyDenylist {
+    let mut denylist = PolicyDenylist::default();
+    let Some(rules) = rules else {
+        return denylist;
+    };
+    let key = |field: &'static str, hex: &str| match PublicKey::from_hex(hex, field) {
+        Ok(key) => Some(key),
+        Err(err) => {
+            tracing::warn!(%policy, %err, "denylist entry skipped");
+            None
+        }
+    };
+    for hex in &rules.denied_hotspots {
+        denylist.0.extend(key("spec.poc.deniedHotspots[]", hex));
+    }
+    for edge in &rules.denied_edges {
+        if let (Some(a), Some(b)) = (
+            key("spec.poc.deniedEdges[].a", &edge.a),
+            key("spec.poc.deniedEdges[].b", &edge.b),
+        ) {
+            denylist.1.insert(if a <= b { (a, b) } else { (b, a) });
+        }
+    }
+    denylist
 }
 
 fn id_of<K: NodeKind>(meta: &kube::api::ObjectMeta) -> NodeId {
@@ -153,8 +218,8 @@ fn policy_entry(policy: &RewardPolicy, poc: &PocParams) -> PolicyEntry {
     PolicyEntry {
         epoch_seconds: policy.spec.epoch_seconds,
         grace_seconds: policy.spec.grace_seconds,
-        poc: super::poc::policy_rules(&policy.name_any(), policy.spec.poc.as_ref(), poc),
-        denylist: std::sync::Arc::new(super::poc::policy_denylist(
+        poc: policy_rules(&policy.name_any(), policy.spec.poc.as_ref(), poc),
+        denylist: std::sync::Arc::new(policy_denylist(
             &policy.name_any(),
             policy.spec.poc.as_ref(),
         )),
@@ -190,5 +255,63 @@ async fn feed_policies(client: Client, index: NodeIndex, poc: PocParams, listed:
             }
             Err(err) => tracing::warn!(error = %err, "verifier policy watch failed; retrying"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verifier::decide::meter::replacement_slot;
+    use depin_proof::meter::MeterParams;
+
+    const SLOT_MS: u64 = 10_000;
+
+    fn params() -> MeterParams {
+        MeterParams {
+            slot_ms: SLOT_MS,
+            ..MeterParams::default()
+        }
+    }
+
+    fn bridge(replaced_at: &str, new_serial: Option<&str>) -> depin_crds::MeterBridge {
+        let text = include_str!("../../../../examples/minimal-fleet.yaml");
+        let doc = text
+            .split("\n---\n")
+            .find(|d| d.contains("kind: MeterBridge"))
+            .expect("example MeterBridge");
+        let mut bridge: depin_crds::MeterBridge = serde_yaml::from_str(doc).expect("parses");
+        bridge.spec.replacement = Some(depin_crds::MeterReplacement {
+            replaced_at: replaced_at.into(),
+            new_serial: new_serial.map(Into::into),
+        });
+        bridge
+    }
+
+    #[test]
+    fn a_recorded_swap_becomes_the_first_slot_starting_after_it() {
+        let swap = replacement_of(&bridge("2025-06-01T10:00:05+02:00", Some("SN-2")))
+            .expect("RFC 3339 parses");
+        let at_ms = 1_748_764_805_000; // 2025-06-01T08:00:05Z
+        assert_eq!(swap.at_ms, at_ms);
+        // The agent read slot ⌊at/slot⌋ at its start, before the swap: the next slot is
+        // the new meter's first.
+        assert_eq!(
+            replacement_slot(&swap, &params(), "SN-2"),
+            Some(at_ms / SLOT_MS + 1)
+        );
+        assert_eq!(
+            replacement_slot(&swap, &params(), "SN-3"),
+            None,
+            "not the recorded serial"
+        );
+        let on_the_boundary = Replacement {
+            at_ms: 100 * SLOT_MS,
+            new_serial: None,
+        };
+        assert_eq!(
+            replacement_slot(&on_the_boundary, &params(), "any"),
+            Some(100)
+        );
+        assert_eq!(replacement_of(&bridge("yesterday", None)), None);
     }
 }

@@ -1,6 +1,6 @@
 //! Which public keys may open sessions: node CRs by `status.publicKey`, with what each
 //! declared, and the epoch length and PoC rules of every RewardPolicy. Fed by kube watches
-//! in the operator (`watch.rs`) and directly by tests.
+//! in the operator (`persist/watch.rs`) and directly by tests.
 
 use depin_proof::identity::PublicKey;
 use depin_proof::session::KnownNodes;
@@ -108,6 +108,15 @@ pub struct PolicyEntry {
     pub poc: Option<depin_proof::poc::PocParams>,
     /// Its `spec.poc.deniedHotspots` and `deniedEdges`.
     pub denylist: Arc<PolicyDenylist>,
+}
+
+/// A RewardPolicy's epoch timing, as the `LateForEpoch` rule reads it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EpochWindow {
+    /// Epoch length, seconds.
+    pub epoch_seconds: u64,
+    /// Seconds after an epoch's end before it closes.
+    pub grace_seconds: u64,
 }
 
 #[derive(Default)]
@@ -250,11 +259,12 @@ impl NodeIndex {
         self.write().policies = policies;
     }
 
-    /// Whether work of a node paid by `policy`, done at `work_ms`, is too late to count
-    /// at `now_ms` (see [`super::tally::late_for_epoch`]); never for an unknown policy.
-    pub fn late_for_epoch(&self, policy: &str, work_ms: u64, now_ms: u64) -> bool {
-        self.read().policies.get(policy).is_some_and(|p| {
-            super::tally::late_for_epoch(work_ms, now_ms, p.epoch_seconds, p.grace_seconds)
+    /// The epoch length and grace of `policy`, which decide when its nodes' work is too
+    /// late to count; `None` for an unknown policy (never late).
+    pub fn epoch_window(&self, policy: &str) -> Option<EpochWindow> {
+        self.read().policies.get(policy).map(|p| EpochWindow {
+            epoch_seconds: p.epoch_seconds,
+            grace_seconds: p.grace_seconds,
         })
     }
 

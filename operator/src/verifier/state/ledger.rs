@@ -88,6 +88,36 @@ impl Issued {
     pub fn session_for(&self, session_key: &PublicKey) -> Option<&Session> {
         self.sessions.iter().find(|s| s.session_key == *session_key)
     }
+
+    /// Moves the challenge to Recording; the returned sender publishes its receipt to
+    /// duplicates waiting on it (dropped unsent if recording fails).
+    pub fn begin_recording(&mut self) -> watch::Sender<Option<Receipt>> {
+        let (done, receipt) = watch::channel(None);
+        let before = std::mem::replace(&mut self.state, State::Open);
+        self.state = State::Recording {
+            receipt,
+            before: Box::new(before),
+        };
+        done
+    }
+
+    /// Returns a challenge whose recording failed to the state it had before, so a resend
+    /// is verified afresh.
+    pub fn recording_failed(&mut self) {
+        let state = std::mem::replace(&mut self.state, State::Open);
+        self.state = match state {
+            State::Recording { before, .. } => *before,
+            other => other,
+        };
+    }
+
+    /// The receipt of the recording in progress, for a duplicate to wait on.
+    pub fn original_receipt(&self) -> Option<watch::Receiver<Option<Receipt>>> {
+        match &self.state {
+            State::Recording { receipt, .. } => Some(receipt.clone()),
+            _ => None,
+        }
+    }
 }
 
 /// Everything the verifier knows about one node.

@@ -7,11 +7,11 @@
 //! So a node costs at most one API write per `interval`, and a lone proof waits no longer
 //! than one write.
 
-use super::health::NodeHealth;
-use super::index::{NodeEntry, NodeId, NodeIndex};
-use super::metrics::VerifierMetrics;
 use super::sink::{SinkError, TallySink};
-use super::tally::{self, NodeTallies};
+use crate::verifier::decide::tally::{self, NodeTallies};
+use crate::verifier::health::NodeHealth;
+use crate::verifier::metrics::VerifierMetrics;
+use crate::verifier::state::index::{NodeEntry, NodeId, NodeIndex};
 use backon::{ExponentialBuilder, Retryable};
 use depin_proof::RejectReason;
 use depin_proof::receipt::TallySnapshot;
@@ -140,7 +140,7 @@ impl Recorder {
     /// Health gauges follow durable results only, like the receipts.
     fn observe(&self, node: &NodeEntry, accepted: bool) {
         if accepted {
-            self.health.accepted(&node.id, super::now_ms());
+            self.health.accepted(&node.id, crate::verifier::now_ms());
         }
         if node.id.role == Role::Storage {
             self.health.audit(&node.id, accepted);

@@ -1,0 +1,373 @@
+//! GPU rules: a commitment (timed against its challenge) and the opening of the rows it
+//! was asked for.
+
+use super::{ChallengeRules, Outcome, record, settled};
+use crate::verifier::state::ledger::{Challenge, NodeLedger, State};
+use depin_proof::RejectReason;
+use depin_proof::entropy::ChallengeId;
+use depin_proof::gpu::{
+    GpuCommitContext, GpuCommitment, GpuOpenContext, GpuOpening, sample_rows,
+    verify_gpu_commitment, verify_gpu_opening,
+};
+use depin_proof::identity::PublicKey;
+use depin_proof::receipt::ProofKind;
+use depin_proto::wire::Filed;
+use std::collections::HashSet;
+
+/// Work units of one verified GPU proof: the int8 operations of the product, 2n³.
+pub fn work_units(n: u32) -> u128 {
+    2 * u128::from(n).pow(3)
+}
+
+/// A GPU commitment received at `now_ms` from a node declaring `declared_tops`: an
+/// accepted one gets its row request (nothing recorded yet); a refused one is recorded.
+pub fn commitment(
+    ledger: &NodeLedger,
+    declared_tops: f64,
+    filed: &Filed<GpuCommitment>,
+    rules: &ChallengeRules<'_>,
+    now_ms: u64,
+) -> Outcome {
+    let id = filed.challenge;
+    if let Some(outcome) = settled(ledger, id, ProofKind::Gpu) {
+        return outcome;
+    }
+    let Some(issued) = ledger.challenges.get(&id) else {
+        return unknown(id);
+    };
+    if let State::Committed(committed) = &issued.state {
+        let (verified, request) = committed.as_ref();
+        // The agent re-sent its commitment (reconnect): ask for the same rows again. A
+        // different root for the same challenge is a second commitment: Replay.
+        return if verified.root == filed.message.root {
+            Outcome::AskAgain(request.clone())
+        } else {
+            Outcome::Refuse {
+                challenge: id,
+                kind: ProofKind::Gpu,
+                reason: RejectReason::Replay,
+            }
+        };
+    }
+    let Challenge::Gpu(challenge) = &issued.challenge else {
+        return record(
+            issued,
+            id,
+            Err(RejectReason::UnknownChallenge),
+            None,
+            rules,
+            now_ms,
+        );
+    };
+    let Some(session) = issued.session_for(&filed.session_key) else {
+        return record(
+            issued,
+            id,
+            Err(RejectReason::BadSignature),
+            None,
+            rules,
+            now_ms,
+        );
+    };
+    let no_replays: HashSet<(PublicKey, ChallengeId)> = HashSet::new();
+    let ctx = GpuCommitContext {
+        params: rules.gpu,
+        beacon: rules.beacon,
+        session,
+        challenge,
+        seen: &no_replays,
+        declared_tops,
+        received_at_ms: now_ms,
+    };
+    match verify_gpu_commitment(&filed.message, &ctx) {
+        Ok(verified) => {
+            let request = sample_rows(rules.beacon, &verified, rules.gpu.sampled_rows);
+            Outcome::Commit {
+                challenge: id,
+                committed: Box::new((verified, request)),
+            }
+        }
+        Err(reason) => record(issued, id, Err(reason), None, rules, now_ms),
+    }
+}
+
+/// A GPU opening received at `now_ms`: the proof's final step, always recorded when the
+/// commitment was in; the part is the throughput class measured at commitment.
+pub fn opening(
+    ledger: &NodeLedger,
+    filed: &Filed<GpuOpening>,
+    rules: &ChallengeRules<'_>,
+    now_ms: u64,
+) -> Outcome {
+    let id = filed.challenge;
+    if let Some(outcome) = settled(ledger, id, ProofKind::Gpu) {
+        return outcome;
+    }
+    let Some(issued) = ledger.challenges.get(&id) else {
+        return unknown(id);
+    };
+    let State::Committed(committed) = &issued.state else {
+        // An opening before any accepted commitment answers nothing we asked.
+        return unknown(id);
+    };
+    let (verified, request) = committed.as_ref();
+    let result = match issued.session_for(&filed.session_key) {
+        None => Err(RejectReason::BadSignature),
+        Some(session) => {
+            let ctx = GpuOpenContext {
+                session,
+                commitment: verified,
+                request,
+            };
+            verify_gpu_opening(&filed.message, &ctx)
+        }
+    };
+    // The throughput class measured at commitment decides the GPU's reward class.
+    let class = result.as_ref().ok().map(|proof| proof.class.policy_name());
+    let result = result.map(|proof| work_units(proof.n));
+    record(issued, id, result, class, rules, now_ms)
+}
+
+fn unknown(challenge: ChallengeId) -> Outcome {
+    Outcome::Refuse {
+        challenge,
+        kind: ProofKind::Gpu,
+        reason: RejectReason::UnknownChallenge,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verifier::decide::Shape;
+    use crate::verifier::state::index::EpochWindow;
+    use crate::verifier::state::ledger::Issued;
+    use depin_proof::entropy::{Beacon, EntropyConfig};
+    use depin_proof::gpu::{GpuChallenge, GpuParams, GpuWork};
+    use depin_proof::identity::NodeKey;
+    use depin_proof::receipt::Receipt;
+    use depin_proof::session::{ServerNonce, Session};
+    use depin_proof::storage::{SectorId, StorageChallenge, StorageParams};
+
+    const N: u32 = 64;
+    const ISSUED_AT: u64 = 600_000; // beacon tick 10
+
+    /// One GPU challenge, issued and worked honestly.
+    struct Case {
+        params: GpuParams,
+        storage: StorageParams,
+        beacon: Beacon,
+        session_key: NodeKey,
+        ledger: NodeLedger,
+        work: GpuWork,
+        commitment: Filed<GpuCommitment>,
+        declared_tops: f64,
+        now_ms: u64,
+        epoch: Option<EpochWindow>,
+    }
+
+    impl Case {
+        fn honest() -> Self {
+            let params = GpuParams {
+                n: N,
+                ..GpuParams::default()
+            };
+            let beacon = Beacon::new([4; 32], EntropyConfig::default());
+            let (node, session_key) = (NodeKey::from_seed([1; 32]), NodeKey::from_seed([2; 32]));
+            let session = Session {
+                node: node.public(),
+                session_key: session_key.public(),
+                nonce: ServerNonce([0; 32]),
+            };
+            let challenge = GpuChallenge::issue(&beacon, &params, ISSUED_AT, [5; 32]);
+            let id = challenge.id(&node.public());
+            let mut ledger = NodeLedger::default();
+            ledger.issue(id, Challenge::Gpu(challenge), &session, u64::MAX);
+            let work = GpuWork::compute(&challenge, &node.public(), 1).expect("valid n");
+            let commitment = Filed {
+                challenge: id,
+                session_key: session_key.public(),
+                message: work.commit(&session_key),
+            };
+            Self {
+                params,
+                storage: StorageParams::default(),
+                beacon,
+                session_key,
+                ledger,
+                work,
+                commitment,
+                declared_tops: 0.0,
+                now_ms: ISSUED_AT + 50,
+                epoch: None,
+            }
+        }
+
+        fn rules(&self) -> ChallengeRules<'_> {
+            ChallengeRules {
+                storage: &self.storage,
+                gpu: &self.params,
+                beacon: &self.beacon,
+                epoch: self.epoch,
+            }
+        }
+
+        fn issued(&mut self) -> &mut Issued {
+            self.ledger
+                .challenges
+                .get_mut(&self.commitment.challenge)
+                .expect("issued")
+        }
+
+        fn commit(&self) -> Outcome {
+            commitment(
+                &self.ledger,
+                self.declared_tops,
+                &self.commitment,
+                &self.rules(),
+                self.now_ms,
+            )
+        }
+
+        /// Commits honestly (applying the outcome as the session does), then opens.
+        fn committed(mut self) -> (Self, Filed<GpuOpening>) {
+            let Outcome::Commit { committed, .. } = self.commit() else {
+                panic!("the honest commitment is accepted");
+            };
+            let opening = Filed {
+                challenge: self.commitment.challenge,
+                session_key: self.session_key.public(),
+                message: self.work.open(&committed.1, &self.session_key),
+            };
+            self.issued().state = State::Committed(committed);
+            (self, opening)
+        }
+
+        fn open(&self, filed: &Filed<GpuOpening>) -> Outcome {
+            opening(&self.ledger, filed, &self.rules(), self.now_ms)
+        }
+    }
+
+    #[test]
+    fn an_honest_commitment_is_accepted_and_each_lie_has_its_reason() {
+        type Lie = fn(&mut Case);
+        let table: &[(&str, Lie, Shape)] = &[
+            ("honest", |_| {}, Shape::Committed),
+            (
+                "a challenge never issued",
+                |c| c.commitment.challenge = ChallengeId([7; 32]),
+                Shape::Refused(RejectReason::UnknownChallenge),
+            ),
+            (
+                "already answered",
+                |c| {
+                    let key = NodeKey::from_seed([9; 32]);
+                    let id = c.commitment.challenge;
+                    let original = Receipt::sign(
+                        &key,
+                        key.public(),
+                        id,
+                        ProofKind::Gpu,
+                        Ok(()),
+                        true,
+                        None,
+                        0,
+                    );
+                    c.issued().state = State::Answered(Box::new(original));
+                },
+                Shape::Replayed,
+            ),
+            (
+                "a duplicate while the first is being recorded",
+                |c| drop(c.issued().begin_recording()),
+                Shape::Awaiting,
+            ),
+            (
+                "after the deadline",
+                |c| c.now_ms = ISSUED_AT + c.params.deadline_ms + 1,
+                Shape::Recorded(Err(RejectReason::AfterWindow)),
+            ),
+            (
+                "slower than the declared throughput allows",
+                |c| c.declared_tops = 1e9,
+                Shape::Recorded(Err(RejectReason::TooSlow)),
+            ),
+            (
+                "the id of a storage challenge (wrong kind)",
+                |c| {
+                    let storage = StorageParams::default();
+                    let deadline = storage.deadline(0, 0).expect("deadline exists");
+                    let challenge =
+                        StorageChallenge::for_deadline(&storage, &c.beacon, SectorId(0), deadline);
+                    c.issued().challenge = Challenge::Storage(challenge);
+                },
+                Shape::Recorded(Err(RejectReason::UnknownChallenge)),
+            ),
+            (
+                "signed by a session it was never sent on",
+                |c| c.commitment.session_key = NodeKey::from_seed([8; 32]).public(),
+                Shape::Recorded(Err(RejectReason::BadSignature)),
+            ),
+        ];
+        for (name, lie, want) in table {
+            let mut case = Case::honest();
+            lie(&mut case);
+            assert_eq!(case.commit().shape(), *want, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_resent_commitment_gets_the_same_rows_and_another_root_is_a_replay() {
+        let (case, _) = Case::honest().committed();
+        assert_eq!(case.commit().shape(), Shape::AskedAgain);
+        let mut other = case;
+        other.commitment.message.root[0] ^= 1;
+        assert_eq!(other.commit().shape(), Shape::Refused(RejectReason::Replay));
+    }
+
+    #[test]
+    fn an_honest_opening_earns_2n_cubed_and_each_lie_has_its_reason() {
+        let honest = Shape::Recorded(Ok(work_units(N)));
+        assert_eq!(work_units(N), 2 * 64 * 64 * 64);
+        type Lie = fn(&mut Case, &mut Filed<GpuOpening>);
+        let table: &[(&str, Lie, Shape)] = &[
+            ("honest", |_, _| {}, honest),
+            (
+                "a challenge never issued",
+                |_, o| o.challenge = ChallengeId([7; 32]),
+                Shape::Refused(RejectReason::UnknownChallenge),
+            ),
+            (
+                "before any accepted commitment",
+                |c, _| c.issued().state = State::Open,
+                Shape::Refused(RejectReason::UnknownChallenge),
+            ),
+            (
+                "signed by a session it was never sent on",
+                |_, o| o.session_key = NodeKey::from_seed([8; 32]).public(),
+                Shape::Recorded(Err(RejectReason::BadSignature)),
+            ),
+            (
+                "rows other than those asked for",
+                |_, o| drop(o.message.rows.pop()),
+                Shape::Recorded(Err(RejectReason::WrongRowCount)),
+            ),
+            (
+                "valid work of an epoch already frozen",
+                |c, _| {
+                    c.epoch = Some(EpochWindow {
+                        epoch_seconds: 1,
+                        grace_seconds: 0,
+                    });
+                    c.now_ms = ISSUED_AT + 1_000;
+                },
+                Shape::Recorded(Err(RejectReason::LateForEpoch)),
+            ),
+        ];
+        for (name, lie, want) in table {
+            let (mut case, mut opening) = Case::honest().committed();
+            lie(&mut case, &mut opening);
+            assert_eq!(case.open(&opening).shape(), *want, "{name}");
+        }
+    }
+}

@@ -1,0 +1,351 @@
+//! Storage rules: a sector commitment against what the node declared, and a deadline's
+//! response against the challenge issued for it.
+
+use super::{ChallengeRules, Outcome, record, settled};
+use crate::verifier::state::index::Declared;
+use crate::verifier::state::ledger::{Challenge, NodeLedger};
+use depin_proof::RejectReason;
+use depin_proof::identity::PublicKey;
+use depin_proof::receipt::ProofKind;
+use depin_proof::session::KnownNodes;
+use depin_proof::storage::{
+    CommitmentContext, SectorCommitment, SignedSectorCommitment, StorageContext, StorageParams,
+    StorageResponse, VerifiedSectorCommitment, verify_sector_commitment, verify_storage_response,
+};
+use depin_proto::wire::Filed;
+use std::collections::HashSet;
+
+/// A signed sector commitment: valid, from a known node, and fitting its declared volume.
+pub fn commitment(
+    signed: &SignedSectorCommitment,
+    params: &StorageParams,
+    known_nodes: &dyn KnownNodes,
+    declared: &Declared,
+) -> Result<VerifiedSectorCommitment, RejectReason> {
+    let ctx = CommitmentContext {
+        params,
+        known_nodes,
+    };
+    let verified = verify_sector_commitment(signed, &ctx)?;
+    fits_declared(declared, &verified.commitment)?;
+    Ok(verified)
+}
+
+/// A commitment must fit the node's declared volume: sectors of the declared size, and no
+/// more of them than the capacity holds.
+pub fn fits_declared(declared: &Declared, c: &SectorCommitment) -> Result<(), RejectReason> {
+    match declared {
+        Declared::Storage {
+            capacity_bytes,
+            sector_size_bytes,
+        } => {
+            if c.sector_bytes != *sector_size_bytes {
+                return Err(RejectReason::WrongLeafCount);
+            }
+            if c.sector.0 >= capacity_bytes / (*sector_size_bytes).max(1) {
+                return Err(RejectReason::UnknownSector);
+            }
+            Ok(())
+        }
+        _ => Err(RejectReason::UnknownSector),
+    }
+}
+
+/// A storage response received at `now_ms`: recorded with the sector's bytes as work
+/// units when it proves the deadline it names, recorded as rejected when it does not.
+pub fn response(
+    ledger: &NodeLedger,
+    filed: &Filed<StorageResponse>,
+    rules: &ChallengeRules<'_>,
+    now_ms: u64,
+) -> Outcome {
+    let id = filed.challenge;
+    if let Some(outcome) = settled(ledger, id, ProofKind::Storage) {
+        return outcome;
+    }
+    let Some(issued) = ledger.challenges.get(&id) else {
+        return Outcome::Refuse {
+            challenge: id,
+            kind: ProofKind::Storage,
+            reason: RejectReason::UnknownChallenge,
+        };
+    };
+    let result = (|| {
+        let Challenge::Storage(challenge) = &issued.challenge else {
+            return Err(RejectReason::UnknownChallenge);
+        };
+        let r = &filed.message;
+        // The response must name the deadline and beacon draw it was issued for.
+        if (r.sector, r.period, r.deadline_index, r.entropy_tick)
+            != (
+                challenge.sector,
+                challenge.deadline.period,
+                challenge.deadline.index,
+                challenge.entropy.tick,
+            )
+        {
+            return Err(RejectReason::UnknownChallenge);
+        }
+        let session = issued
+            .session_for(&filed.session_key)
+            .ok_or(RejectReason::BadSignature)?;
+        let no_replays: HashSet<(PublicKey, depin_proof::entropy::ChallengeId)> = HashSet::new();
+        let ctx = StorageContext {
+            params: rules.storage,
+            beacon: rules.beacon,
+            session,
+            sectors: &ledger.sectors,
+            seen: &no_replays, // replays are settled by the ledger above
+            now_ms,
+        };
+        let proof = verify_storage_response(r, &ctx)?;
+        Ok(ledger
+            .sectors
+            .get(&proof.sector)
+            .map_or(0, |c| u128::from(c.sector_bytes)))
+    })();
+    record(issued, id, result, None, rules, now_ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verifier::decide::Shape;
+    use crate::verifier::state::index::EpochWindow;
+    use crate::verifier::state::ledger::{Issued, State};
+    use depin_proof::entropy::{Beacon, ChallengeId, EntropyConfig};
+    use depin_proof::gpu::{GpuChallenge, GpuParams};
+    use depin_proof::identity::NodeKey;
+    use depin_proof::receipt::Receipt;
+    use depin_proof::session::{ServerNonce, Session};
+    use depin_proof::storage::{
+        Deadline, SectorId, SectorTree, StorageChallenge, answer_challenge, commit_sector,
+    };
+    use std::io::Cursor;
+
+    const SECTOR: SectorId = SectorId(5);
+    const PERIOD: u64 = 10;
+
+    /// One storage deadline, issued and answered honestly.
+    struct Case {
+        params: StorageParams,
+        gpu: GpuParams,
+        beacon: Beacon,
+        ledger: NodeLedger,
+        filed: Filed<StorageResponse>,
+        deadline: Deadline,
+        now_ms: u64,
+        epoch: Option<EpochWindow>,
+    }
+
+    impl Case {
+        fn honest() -> Self {
+            // 64-byte leaves, 2-minute deadlines: small, same code paths as production.
+            let params = StorageParams {
+                leaf_size: 64,
+                proving_period_ms: 48 * 120_000,
+                ..StorageParams::default()
+            };
+            let beacon = Beacon::new([3; 32], EntropyConfig::default());
+            let (node, session_key) = (NodeKey::from_seed([1; 32]), NodeKey::from_seed([2; 32]));
+            let session = Session {
+                node: node.public(),
+                session_key: session_key.public(),
+                nonce: ServerNonce([0; 32]),
+            };
+            let data: Vec<u8> = (0..64 * 40u32).map(|i| (i % 251) as u8).collect();
+            let tree: SectorTree = commit_sector(SECTOR, &data, params.leaf_size);
+            let deadline = params
+                .deadline(PERIOD, params.deadline_index_of(SECTOR))
+                .expect("deadline exists");
+            let challenge = StorageChallenge::for_deadline(&params, &beacon, SECTOR, deadline);
+            let id = challenge.id(&node.public());
+            let mut ledger = NodeLedger::default();
+            ledger.sectors.insert(SECTOR, *tree.commitment());
+            ledger.issue(id, Challenge::Storage(challenge), &session, u64::MAX);
+            let response = answer_challenge(
+                &tree,
+                &challenge,
+                &mut Cursor::new(&data),
+                &node.public(),
+                &session_key,
+                &params,
+            )
+            .expect("in-memory read");
+            Self {
+                params,
+                gpu: GpuParams::default(),
+                beacon,
+                ledger,
+                filed: Filed {
+                    challenge: id,
+                    session_key: session_key.public(),
+                    message: response,
+                },
+                deadline,
+                now_ms: deadline.opens_at_ms + 1_000,
+                epoch: None,
+            }
+        }
+
+        fn issued(&mut self) -> &mut Issued {
+            self.ledger
+                .challenges
+                .get_mut(&self.filed.challenge)
+                .expect("issued")
+        }
+
+        fn decide(&self) -> Outcome {
+            let rules = ChallengeRules {
+                storage: &self.params,
+                gpu: &self.gpu,
+                beacon: &self.beacon,
+                epoch: self.epoch,
+            };
+            response(&self.ledger, &self.filed, &rules, self.now_ms)
+        }
+    }
+
+    fn receipt(id: ChallengeId) -> Receipt {
+        let key = NodeKey::from_seed([9; 32]);
+        Receipt::sign(
+            &key,
+            key.public(),
+            id,
+            ProofKind::Storage,
+            Ok(()),
+            true,
+            None,
+            0,
+        )
+    }
+
+    #[test]
+    fn an_honest_response_is_recorded_and_each_lie_has_its_reason() {
+        let sector_bytes = u128::from(64 * 40u32);
+        type Lie = fn(&mut Case);
+        let table: &[(&str, Lie, Shape)] = &[
+            ("honest", |_| {}, Shape::Recorded(Ok(sector_bytes))),
+            (
+                "honest, inside its policy's epoch",
+                |c| {
+                    c.epoch = Some(EpochWindow {
+                        epoch_seconds: 86_400,
+                        grace_seconds: 0,
+                    })
+                },
+                Shape::Recorded(Ok(sector_bytes)),
+            ),
+            (
+                "a challenge never issued",
+                |c| c.filed.challenge = ChallengeId([7; 32]),
+                Shape::Refused(RejectReason::UnknownChallenge),
+            ),
+            (
+                "already answered",
+                |c| {
+                    let original = receipt(c.filed.challenge);
+                    c.issued().state = State::Answered(Box::new(original));
+                },
+                Shape::Replayed,
+            ),
+            (
+                "a duplicate while the first is being recorded",
+                |c| drop(c.issued().begin_recording()),
+                Shape::Awaiting,
+            ),
+            (
+                "after the deadline closed",
+                |c| c.now_ms = c.deadline.closes_at_ms,
+                Shape::Recorded(Err(RejectReason::AfterWindow)),
+            ),
+            (
+                "before the deadline opened",
+                |c| c.now_ms = c.deadline.opens_at_ms - 1,
+                Shape::Recorded(Err(RejectReason::BeforeWindow)),
+            ),
+            (
+                "valid work of an epoch already frozen",
+                |c| {
+                    c.epoch = Some(EpochWindow {
+                        epoch_seconds: 1,
+                        grace_seconds: 0,
+                    })
+                },
+                Shape::Recorded(Err(RejectReason::LateForEpoch)),
+            ),
+            (
+                "names another period than it was issued for",
+                |c| c.filed.message.period += 1,
+                Shape::Recorded(Err(RejectReason::UnknownChallenge)),
+            ),
+            (
+                "the id of a GPU challenge (wrong kind)",
+                |c| {
+                    let gpu = GpuChallenge::issue(&c.beacon, &c.gpu, c.now_ms, [1; 32]);
+                    c.issued().challenge = Challenge::Gpu(gpu);
+                },
+                Shape::Recorded(Err(RejectReason::UnknownChallenge)),
+            ),
+            (
+                "signed by a session it was never sent on",
+                |c| c.filed.session_key = NodeKey::from_seed([8; 32]).public(),
+                Shape::Recorded(Err(RejectReason::BadSignature)),
+            ),
+            (
+                "a forged leaf",
+                |c| c.filed.message.openings[0].leaf[0] ^= 1,
+                Shape::Recorded(Err(RejectReason::BadSignature)),
+            ),
+        ];
+        for (name, lie, want) in table {
+            let mut case = Case::honest();
+            lie(&mut case);
+            assert_eq!(case.decide().shape(), *want, "{name}");
+        }
+    }
+
+    #[test]
+    fn commitments_must_fit_the_declared_volume() {
+        let declared = Declared::Storage {
+            capacity_bytes: 4 * 1024,
+            sector_size_bytes: 1024,
+        };
+        let commitment = |sector: u64, bytes: u64| SectorCommitment {
+            sector: SectorId(sector),
+            sector_bytes: bytes,
+            leaf_size: 64,
+            leaf_count: bytes / 64,
+            root: [0; 32],
+        };
+        let table: &[(&str, SectorCommitment, &Declared, Result<(), RejectReason>)] = &[
+            (
+                "the last sector that fits",
+                commitment(3, 1024),
+                &declared,
+                Ok(()),
+            ),
+            (
+                "beyond the capacity",
+                commitment(4, 1024),
+                &declared,
+                Err(RejectReason::UnknownSector),
+            ),
+            (
+                "another sector size",
+                commitment(0, 2048),
+                &declared,
+                Err(RejectReason::WrongLeafCount),
+            ),
+            (
+                "not a storage node",
+                commitment(0, 1024),
+                &Declared::Other,
+                Err(RejectReason::UnknownSector),
+            ),
+        ];
+        for (name, c, declared, want) in table {
+            assert_eq!(fits_declared(declared, c), *want, "{name}");
+        }
+    }
+}

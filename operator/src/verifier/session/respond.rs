@@ -1,0 +1,365 @@
+//! What a session does with each storage and GPU message: decode, run its rule from
+//! `decide/` under the node's ledger lock, and carry the outcome out (apply the state
+//! transition, count it, reply now, wait for the original receipt, or record first).
+
+use super::{Live, message, receipt_message};
+use crate::verifier::decide::{self, ChallengeRules, Outcome};
+use crate::verifier::metrics::kind_label;
+use crate::verifier::persist::recorder::RecordError;
+use crate::verifier::state::index::{Declared, NodeEntry};
+use crate::verifier::state::ledger::{self, NodeLedger, State};
+use crate::verifier::{Verifier, now_ms};
+use depin_proof::RejectReason;
+use depin_proof::entropy::ChallengeId;
+use depin_proof::identity::PublicKey;
+use depin_proof::receipt::{ProofKind, Receipt, TallySnapshot};
+use depin_proto::v1::{self, agent_message::Body as In, verifier_message::Body as Out};
+use depin_proto::wire;
+use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
+use tonic::Status;
+
+/// An outcome once its state transition is applied: what is left to do outside the lock.
+enum Action {
+    /// Send this now.
+    Reply(v1::VerifierMessage),
+    /// Answer Replay with the original receipt once it exists.
+    AwaitOriginal {
+        challenge: ChallengeId,
+        kind: ProofKind,
+        original: watch::Receiver<Option<Receipt>>,
+    },
+    /// Make this result durable, then send its receipt.
+    Record {
+        challenge: ChallengeId,
+        kind: ProofKind,
+        result: Result<u128, RejectReason>,
+        part: Option<&'static str>,
+        done: watch::Sender<Option<Receipt>>,
+    },
+}
+
+impl Live {
+    /// Decides one message and carries the outcome out; Err ends the session.
+    pub(super) async fn handle(&mut self, received: v1::AgentMessage) -> Result<(), Status> {
+        let v = self.v.clone();
+        let node = self.session.node;
+        let entry = v
+            .index
+            .lookup(&node)
+            .ok_or_else(|| Status::unauthenticated("UnknownNode: the node CR is gone"))?;
+        let started = std::time::Instant::now();
+        let now = now_ms();
+        let rules = ChallengeRules {
+            storage: &v.settings.storage,
+            gpu: &v.settings.gpu,
+            beacon: &v.beacon,
+            epoch: v.index.epoch_window(&entry.reward_policy),
+        };
+        let action = match received.body {
+            Some(In::SectorCommitments(batch)) => {
+                let receipts = self.commitments(&entry, &batch)?;
+                return self.send(message(Out::CommitmentReceipts(receipts))).await;
+            }
+            Some(In::StorageResponse(r)) => {
+                let id = r.challenge_id.clone();
+                match wire::storage_response_from_wire(r) {
+                    Ok(filed) => {
+                        self.decide(|ledger| decide::storage::response(ledger, &filed, &rules, now))
+                    }
+                    Err(reason) => self.malformed(&id, ProofKind::Storage, reason),
+                }
+            }
+            Some(In::GpuCommitment(c)) => match wire::gpu_commitment_from_wire(&c) {
+                Ok(filed) => {
+                    let tops = match entry.declared {
+                        Declared::Gpu { declared_tops } => declared_tops,
+                        _ => f64::INFINITY, // not a GPU node: every commitment is TooSlow
+                    };
+                    self.decide(|ledger| decide::gpu::commitment(ledger, tops, &filed, &rules, now))
+                }
+                Err(reason) => self.malformed(&c.challenge_id, ProofKind::Gpu, reason),
+            },
+            Some(In::GpuOpening(o)) => {
+                let id = o.challenge_id.clone();
+                match wire::gpu_opening_from_wire(o) {
+                    Ok(filed) => {
+                        self.decide(|ledger| decide::gpu::opening(ledger, &filed, &rules, now))
+                    }
+                    Err(reason) => self.malformed(&id, ProofKind::Gpu, reason),
+                }
+            }
+            Some(In::MeterReading(r)) => return self.meter_reading(entry, &r).await,
+            Some(In::BeaconReport(r)) => return self.beacon_report(entry, &r).await,
+            Some(In::WitnessReport(r)) => return self.witness_report(entry, &r).await,
+            Some(In::Hello(_)) | None => {
+                return Err(Status::invalid_argument(
+                    "unexpected message after the hello",
+                ));
+            }
+        };
+        v.metrics
+            .verification_duration
+            .with_label_values(&[entry.id.kind()])
+            .observe(started.elapsed().as_secs_f64());
+        self.carry_out(entry, action).await
+    }
+
+    /// Runs `rule` on the node's ledger and applies its outcome under the same lock, so
+    /// two responses to one challenge cannot both be recorded.
+    fn decide(&self, rule: impl FnOnce(&NodeLedger) -> Outcome) -> Action {
+        let mut ledger = ledger::lock(&self.ledger);
+        let outcome = rule(&ledger);
+        self.apply(&mut ledger, outcome)
+    }
+
+    /// Applies an outcome's state transition and counts it.
+    fn apply(&self, ledger: &mut NodeLedger, outcome: Outcome) -> Action {
+        let v = &self.v;
+        let node = self.session.node;
+        match outcome {
+            Outcome::Refuse {
+                challenge,
+                kind,
+                reason,
+            } => Action::Reply(receipt_message(
+                &unrecorded(v, node, challenge, kind, reason),
+                None,
+            )),
+            Outcome::Replay {
+                challenge,
+                kind,
+                original,
+            } => Action::Reply(receipt_message(
+                &unrecorded(v, node, challenge, kind, RejectReason::Replay),
+                Some(&original),
+            )),
+            Outcome::AwaitOriginal { challenge, kind } => {
+                v.metrics.count(kind_label(kind), Err(RejectReason::Replay));
+                match ledger
+                    .challenges
+                    .get(&challenge)
+                    .and_then(|issued| issued.original_receipt())
+                {
+                    Some(original) => Action::AwaitOriginal {
+                        challenge,
+                        kind,
+                        original,
+                    },
+                    // Unreachable: the rule saw it Recording under this lock.
+                    None => Action::Reply(receipt_message(
+                        &v.sign_receipt(
+                            node,
+                            challenge,
+                            kind,
+                            Err(RejectReason::Replay),
+                            false,
+                            None,
+                        ),
+                        None,
+                    )),
+                }
+            }
+            Outcome::Commit {
+                challenge,
+                committed,
+            } => {
+                let reply = row_request_message(&committed.1);
+                if let Some(issued) = ledger.challenges.get_mut(&challenge) {
+                    issued.state = State::Committed(committed);
+                }
+                Action::Reply(reply)
+            }
+            Outcome::AskAgain(request) => Action::Reply(row_request_message(&request)),
+            Outcome::Record {
+                challenge,
+                kind,
+                result,
+                part,
+            } => {
+                v.metrics.count(kind_label(kind), result.map(|_| ()));
+                match ledger.challenges.get_mut(&challenge) {
+                    Some(issued) => Action::Record {
+                        challenge,
+                        kind,
+                        result,
+                        part,
+                        done: issued.begin_recording(),
+                    },
+                    // Unreachable: the rule found it under this lock.
+                    None => Action::Reply(receipt_message(
+                        &unrecorded(v, node, challenge, kind, RejectReason::UnknownChallenge),
+                        None,
+                    )),
+                }
+            }
+        }
+    }
+
+    fn malformed(&self, id: &[u8], kind: ProofKind, reason: RejectReason) -> Action {
+        let id = wire::challenge_from_wire(id).unwrap_or(ChallengeId([0; 32]));
+        Action::Reply(receipt_message(
+            &unrecorded(&self.v, self.session.node, id, kind, reason),
+            None,
+        ))
+    }
+
+    fn commitments(
+        &self,
+        entry: &NodeEntry,
+        batch: &v1::SectorCommitments,
+    ) -> Result<v1::CommitmentReceipts, Status> {
+        if batch.commitments.len() > wire::MAX_COMMITMENTS {
+            return Err(Status::invalid_argument(
+                "too many commitments in one message",
+            ));
+        }
+        let v = &self.v;
+        let mut ledger = ledger::lock(&self.ledger);
+        let receipts = batch
+            .commitments
+            .iter()
+            .map(|w| {
+                let verdict = wire::commitment_from_wire(self.session.node, w).and_then(|signed| {
+                    decide::storage::commitment(
+                        &signed,
+                        &v.settings.storage,
+                        &v.index,
+                        &entry.declared,
+                    )
+                });
+                let label = verdict.as_ref().map_or_else(|r| r.as_str(), |_| "Accepted");
+                v.metrics
+                    .sector_commitments
+                    .with_label_values(&[label])
+                    .inc();
+                if let Ok(verified) = &verdict {
+                    ledger
+                        .sectors
+                        .insert(verified.commitment.sector, verified.commitment);
+                }
+                v1::CommitmentReceipt {
+                    sector: w.sector,
+                    accepted: verdict.is_ok(),
+                    reason: verdict.err().map_or(String::new(), |r| r.as_str().into()),
+                }
+            })
+            .collect();
+        Ok(v1::CommitmentReceipts { receipts })
+    }
+
+    async fn carry_out(&self, entry: NodeEntry, action: Action) -> Result<(), Status> {
+        let (v, out, node) = (self.v.clone(), self.out.clone(), self.session.node);
+        match action {
+            Action::Reply(reply) => self.send(reply).await,
+            Action::AwaitOriginal {
+                challenge,
+                kind,
+                mut original,
+            } => {
+                tokio::spawn(async move {
+                    // Closed without a value: recording failed; the agent will resend.
+                    let Ok(first) = original.wait_for(Option::is_some).await.map(|r| r.clone())
+                    else {
+                        return;
+                    };
+                    let replay = v.sign_receipt(
+                        node,
+                        challenge,
+                        kind,
+                        Err(RejectReason::Replay),
+                        false,
+                        None,
+                    );
+                    let _ = out.send(Ok(receipt_message(&replay, first.as_ref()))).await;
+                });
+                Ok(())
+            }
+            Action::Record {
+                challenge,
+                kind,
+                result,
+                part,
+                done,
+            } => {
+                let ledger = self.ledger.clone();
+                tokio::spawn(async move {
+                    let recorded = v.recorder.record_part(&entry, result, part).await;
+                    let settled = Settled {
+                        node,
+                        challenge,
+                        kind,
+                        result,
+                    };
+                    let reply = settled.finish(&v, &ledger, recorded, &done);
+                    // Durable before this send: an agent that misses it gets the same
+                    // receipt (inside a Replay) when it resends.
+                    let _ = out.send(reply).await;
+                });
+                Ok(())
+            }
+        }
+    }
+}
+
+/// An unrecorded rejection, counted and signed.
+fn unrecorded(
+    v: &Verifier,
+    node: PublicKey,
+    id: ChallengeId,
+    kind: ProofKind,
+    reason: RejectReason,
+) -> Receipt {
+    v.metrics.count(kind_label(kind), Err(reason));
+    v.sign_receipt(node, id, kind, Err(reason), false, None)
+}
+
+fn row_request_message(request: &depin_proof::gpu::RowRequest) -> v1::VerifierMessage {
+    message(Out::RowRequest(wire::row_request_to_wire(request)))
+}
+
+/// A recorded (or failed) result, to be settled in the ledger.
+struct Settled {
+    node: PublicKey,
+    challenge: ChallengeId,
+    kind: ProofKind,
+    result: Result<u128, RejectReason>,
+}
+
+impl Settled {
+    /// Moves the challenge on and returns what to tell the agent: its receipt, or
+    /// UNAVAILABLE so it reconnects and resends (the challenge is open again).
+    fn finish(
+        self,
+        v: &Verifier,
+        ledger: &Arc<Mutex<NodeLedger>>,
+        recorded: Result<TallySnapshot, RecordError>,
+        done: &watch::Sender<Option<Receipt>>,
+    ) -> Result<v1::VerifierMessage, Status> {
+        let mut ledger = ledger::lock(ledger);
+        let issued = ledger.challenges.get_mut(&self.challenge);
+        match recorded {
+            Ok(tally) => {
+                let receipt = v.sign_receipt(
+                    self.node,
+                    self.challenge,
+                    self.kind,
+                    self.result.map(|_| ()),
+                    true,
+                    Some(tally),
+                );
+                if let Some(issued) = issued {
+                    issued.state = State::Answered(Box::new(receipt.clone()));
+                }
+                done.send_replace(Some(receipt.clone()));
+                Ok(receipt_message(&receipt, None))
+            }
+            Err(err) => {
+                if let Some(issued) = issued {
+                    issued.recording_failed();
+                }
+                Err(Status::unavailable(format!("{err}; reconnect and resend")))
+            }
+        }
+    }
+}
