@@ -100,6 +100,8 @@ pub fn record(sink: &MemorySink, entry: &NodeEntry) -> NodeRecord {
         name: entry.id.name.clone(),
         kind: Some(kind_of(entry)),
         capacity_bytes,
+        // Declared::Meter does not carry spec.direction yet: every meter here produces.
+        consumption: false,
         status: depin_crds::NodeStatus {
             proofs: tallies.proofs,
             previous_proofs: tallies.previous,
