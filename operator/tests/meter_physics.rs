@@ -12,8 +12,8 @@ use depin_operator::rewards::tallies::{MeterPay, NodeRecord, tally_paid};
 use depin_proof::RejectReason;
 use depin_proof::identity::NodeKey;
 use depin_proof::meter::{
-    ChainHead, ClaimOutcome, MeterChain, MeterContext, MeterDirection, MeterParams, SerialBook,
-    SerialClaim, Site, verify_reading,
+    ChainHead, ClaimOutcome, Installation, MeterChain, MeterContext, MeterDirection, MeterParams,
+    SerialBook, SerialClaim, Site, verify_installed,
 };
 use depin_proof::reward::{CumulativeTotals, EpochResult, RewardPolicy, close_epoch};
 
@@ -100,7 +100,7 @@ impl Bridge {
             ..MeterParams::default()
         };
         let now_ms = slot * SLOT_MS + 1_000;
-        let verdict = verify_reading(
+        let verdict = verify_installed(
             &signed,
             &self.chain,
             &MeterContext {
@@ -109,6 +109,8 @@ impl Bridge {
                 now_ms,
                 serials: &*serials,
                 replaced_at_slot: None,
+            },
+            &Installation {
                 direction: self.direction,
                 site: Site::new(52.37, 4.89),
             },
@@ -125,7 +127,7 @@ impl Bridge {
                     .tally
                     .work_units
                     .as_deref()
-                    .map_or(0, |w| w.parse().unwrap());
+                    .map_or(0, |w| w.parse().expect("decimal"));
                 self.tally.work_units = Some((wh + verified.delta_wh).to_string());
             }
             Err(reason) => {
@@ -139,7 +141,7 @@ impl Bridge {
         self.tally
             .work_units
             .as_deref()
-            .map_or(0, |w| w.parse().unwrap())
+            .map_or(0, |w| w.parse().expect("decimal"))
     }
 
     fn record(&self) -> NodeRecord {

@@ -10,7 +10,8 @@ use std::time::Duration;
 use depin_meter::{Direction, SunSpecReader};
 use depin_proof::identity::NodeKey;
 use depin_proof::meter::{
-    ChainHead, MeterChain, MeterContext, MeterDirection, MeterParams, Site, verify_reading,
+    ChainHead, Installation, MeterChain, MeterContext, MeterDirection, MeterParams, Site,
+    verify_installed,
 };
 use depin_sim::meter::{PvMeter, PvMeterConfig};
 
@@ -70,7 +71,7 @@ async fn simulated_pv_readings_form_a_verified_chain() {
             )
             .expect("a new slot");
         samples.clear();
-        let verdict = verify_reading(
+        let verdict = verify_installed(
             &signed,
             &chain,
             &MeterContext {
@@ -79,7 +80,9 @@ async fn simulated_pv_readings_form_a_verified_chain() {
                 now_ms,
                 serials: &serials,
                 replaced_at_slot: None,
-                // The simulator's own site: its clear-sky curve must obey the sun rules.
+            },
+            // The simulator's own site: its clear-sky curve must obey the sun rules.
+            &Installation {
                 direction: MeterDirection::Production,
                 site: Site::new(52.37, 4.89),
             },

@@ -23,8 +23,8 @@ pub use reading::{
 pub use serials::{ClaimOutcome, SerialBook, SerialClaim};
 pub use solar::Site;
 pub use verify::{
-    ChainTip, DayYield, MeterChain, MeterContext, MeterDirection, SerialRegistry, SlotRecord,
-    VerifiedReading, advances_chain, verify_baseline, verify_reading,
+    ChainTip, DayYield, Installation, MeterChain, MeterContext, MeterDirection, SerialRegistry,
+    SlotRecord, VerifiedReading, advances_chain, verify_baseline, verify_installed, verify_reading,
 };
 
 /// Default slot length. Glow `glow/timeslot.go`: 5-minute timeslots (a MeterBridge's

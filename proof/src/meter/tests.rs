@@ -60,7 +60,7 @@ impl Fixture {
     }
 
     fn verify(&self, signed: &SignedReading) -> Result<VerifiedReading, RejectReason> {
-        verify_reading(
+        verify_installed(
             signed,
             &self.chain,
             &MeterContext {
@@ -69,6 +69,8 @@ impl Fixture {
                 now_ms: self.params.slot_start_ms(NOW_SLOT) + 1_000,
                 serials: &self.serials,
                 replaced_at_slot: self.replaced_at_slot,
+            },
+            &Installation {
                 direction: MeterDirection::Production,
                 // On the equator at 10:30 solar time (slot 990 is 1970-01-04 10:30 UTC):
                 // the sun is high, so only the capacity rules bind in these rows.
@@ -344,7 +346,7 @@ mod physics {
         }
 
         fn verify(&self, signed: &SignedReading) -> Result<VerifiedReading, RejectReason> {
-            verify_reading(
+            verify_installed(
                 signed,
                 &self.chain,
                 &MeterContext {
@@ -353,6 +355,8 @@ mod physics {
                     now_ms: self.params.slot_start_ms(signed.reading.slot) + 1_000,
                     serials: &self.serials,
                     replaced_at_slot: None,
+                },
+                &Installation {
                     direction: self.direction,
                     site: self.site,
                 },

@@ -42,10 +42,16 @@ pub struct MeterContext<'a> {
     /// Slot in which the MeterBridge records that the meter was replaced, if it was: the
     /// first reading at or after it may change serial and restart the register.
     pub replaced_at_slot: Option<u64>,
-    /// What the meter measures (`spec.direction`): only production obeys the sun.
+}
+
+/// What a meter is and where (`spec.direction`, `spec.location`): what the solar rules of
+/// [`verify_installed`] read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Installation {
+    /// What the meter measures: only production obeys the sun.
     pub direction: MeterDirection,
-    /// Where the installation is (`spec.location`); a production meter without one
-    /// proves no energy (`MissingLocation`).
+    /// Where it is; a production meter without a site proves no energy
+    /// (`MissingLocation`).
     pub site: Option<Site>,
 }
 
@@ -209,10 +215,30 @@ pub fn verify_baseline(
 /// the sun is down (`ProductionAtNight`), at most the clear-sky bound integrated over
 /// every elapsed slot (`AboveClearSky`), at most the day's clear-sky yield
 /// (`AboveDailyYield`). Only the physics rules let the chain move on ([`advances_chain`]).
+pub fn verify_installed(
+    signed: &SignedReading,
+    chain: &MeterChain,
+    ctx: &MeterContext<'_>,
+    installation: &Installation,
+) -> Result<VerifiedReading, RejectReason> {
+    verify_link(signed, chain, ctx, Some(installation))
+}
+
+/// [`verify_installed`] without the solar rules: the chain, register and capacity rules
+/// only (what a caller that does not know the installation can check).
 pub fn verify_reading(
     signed: &SignedReading,
     chain: &MeterChain,
     ctx: &MeterContext<'_>,
+) -> Result<VerifiedReading, RejectReason> {
+    verify_link(signed, chain, ctx, None)
+}
+
+fn verify_link(
+    signed: &SignedReading,
+    chain: &MeterChain,
+    ctx: &MeterContext<'_>,
+    installation: Option<&Installation>,
 ) -> Result<VerifiedReading, RejectReason> {
     let reading = &signed.reading;
     check_unlinked(signed, ctx)?;
@@ -240,7 +266,13 @@ pub fn verify_reading(
         Some(tip) => match check_link(signed, tip, ctx)? {
             // A recorded swap: no baseline, nothing proven, nothing for the sun to bound.
             None => (0, chain.day),
-            Some(delta_wh) => (delta_wh, check_physics(signed, tip, chain, ctx, delta_wh)?),
+            Some(delta_wh) => match installation {
+                Some(installation) => (
+                    delta_wh,
+                    check_physics(signed, tip, chain, ctx, installation, delta_wh)?,
+                ),
+                None => (delta_wh, chain.day),
+            },
         },
     };
     Ok(VerifiedReading {
@@ -261,13 +293,14 @@ fn check_physics(
     tip: &ChainTip,
     chain: &MeterChain,
     ctx: &MeterContext<'_>,
+    installation: &Installation,
     delta_wh: u64,
 ) -> Result<Option<DayYield>, RejectReason> {
-    if ctx.direction == MeterDirection::Consumption {
+    if installation.direction == MeterDirection::Consumption {
         return Ok(None);
     }
     let tolerance = ctx.params.energy_tolerance_wh;
-    let Some(site) = ctx.site else {
+    let Some(site) = installation.site else {
         return if delta_wh > tolerance {
             Err(RejectReason::MissingLocation)
         } else {
