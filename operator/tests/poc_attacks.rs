@@ -21,13 +21,14 @@ mod support;
 use depin_gwmp::codec::{self, Received, decode_downlink, encode, mhz_to_hz};
 use depin_gwmp::semtech_udp::{Down, MacAddress, pull_data, tx_ack};
 use depin_operator::verifier::persist::sink::MemorySink;
-use depin_operator::verifier::state::index::{Declared, NodeIndex};
+use depin_operator::verifier::state::index::{Declared, NodeEntry, NodeIndex};
 use depin_proof::RejectReason;
 use depin_proof::identity::NodeKey;
 use depin_proof::poc::{
     BeaconReport, HotspotInfo, LOCATION_RESOLUTION, Region, WitnessReport, cell_at, derive_beacon,
     free_space_path_loss_db, great_circle_m,
 };
+use depin_proof::reward::NodeKind;
 use depin_proto::config::{HotspotConfig, Role};
 use depin_proto::v1::{agent_message::Body as Out, verifier_message::Body as In};
 use depin_proto::wire;
@@ -37,6 +38,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use support::epoch;
 use support::*;
 use tokio::net::UdpSocket;
 use tokio::sync::{broadcast, watch};
@@ -47,6 +49,11 @@ const HONEST: [(&str, f64, f64); 3] = [
     ("hs-north", 52.3880, 4.8900),
     ("hs-east", 52.3700, 4.9200),
 ];
+
+/// Epoch length of the test policy: about five 3 s beacon intervals.
+const EPOCH_SECONDS: u64 = 15;
+/// After an epoch ends: its last rounds settle (lag windows plus slack) and are recorded.
+const SETTLE: Duration = Duration::from_secs(7);
 
 fn eui(name: &str) -> String {
     let hash = blake3::hash(name.as_bytes());
@@ -87,31 +94,30 @@ fn total_units(sink: &MemorySink, name: &str) -> u128 {
     units(sink, name).values().sum()
 }
 
-fn rejected(sink: &MemorySink, name: &str, reason: RejectReason) -> u64 {
-    sink.tally("fleet", name)
-        .and_then(|t| t.rejected_by_reason.get(reason.as_str()).copied())
-        .unwrap_or(0)
-}
 
 /// Honest hotspots: a real agent each, pinned to the medium's EUI for it and to loopback
 /// sources; `victim_sources` overrides the sources of `hs-north`, the injection victim.
 struct Honest {
     agents: Vec<RealAgent>,
     ports: Vec<u16>,
+    entries: Vec<NodeEntry>,
     medium: Medium,
 }
 
 async fn honest_fleet(index: &NodeIndex, endpoint: &str, victim_sources: &[&str]) -> Honest {
     let mut agents = Vec::new();
     let mut ports = Vec::new();
+    let mut entries = Vec::new();
     for (i, (name, lat, lon)) in HONEST.iter().enumerate() {
         let key = NodeKey::from_seed([60 + u8::try_from(i).expect("few"); 32]);
-        index.upsert(entry(
+        let e = entry(
             Role::Hotspot,
             name,
             &key.public(),
             Declared::Hotspot(hotspot_info(cell(*lat, *lon), &format!("owner-{name}"))),
-        ));
+        );
+        index.upsert(e.clone());
+        entries.push(e);
         let port = free_udp_port();
         let sources = if *name == "hs-north" {
             victim_sources.iter().map(|s| s.to_string()).collect()
@@ -158,6 +164,7 @@ async fn honest_fleet(index: &NodeIndex, endpoint: &str, victim_sources: &[&str]
     Honest {
         agents,
         ports,
+        entries,
         medium,
     }
 }
@@ -221,15 +228,16 @@ async fn rogue_forwarder(
 
 /// The attacker's own hotspot: a real agent that asserts a spot 2 km from the victim but
 /// whose only "radio" is the rogue forwarder, so no honest hotspot can hear it.
-fn rogue_hotspot(index: &NodeIndex, endpoint: &str, port: u16) -> RealAgent {
+fn rogue_hotspot(index: &NodeIndex, endpoint: &str, port: u16) -> (RealAgent, NodeEntry) {
     let key = NodeKey::from_seed([70; 32]);
     let (lat, lon) = (52.4060, 4.8900);
-    index.upsert(entry(
+    let e = entry(
         Role::Hotspot,
         "hs-rogue",
         &key.public(),
         Declared::Hotspot(hotspot_info(cell(lat, lon), "owner-rogue")),
-    ));
+    );
+    index.upsert(e.clone());
     let mut config = agent_config(Role::Hotspot, "hs-rogue", endpoint);
     config.hotspot = Some(HotspotConfig {
         region: "EU868".into(),
@@ -241,17 +249,27 @@ fn rogue_hotspot(index: &NodeIndex, endpoint: &str, port: u16) -> RealAgent {
         gateway_eui: Some(eui("hs-rogue")),
         source_cidrs: vec!["127.0.0.0/8".into()],
     });
-    spawn_agent(config, key)
+    (spawn_agent(config, key), e)
 }
 
-/// Runs the injection attack against `hs-north` pinned to `victim_sources`; returns the
-/// sink and the victim's drop counters once the rogue relayed `beacons` beacons.
-async fn injection(victim_sources: &[&str], beacons: u64) -> (Arc<MemorySink>, u64, u64) {
+/// What one closed epoch paid in the injection runs.
+struct InjectionEpoch {
+    closed: epoch::ClosedEpoch,
+    honest: Vec<NodeEntry>,
+    rogue: NodeEntry,
+    relayed: u64,
+    dropped_source: u64,
+}
+
+/// Runs the injection attack against `hs-north` pinned to `victim_sources` through one
+/// whole epoch and closes it.
+async fn injection(victim_sources: &[&str]) -> InjectionEpoch {
     let (index, sink) = (NodeIndex::new(), Arc::new(MemorySink::default()));
+    epoch::register_policy(&index, "default", EPOCH_SECONDS);
     let verifier = start(settings(), index.clone(), sink.clone(), "127.0.0.1:0").await;
     let fleet = honest_fleet(&index, &verifier.endpoint, victim_sources).await;
     let rogue_port = free_udp_port();
-    let rogue = rogue_hotspot(&index, &verifier.endpoint, rogue_port);
+    let (rogue, rogue_entry) = rogue_hotspot(&index, &verifier.endpoint, rogue_port);
     let stats = Arc::new(RelayStats::default());
     let (stop, stop_rx) = watch::channel(false);
     let eui_of = |name: &str| codec::parse_eui(&eui(name)).expect("eui");
@@ -265,24 +283,20 @@ async fn injection(victim_sources: &[&str], beacons: u64) -> (Arc<MemorySink>, u
         stats.clone(),
         stop_rx,
     ));
-    eventually(90, "the rogue relayed its beacons", || {
-        stats.beacons_relayed.load(Ordering::Relaxed) >= beacons
-    })
-    .await;
+    // Warm up (reciprocity, density history), then one whole epoch.
     eventually(60, "honest hotspots paid", || {
         HONEST.iter().all(|(name, ..)| total_units(&sink, name) > 0)
     })
     .await;
-    // Let the last relayed beacon's round settle (lag windows plus slack).
-    tokio::time::sleep(Duration::from_secs(6)).await;
-    let victim = &fleet.agents[1].metrics;
-    let dropped = |reason: &str| {
-        victim
-            .hotspot_gwmp_dropped
-            .with_label_values(&[reason])
-            .get()
-    };
-    let (by_source, by_eui) = (dropped("source"), dropped("gateway_eui"));
+    let n = epoch::start_of_next_epoch(EPOCH_SECONDS).await;
+    let before = stats.beacons_relayed.load(Ordering::Relaxed);
+    epoch::end_of_epoch(n, EPOCH_SECONDS, SETTLE).await;
+    let relayed = stats.beacons_relayed.load(Ordering::Relaxed) - before;
+    let dropped_source = fleet.agents[1]
+        .metrics
+        .hotspot_gwmp_dropped
+        .with_label_values(&["source"])
+        .get();
     let _ = stop.send(true);
     let _ = relay.await;
     rogue.stop().await;
@@ -291,46 +305,68 @@ async fn injection(victim_sources: &[&str], beacons: u64) -> (Arc<MemorySink>, u
         agent.stop().await;
     }
     verifier.stop().await;
-    (sink, by_source, by_eui)
+    let mut entries: Vec<&NodeEntry> = fleet.entries.iter().collect();
+    entries.push(&rogue_entry);
+    let policy = epoch::policy(&epoch::policy_yaml(EPOCH_SECONDS));
+    let closed = epoch::close(&sink, &entries, &policy, n);
+    InjectionEpoch {
+        closed,
+        honest: fleet.entries,
+        rogue: rogue_entry,
+        relayed,
+        dropped_source,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn injected_witnesses_earn_the_injector_and_the_victim_nothing() {
-    let (sink, by_source, _) = injection(&["127.0.0.1/32"], 3).await;
-    assert!(by_source >= 3, "the victim dropped every relayed frame");
-    assert_eq!(total_units(&sink, "hs-rogue"), 0, "the rogue earns nothing");
+    let run = injection(&["127.0.0.1/32"]).await;
+    let closed = &run.closed;
+    assert!(run.relayed >= 2, "the rogue relayed beacons in the epoch");
     assert!(
-        rejected(&sink, "hs-rogue", RejectReason::NoWitnesses) >= 2,
-        "its beacons have no witness"
+        run.dropped_source >= run.relayed,
+        "the victim dropped every relayed frame"
     );
-    assert_eq!(
-        rejected(&sink, "hs-north", RejectReason::BadRssi)
-            + rejected(&sink, "hs-north", RejectReason::TooLate),
-        0,
-        "the victim filed no witness of the rogue"
-    );
-    for (name, ..) in HONEST {
-        assert!(total_units(&sink, name) > 0, "{name} paid as before");
+    assert_eq!(closed.paid_to(&run.rogue), 0, "the rogue earns nothing");
+    // The rogue's beacons had no witness, so nothing the victim filed counted for them:
+    // the honest hotspots split the whole hotspot pool between them.
+    let honest: u128 = run.honest.iter().map(|e| closed.paid_to(e)).sum();
+    for e in &run.honest {
+        assert!(closed.paid_to(e) > 0, "{} paid as before", e.id.name);
     }
+    assert_eq!(closed.pool_paid(NodeKind::Hotspot), honest);
+    eprintln!(
+        "pinned: rogue {} / honest {:?} base units (relayed {})",
+        closed.paid_to(&run.rogue),
+        run.honest
+            .iter()
+            .map(|e| closed.paid_to(e))
+            .collect::<Vec<_>>(),
+        run.relayed
+    );
 }
 
 /// The same relay against a victim whose pin admits the rogue's address (a CIDR as wide
 /// as the pod network, in a cluster without NetworkPolicy): the victim signs witnesses of
-/// a beacon it never heard and both it and the rogue are paid. This is what the pin and
-/// the NetworkPolicy prevent; the figures go into docs/r2/poc.md.
+/// a beacon it never heard and the rogue is paid. This is what the pin and the
+/// NetworkPolicy prevent; the figures go into docs/r2/poc.md.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_open_pin_lets_the_same_injection_earn() {
-    let (sink, by_source, _) = injection(&["127.0.0.0/8"], 3).await;
-    assert_eq!(by_source, 0);
-    let rogue = units(&sink, "hs-rogue");
+    let run = injection(&["127.0.0.0/8"]).await;
+    let closed = &run.closed;
+    assert_eq!(run.dropped_source, 0);
     eprintln!(
-        "open pin: rogue units {rogue:?}, victim units {:?}, honest hs-a units {:?}",
-        units(&sink, "hs-north"),
-        units(&sink, "hs-a")
+        "open pin: rogue {} / honest {:?} base units (relayed {})",
+        closed.paid_to(&run.rogue),
+        run.honest
+            .iter()
+            .map(|e| closed.paid_to(e))
+            .collect::<Vec<_>>(),
+        run.relayed
     );
     assert!(
-        rogue.get("beacon").copied().unwrap_or(0) > 0,
-        "the rogue's beacons are paid through the victim's witnesses: {rogue:?}"
+        closed.paid_to(&run.rogue) > 0,
+        "the rogue's beacons are paid through the victim's witnesses"
     );
 }
 
@@ -477,24 +513,30 @@ fn ring() -> Vec<Fake> {
 async fn a_fake_ring_is_paid_but_its_mute_beaconer_voids_its_pocs_and_a_pentagon_pair_is_rejected()
 {
     let (index, sink) = (NodeIndex::new(), Arc::new(MemorySink::default()));
+    epoch::register_policy(&index, "default", EPOCH_SECONDS);
     let mut settings = settings();
     // A short HIP-106 window so the benefit of the doubt a fresh verifier gives every
-    // hotspot (operator/src/verifier/poc.rs) runs out inside the test: two intervals.
+    // hotspot (operator/src/verifier/state/poc.rs) runs out inside the test: two intervals.
     settings.poc.reciprocity_window_ms = 6_000;
     let verifier = start(settings, index.clone(), sink.clone(), "127.0.0.1:0").await;
     let fleet = honest_fleet(&index, &verifier.endpoint, &["127.0.0.1/32"]).await;
     let fakes = ring();
-    for fake in &fakes {
-        index.upsert(entry(
-            Role::Hotspot,
-            fake.name,
-            &fake.key.public(),
-            Declared::Hotspot(hotspot_info(
-                fake.cell,
-                &format!("fake-owner-{}", fake.name),
-            )),
-        ));
-    }
+    let fake_entries: Vec<NodeEntry> = fakes
+        .iter()
+        .map(|fake| {
+            let e = entry(
+                Role::Hotspot,
+                fake.name,
+                &fake.key.public(),
+                Declared::Hotspot(hotspot_info(
+                    fake.cell,
+                    &format!("fake-owner-{}", fake.name),
+                )),
+            );
+            index.upsert(e.clone());
+            e
+        })
+        .collect();
     let (announce, _) = broadcast::channel(64);
     let (stop, stop_rx) = watch::channel(false);
     let tasks: Vec<_> = fakes
@@ -511,48 +553,58 @@ async fn a_fake_ring_is_paid_but_its_mute_beaconer_voids_its_pocs_and_a_pentagon
             ))
         })
         .collect();
-    eventually(90, "the mute beaconer fails reciprocity", || {
-        rejected(&sink, "ring-mute", RejectReason::NoRecentWitness) >= 2
+    // A first beacon is missing from the density map: 3 witnesses give HIP-15 units
+    // 3/4, paid at DEFAULT_TX_SCALE 0.2 = 0.15 (150 000 work units); later ones at 1.
+    eventually(30, "ring-0's first beacon paid", || {
+        units(&sink, "ring-0").get("beacon").copied().unwrap_or(0) > 0
     })
     .await;
-    eventually(30, "the pentagon pair rejected", || {
-        rejected(&sink, "pent-b", RejectReason::UncomputableDistance) >= 1
+    assert_eq!(units(&sink, "ring-0").get("beacon").copied(), Some(150_000));
+    let m = &verifier.verifier.metrics;
+    eventually(60, "the mute beaconer fails reciprocity", || {
+        m.rejected("HotspotGateway", RejectReason::NoRecentWitness) >= 5
     })
     .await;
+    let n = epoch::start_of_next_epoch(EPOCH_SECONDS).await;
+    epoch::end_of_epoch(n, EPOCH_SECONDS, SETTLE).await;
     let _ = stop.send(true);
     for task in tasks {
         let _ = task.await;
     }
-
-    // The ring's witnesses of the mute beaconer's voided PoCs were refused, not paid.
-    for name in ["ring-0", "ring-1", "ring-2", "ring-3"] {
-        assert!(
-            rejected(&sink, name, RejectReason::NoRecentWitness) >= 1,
-            "{name}: its witness of a void PoC earned nothing"
-        );
-        assert!(total_units(&sink, name) > 0, "{name}: the ring is paid");
-    }
-    assert_eq!(
-        units(&sink, "ring-mute")
-            .get("beacon")
-            .copied()
-            .unwrap_or(0),
-        0,
-        "no reciprocity, no beacon pay"
-    );
-    assert_eq!(total_units(&sink, "pent-a"), 0);
-    assert_eq!(total_units(&sink, "pent-b"), 0);
-    for (name, ..) in HONEST {
-        assert!(total_units(&sink, name) > 0, "{name} paid as before");
-    }
-    eprintln!(
-        "ring units: {:?}; honest units: {:?}",
-        ["ring-0", "ring-1", "ring-2", "ring-3", "ring-mute"].map(|n| (n, units(&sink, n))),
-        HONEST.map(|(n, ..)| (n, units(&sink, n)))
-    );
+    assert!(m.rejected("HotspotGateway", RejectReason::UncomputableDistance) >= 1);
     drop(fleet.medium);
     for agent in fleet.agents {
         agent.stop().await;
     }
     verifier.stop().await;
+
+    let policy = epoch::policy(&epoch::policy_yaml(EPOCH_SECONDS));
+    let entries: Vec<&NodeEntry> = fleet.entries.iter().chain(&fake_entries).collect();
+    let closed = epoch::close(&sink, &entries, &policy, n);
+    let paid = |name: &str| closed.paid("fleet", name);
+    for name in ["ring-0", "ring-1", "ring-2", "ring-3"] {
+        assert!(
+            paid(name) > 0,
+            "{name}: the fake ring is paid (no owner verification)"
+        );
+    }
+    // The mute beaconer's PoCs are void: it earns nothing, and its witnesses' reports of
+    // them earned nothing either (each ring member's pay is what the other ring beacons
+    // gave it; the metric above counted their refusals).
+    assert_eq!(paid("ring-mute"), 0, "no reciprocity, no pay");
+    assert_eq!(paid("pent-a") + paid("pent-b"), 0, "uncomputable distance");
+    for (name, ..) in HONEST {
+        assert!(paid(name) > 0, "{name} paid alongside the ring");
+    }
+    let ring: u128 = ["ring-0", "ring-1", "ring-2", "ring-3"]
+        .map(paid)
+        .iter()
+        .sum();
+    let honest: u128 = HONEST.map(|(n, ..)| paid(n)).iter().sum();
+    eprintln!(
+        "ring of 4 fakes: {ring} base units ({:?}); 3 honest: {honest} ({:?}); pool {}",
+        ["ring-0", "ring-1", "ring-2", "ring-3"].map(paid),
+        HONEST.map(|(n, ..)| paid(n)),
+        closed.pool_paid(NodeKind::Hotspot)
+    );
 }

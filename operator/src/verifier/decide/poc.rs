@@ -1,5 +1,6 @@
 //! Proof-of-Coverage rules: settling one beacon's round with depin-proof's `settle_poc`,
-//! moving the PoC history on, and scaling each report's units by hex density.
+//! moving the PoC history on, and pricing every report's units at the beaconer's hex
+//! density (`price_poc`, as iot_verifier does).
 //!
 //! Work units: HIP-15 units are fractions (a witness of a busy beacon earns ~0.22), so
 //! the tally counts micro-units (1 unit = 1 000 000 work units).
@@ -16,7 +17,7 @@ use depin_proof::entropy::{Beacon, ChallengeId};
 use depin_proof::identity::PublicKey;
 use depin_proof::poc::{
     BeaconContext, BeaconSubmission, HIP104_DENSITY, HotspotInfo, PocOutcome, PocParams,
-    WitnessSubmission, hex_scales, is_active, settle_poc,
+    WitnessSubmission, hex_scales, is_active, price_poc, settle_poc,
 };
 use depin_proof::reward::Decimal;
 use std::collections::HashMap;
@@ -86,24 +87,28 @@ pub fn settle<R>(
             history: &*history,
         },
     );
-    record_history(history, &outcome, &filed_beacon.submission);
+    // The density map as it stood before this round (iot_verifier refreshes its map
+    // apart from settling): a hotspot's first beacon, or its first after the 60 h
+    // interactivity limit, is missing from it and paid `DEFAULT_TX_SCALE` (0.2).
     let active: Vec<_> = hotspots
         .iter()
         .filter(|(key, _)| is_active(history.last_beacon.get(key).copied(), now_ms, &params))
         .filter_map(|(key, info)| Some((*key, info.location?)))
         .collect();
-    let scales = hex_scales(&active, &HIP104_DENSITY);
-    let scaled = |node: &PublicKey, units: Decimal| {
-        let scale = scales.get(node).copied().unwrap_or(Decimal::ONE);
-        units.checked_mul(scale).unwrap_or(Decimal::ZERO).units() / DECIMAL_UNITS_PER_WORK_UNIT
-    };
+    record_history(history, &outcome, &filed_beacon.submission);
     let beaconer = filed_beacon.submission.report.beaconer;
+    // Every share of the round is scaled by the *beaconer's* hex (price_poc).
+    let shares = price_poc(
+        &outcome,
+        hex_scales(&active, &HIP104_DENSITY).get(&beaconer).copied(),
+    );
+    let work_units = |share: Decimal| share.units() / DECIMAL_UNITS_PER_WORK_UNIT;
     let mut verdicts = vec![Verdict {
         result: Some(
             outcome
                 .beacon
                 .as_ref()
-                .map(|_| scaled(&beaconer, outcome.beacon_units))
+                .map(|_| work_units(shares.beacon))
                 .map_err(|r| *r),
         ),
         entry: filed_beacon.entry,
@@ -119,11 +124,11 @@ pub fn settle<R>(
     // settle_poc examines witnesses in receive order; match results to reports by key
     // (one witness report per node per beacon: a second is `Duplicate`).
     let mut results: HashMap<PublicKey, Vec<Result<u128, RejectReason>>> = HashMap::new();
-    for w in outcome.witnesses.iter().rev() {
+    for (w, share) in outcome.witnesses.iter().zip(&shares.witnesses).rev() {
         let result = w
             .result
             .as_ref()
-            .map(|_| scaled(&w.witness, w.units))
+            .map(|_| work_units(*share))
             .map_err(|r| *r);
         results.entry(w.witness).or_default().push(result);
     }
