@@ -194,8 +194,6 @@ async fn run(client: &Client, ns: &TestNamespace, policy_name: &str) -> anyhow::
     let storage = apply(&ns.api::<StorageNode>(), &sn).await?;
     let gpu = apply(&ns.api::<GpuWorker>(), &gw).await?;
     let (sn_name, gw_name) = (storage.name_any(), gpu.name_any());
-    let capacity = depin_operator::controllers::quantity::bytes(&sn.spec.capacity.0, "capacity")
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
     wait_ready(&ns.api::<StorageNode>(), &sn_name, |n| n.status.as_ref()).await?;
     wait_ready(&ns.api::<GpuWorker>(), &gw_name, |n| n.status.as_ref()).await?;
 
@@ -323,15 +321,14 @@ async fn run(client: &Client, ns: &TestNamespace, policy_name: &str) -> anyhow::
         // What an uninterrupted operator computes from the same frozen tallies.
         let wall = schedule.tally_epoch(n);
         let records: Vec<NodeRecord> = [
-            (&sn_id_of(ns, &storage), NodeKind::Storage, Some(capacity)),
-            (&sn_id_of(ns, &gpu), NodeKind::Gpu, None),
+            (&sn_id_of(ns, &storage), NodeKind::Storage),
+            (&sn_id_of(ns, &gpu), NodeKind::Gpu),
         ]
         .into_iter()
-        .map(|((namespace, name), kind, capacity_bytes)| NodeRecord {
+        .map(|((namespace, name), kind)| NodeRecord {
             namespace: namespace.clone(),
             name: name.clone(),
             kind: Some(kind),
-            capacity_bytes,
             consumption: false,
             status: NodeStatus {
                 proofs: observed

@@ -94,7 +94,6 @@ fn total_units(sink: &MemorySink, name: &str) -> u128 {
     units(sink, name).values().sum()
 }
 
-
 /// Honest hotspots: a real agent each, pinned to the medium's EUI for it and to loopback
 /// sources; `victim_sources` overrides the sources of `hs-north`, the injection victim.
 struct Honest {

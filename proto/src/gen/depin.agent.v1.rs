@@ -382,25 +382,6 @@ pub struct WitnessReport {
     #[prost(bytes = "vec", tag = "8")]
     pub signature: ::prost::alloc::vec::Vec<u8>,
 }
-/// depin_proof::storage::FaultDeclaration: the agent says, before the deadline's cutoff, that
-/// a sector will miss (period, deadline_index) (cheaper than an undeclared miss). Answered
-/// by a Receipt whose challenge_id is the BLAKE3 of the declaration's signed bytes, once the
-/// declaration is durable in the node's status.storage.
-#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
-pub struct FaultDeclaration {
-    /// The session key that signed it.
-    #[prost(bytes = "vec", tag = "1")]
-    pub session_key: ::prost::alloc::vec::Vec<u8>,
-    #[prost(uint64, tag = "2")]
-    pub sector: u64,
-    #[prost(uint64, tag = "3")]
-    pub period: u64,
-    #[prost(uint32, tag = "4")]
-    pub deadline_index: u32,
-    /// By session_key over FaultDeclaration::signing_bytes.
-    #[prost(bytes = "vec", tag = "5")]
-    pub signature: ::prost::alloc::vec::Vec<u8>,
-}
 /// The node's tally after a result (depin_proof::receipt::TallySnapshot).
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct Tally {

@@ -11,8 +11,8 @@ use crate::verifier::state::index::{Declared, EpochWindow};
 use crate::verifier::state::meter::{MeterChains, Replacement};
 use depin_proof::RejectReason;
 use depin_proof::meter::{
-    MeterChain, MeterContext, MeterDirection, MeterParams, SignedReading, Site, VerifiedReading,
-    verify_baseline, verify_reading,
+    Installation, MeterChain, MeterContext, MeterDirection, MeterParams, SignedReading, Site,
+    VerifiedReading, verify_baseline, verify_installed,
 };
 
 /// What a node's readings are checked against.
@@ -95,13 +95,15 @@ pub fn reading(
         replaced_at_slot: rules
             .replacement
             .and_then(|r| replacement_slot(r, params, &signed.reading.meter_serial)),
+    };
+    let installation = Installation {
         direction: rules.direction,
         site: rules.site,
     };
     let verdict = if chain.tip.is_none() && signed.reading.seq > 0 {
         verify_baseline(signed, &ctx)
     } else {
-        verify_reading(signed, chain, &ctx)
+        verify_installed(signed, chain, &ctx, &installation)
     };
     chain.record(signed, &verdict);
     if verdict.is_ok() {
