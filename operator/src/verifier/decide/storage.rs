@@ -15,12 +15,14 @@ use depin_proof::storage::{
 use depin_proto::wire::Filed;
 use std::collections::HashSet;
 
-/// A signed sector commitment: valid, from a known node, and fitting its declared volume.
+/// A signed sector commitment: valid, from a known node, fitting its declared volume, and
+/// not replacing the root already accepted for its sector (`accepted`).
 pub fn commitment(
     signed: &SignedSectorCommitment,
     params: &StorageParams,
     known_nodes: &dyn KnownNodes,
     declared: &Declared,
+    accepted: Option<&SectorCommitment>,
 ) -> Result<VerifiedSectorCommitment, RejectReason> {
     let ctx = CommitmentContext {
         params,
@@ -28,7 +30,24 @@ pub fn commitment(
     };
     let verified = verify_sector_commitment(signed, &ctx)?;
     fits_declared(declared, &verified.commitment)?;
+    frozen(accepted, &verified.commitment)?;
     Ok(verified)
+}
+
+/// A sector's root is fixed once accepted: challenged leaves are derived from it, so an
+/// agent that could swap it after seeing a challenge would commit a sparse tree holding
+/// just those leaves. The same commitment again (agents re-send them on every session) is
+/// fine; any other is refused as `SectorReset` and the accepted root stays the one proven
+/// against (the full reset, which forfeits the sector's history and re-vets it, is
+/// `depin_proof::storage::StorageLedger::commit`, not yet the verifier's ledger).
+pub fn frozen(
+    accepted: Option<&SectorCommitment>,
+    new: &SectorCommitment,
+) -> Result<(), RejectReason> {
+    match accepted {
+        Some(old) if old != new => Err(RejectReason::SectorReset),
+        _ => Ok(()),
+    }
 }
 
 /// A commitment must fit the node's declared volume: sectors of the declared size, and no
@@ -346,6 +365,47 @@ mod tests {
         ];
         for (name, c, declared, want) in table {
             assert_eq!(fits_declared(declared, c), *want, "{name}");
+        }
+    }
+
+    #[test]
+    fn an_accepted_root_cannot_be_replaced() {
+        let commitment = |root: u8, leaf_count: u64| SectorCommitment {
+            sector: SectorId(0),
+            sector_bytes: 1024,
+            leaf_size: 64,
+            leaf_count,
+            root: [root; 32],
+        };
+        let accepted = commitment(1, 16);
+        let table: &[(
+            &str,
+            Option<&SectorCommitment>,
+            SectorCommitment,
+            Result<(), RejectReason>,
+        )] = &[
+            ("a first commitment", None, commitment(1, 16), Ok(())),
+            (
+                "the same one re-sent on a new session",
+                Some(&accepted),
+                commitment(1, 16),
+                Ok(()),
+            ),
+            (
+                "a new root after a challenge (sparse tree)",
+                Some(&accepted),
+                commitment(2, 16),
+                Err(RejectReason::SectorReset),
+            ),
+            (
+                "another leaf count",
+                Some(&accepted),
+                commitment(1, 8),
+                Err(RejectReason::SectorReset),
+            ),
+        ];
+        for (name, old, new, want) in table {
+            assert_eq!(frozen(*old, new), *want, "{name}");
         }
     }
 }

@@ -221,11 +221,13 @@ impl Live {
             .iter()
             .map(|w| {
                 let verdict = wire::commitment_from_wire(self.session.node, w).and_then(|signed| {
+                    let accepted = ledger.sectors.get(&signed.commitment.sector).copied();
                     decide::storage::commitment(
                         &signed,
                         &v.settings.storage,
                         &v.index,
                         &entry.declared,
+                        accepted.as_ref(),
                     )
                 });
                 let label = verdict.as_ref().map_or_else(|r| r.as_str(), |_| "Accepted");

@@ -1,0 +1,157 @@
+//! Storage cheats played over the real protocol against the real verifier, settled in a
+//! closed epoch: what the cheat is paid, next to an honest node of the same size.
+
+mod support;
+
+use depin_operator::verifier::persist::sink::MemorySink;
+use depin_operator::verifier::state::index::NodeIndex;
+use depin_proof::identity::NodeKey;
+use depin_proof::storage::{SectorId, StorageParams, answer_challenge, commit_sector};
+use depin_proto::config::Role;
+use depin_proto::v1::{self, agent_message::Body as Out, verifier_message::Body as In};
+use depin_proto::wire::{self, Filed};
+use std::sync::Arc;
+use std::time::Duration;
+use support::epoch;
+use support::*;
+
+const EPOCH_SECONDS: u64 = 4;
+
+/// The bytes of a one-sector tree, distinct per `seed`.
+fn sector_data(seed: u8) -> Vec<u8> {
+    (0..SECTOR)
+        .map(|i| ((i % 251) as u8).wrapping_add(seed))
+        .collect()
+}
+
+/// The rogue's play: it committed a root for data it threw away; at every challenge it
+/// commits a fresh tree of bytes it does hold (a sparse tree would do the same: any tree
+/// built after the challenge) and answers against that. Returns the commitment verdicts.
+async fn recommit_after_every_challenge(
+    mut agent: Scripted,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Vec<String> {
+    let first = commit_sector(
+        SectorId(0),
+        &sector_data(1),
+        depin_proof::storage::DEFAULT_LEAF_SIZE,
+    );
+    agent
+        .send(Out::SectorCommitments(v1::SectorCommitments {
+            commitments: vec![wire::commitment_to_wire(&first.sign(&agent.node))],
+        }))
+        .await;
+    let mut verdicts = Vec::new();
+    let mut seed = 2u8;
+    while !*stop.borrow() {
+        let next = tokio::time::timeout(Duration::from_millis(300), agent.next()).await;
+        let Ok(Ok(message)) = next else { continue };
+        match message {
+            In::StorageChallenge(w) => {
+                let data = sector_data(seed);
+                seed = seed.wrapping_add(1);
+                let tree =
+                    commit_sector(SectorId(0), &data, depin_proof::storage::DEFAULT_LEAF_SIZE);
+                agent
+                    .send(Out::SectorCommitments(v1::SectorCommitments {
+                        commitments: vec![wire::commitment_to_wire(&tree.sign(&agent.node))],
+                    }))
+                    .await;
+                let (challenge, k) = wire::storage_challenge_from_wire(&w).expect("challenge");
+                let params = StorageParams {
+                    challenges_per_deadline: k,
+                    ..StorageParams::default()
+                };
+                let response = answer_challenge(
+                    &tree,
+                    &challenge,
+                    &mut std::io::Cursor::new(&data),
+                    &agent.node.public(),
+                    &agent.session_key,
+                    &params,
+                )
+                .expect("answers");
+                let filed = Filed {
+                    challenge: wire::challenge_from_wire(&w.challenge_id).expect("id"),
+                    session_key: agent.session_key.public(),
+                    message: response,
+                };
+                agent
+                    .send(Out::StorageResponse(wire::storage_response_to_wire(&filed)))
+                    .await;
+            }
+            In::CommitmentReceipts(r) => {
+                verdicts.extend(r.receipts.into_iter().map(|c| {
+                    if c.accepted {
+                        "Accepted".to_string()
+                    } else {
+                        c.reason
+                    }
+                }));
+            }
+            _ => {}
+        }
+    }
+    verdicts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_root_swapped_after_the_challenge_is_refused_and_earns_nothing() {
+    let (index, sink) = (NodeIndex::new(), Arc::new(MemorySink::default()));
+    epoch::register_policy(&index, "default", EPOCH_SECONDS);
+    let (honest_key, rogue_key) = (NodeKey::generate(), NodeKey::generate());
+    let honest = entry(
+        Role::Storage,
+        "honest",
+        &honest_key.public(),
+        storage_declared(1),
+    );
+    let rogue = entry(
+        Role::Storage,
+        "recommitter",
+        &rogue_key.public(),
+        storage_declared(1),
+    );
+    index.upsert(honest.clone());
+    index.upsert(rogue.clone());
+    let verifier = start(settings(), index, sink.clone(), "127.0.0.1:0").await;
+    let n = epoch::start_of_next_epoch(EPOCH_SECONDS).await;
+    let honest_agent = storage_agent(&verifier.endpoint, "honest", honest_key, 1);
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let session = Scripted::open(&verifier.endpoint, rogue_key)
+        .await
+        .expect("opens");
+    let play = tokio::spawn(recommit_after_every_challenge(session, stop));
+    epoch::end_of_epoch(n, EPOCH_SECONDS, Duration::from_millis(500)).await;
+    stop_tx.send(true).expect("stop");
+    let verdicts = play.await.expect("rogue ran");
+    honest_agent.stop().await;
+    verifier.stop().await;
+    let rogue_tally = sink
+        .tallies(&rogue.id.namespace, &rogue.id.name)
+        .proofs
+        .unwrap_or_default();
+
+    assert_eq!(
+        verdicts.first().map(String::as_str),
+        Some("Accepted"),
+        "{verdicts:?}"
+    );
+    assert!(
+        verdicts.len() >= 2 && verdicts[1..].iter().all(|v| v == "SectorReset"),
+        "every swapped root is refused: {verdicts:?}"
+    );
+    assert!(
+        rogue_tally.rejected >= 1 && rogue_tally.accepted == 0,
+        "answers against the swapped root are refused: {rogue_tally:?}"
+    );
+    let policy = epoch::policy(&epoch::policy_yaml(EPOCH_SECONDS));
+    let closed = epoch::close(&sink, &[&honest, &rogue], &policy, n);
+    let r = &closed.result;
+    assert!(closed.paid_to(&honest) > 0, "honest storage unpaid: {r:?}");
+    assert_eq!(
+        closed.paid_to(&rogue),
+        0,
+        "the root swapper was paid: {r:?}"
+    );
+}
