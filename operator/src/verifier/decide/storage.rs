@@ -378,12 +378,13 @@ mod tests {
             root: [root; 32],
         };
         let accepted = commitment(1, 16);
-        let table: &[(
-            &str,
-            Option<&SectorCommitment>,
+        type Row<'a> = (
+            &'a str,
+            Option<&'a SectorCommitment>,
             SectorCommitment,
             Result<(), RejectReason>,
-        )] = &[
+        );
+        let table: &[Row<'_>] = &[
             ("a first commitment", None, commitment(1, 16), Ok(())),
             (
                 "the same one re-sent on a new session",
