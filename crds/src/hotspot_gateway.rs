@@ -77,6 +77,7 @@ node_spec!(HotspotGatewaySpec);
 #[serde(rename_all = "camelCase")]
 pub struct PacketForwarder {
     /// UDP port for PUSH_DATA/PULL_DATA (default 1680, the Semtech convention).
+    #[serde(default = "default_forwarder_port")]
     #[schemars(range(min = 1, max = 65535))]
     pub port: u16,
     /// Gateway EUI of the forwarder, 16 hex digits; unset, no forwarder is served and the
@@ -94,6 +95,11 @@ pub struct PacketForwarder {
     pub source_pod_labels: BTreeMap<String, String>,
 }
 
+/// The Semtech convention; a CR that names only the EUI still gets a working forwarder.
+fn default_forwarder_port() -> u16 {
+    1680
+}
+
 /// Loopback, IPv4 and IPv6: gateway-rs's default of a forwarder on the same host.
 fn default_source_cidrs() -> Vec<String> {
     vec!["127.0.0.0/8".into(), "::1/128".into()]
@@ -102,7 +108,7 @@ fn default_source_cidrs() -> Vec<String> {
 impl Default for PacketForwarder {
     fn default() -> Self {
         Self {
-            port: 1680,
+            port: default_forwarder_port(),
             gateway_eui: None,
             source_cidrs: default_source_cidrs(),
             source_pod_labels: BTreeMap::new(),
