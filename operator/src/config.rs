@@ -87,7 +87,8 @@ pub struct Config {
     /// Leaves challenged per sector per deadline (k; 46 catches 10 % data loss with p ≥ 0.99).
     #[arg(long, env = "DEPIN_STORAGE_CHALLENGES", default_value_t = depin_proof::storage::DEFAULT_CHALLENGES_PER_DEADLINE)]
     pub storage_challenges: u32,
-    /// Time between GPU challenges on one session.
+    /// GPU round length: each GpuWorker gets one challenge per round (however many sessions
+    /// it opens) and a round it does not settle is recorded as a `NoResponse` miss.
     #[arg(long, env = "DEPIN_GPU_CHALLENGE_INTERVAL", default_value = "60", value_parser = parse_seconds)]
     pub gpu_challenge_interval: Duration,
     /// GPU challenge matrix dimension n (2n³ int8 ops). 256: a CPU-only agent answers in

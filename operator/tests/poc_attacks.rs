@@ -558,7 +558,14 @@ async fn a_fake_ring_is_paid_but_its_mute_beaconer_voids_its_pocs_and_a_pentagon
         units(&sink, "ring-0").get("beacon").copied().unwrap_or(0) > 0
     })
     .await;
-    assert_eq!(units(&sink, "ring-0").get("beacon").copied(), Some(150_000));
+    // On a loaded machine ring-0's first beacon can close before its witnesses arrive
+    // (0 units); its next one is then priced with ring-0 in the map, at scale 1 (750 000).
+    // The 0.2 default itself is pinned by `poc_is_priced_at_the_beaconers_hex_scale`.
+    let first = units(&sink, "ring-0").get("beacon").copied();
+    assert!(
+        matches!(first, Some(150_000 | 750_000)),
+        "first paid beacon at 0.2 × 3/4 (or, after an unwitnessed first, 1 × 3/4): {first:?}"
+    );
     let m = &verifier.verifier.metrics;
     eventually(60, "the mute beaconer fails reciprocity", || {
         m.rejected("HotspotGateway", RejectReason::NoRecentWitness) >= 5

@@ -277,6 +277,19 @@ impl Verifier {
         decide::in_time(epoch, work_ms, now_ms(), result)
     }
 
+    /// GPU round length, ms (`--gpu-challenge-interval`).
+    pub fn gpu_interval_ms(&self) -> u64 {
+        u64::try_from(self.settings.gpu_interval.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1)
+    }
+
+    /// How long after a GPU round ends it is accounted: the commitment deadline of a
+    /// challenge issued at the round's very end, and as long again for the opening.
+    pub fn gpu_round_grace_ms(&self) -> u64 {
+        self.settings.gpu.deadline_ms.saturating_mul(2)
+    }
+
     /// The PoC rules for hotspots paid by `policy`: its own `spec.poc`, else the verifier's.
     pub fn poc_params(&self, policy: &str) -> depin_proof::poc::PocParams {
         self.index.poc_params(policy).unwrap_or(self.settings.poc)
@@ -323,6 +336,7 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
 ) -> Result<(), tonic::transport::Error> {
     let shutdown = verifier.shutdown.signal();
+    tokio::spawn(session::rounds::account(verifier.clone()));
     let service = depin_proto::v1::verifier_server::VerifierServer::new(
         session::VerifierService::new(verifier),
     )

@@ -6,6 +6,7 @@
 mod meter;
 mod poc;
 mod respond;
+pub(crate) mod rounds;
 
 use super::Verifier;
 use super::now_ms;
@@ -134,7 +135,10 @@ async fn run(
         name: entry.id.name.clone(),
     };
     if out.send(Ok(message(Out::Welcome(welcome)))).await.is_ok() {
-        let mut schedule = Schedule::new(entry.id.role == Role::Gpu, now_ms(), v.started_ms);
+        let mut schedule = Schedule::new(v.started_ms);
+        if entry.id.role == Role::Gpu {
+            schedule.start_gpu_rounds(now_ms(), v.gpu_interval_ms());
+        }
         if entry.id.role == Role::Hotspot {
             // A fixed per-node offset: a reconnect inside an interval cannot beacon twice.
             let key = session.node.as_bytes();
@@ -338,20 +342,28 @@ impl Live {
                     wire::storage_challenge_to_wire(&challenge, id, params.challenges_per_deadline);
                 outgoing.push(message(Out::StorageChallenge(wire)));
             }
-            if self.schedule.due_gpu(
-                now,
-                u64::try_from(v.settings.gpu_interval.as_millis()).unwrap_or(u64::MAX),
-            ) {
+            // One challenge per node per round, whichever session asks first: a reconnect
+            // loop or a second session earns no extra round.
+            if let Some(round) = self
+                .schedule
+                .due_gpu_round(now)
+                .filter(|r| !ledger.gpu_rounds.contains_key(r))
+            {
                 let challenge =
                     GpuChallenge::issue(&v.beacon, &v.settings.gpu, now, ServerNonce::random().0);
                 let id = challenge.id(&node);
                 let closes = now + v.settings.gpu.deadline_ms + 1;
+                // Kept at least until the round is accounted, which asks whether it settled.
+                let accounted_at = (round + 1)
+                    .saturating_mul(v.gpu_interval_ms())
+                    .saturating_add(v.gpu_round_grace_ms());
                 ledger.issue(
                     id,
                     Challenge::Gpu(challenge),
                     &self.session,
-                    closes + RETENTION_MS,
+                    closes.max(accounted_at) + RETENTION_MS,
                 );
+                ledger.gpu_rounds.insert(round, id);
                 self.schedule.watch_close(closes, id);
                 let wire = wire::gpu_challenge_to_wire(&challenge, id, v.settings.gpu.deadline_ms);
                 outgoing.push(message(Out::GpuChallenge(wire)));

@@ -232,6 +232,16 @@ impl NodeIndex {
         self.read().by_key.get(key).cloned()
     }
 
+    /// Every node of `role`.
+    pub fn of_role(&self, role: Role) -> Vec<NodeEntry> {
+        self.read()
+            .by_key
+            .values()
+            .filter(|e| e.id.role == role)
+            .cloned()
+            .collect()
+    }
+
     /// Every hotspot with what it asserts (the PoC rules' view of the fleet).
     pub fn hotspots(&self) -> HashMap<PublicKey, depin_proof::poc::HotspotInfo> {
         self.read()

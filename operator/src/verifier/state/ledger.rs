@@ -127,6 +127,18 @@ pub struct NodeLedger {
     pub sectors: BTreeMap<SectorId, SectorCommitment>,
     /// Challenges by id.
     pub challenges: HashMap<ChallengeId, Issued>,
+    /// GPU rounds issued to this node (any session) and their challenge, until accounted.
+    pub gpu_rounds: BTreeMap<u64, ChallengeId>,
+}
+
+/// How a GPU round ended for one node, once its last deadline passed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RoundOutcome {
+    /// Its challenge has a result (accepted or rejected), recorded by the session.
+    Settled,
+    /// No challenge was issued (no session during the round) or it was never answered:
+    /// record a `NoResponse` failure.
+    Missed,
 }
 
 impl NodeLedger {
@@ -166,6 +178,22 @@ impl NodeLedger {
                 true
             }
             _ => false,
+        }
+    }
+
+    /// Settles GPU round `round` for this node and forgets rounds up to it. An unanswered
+    /// challenge of the round is forgotten too, so an answer arriving later is an
+    /// UnknownChallenge (not recorded): the round counts exactly once.
+    pub fn account_gpu_round(&mut self, round: u64) -> RoundOutcome {
+        let later = self.gpu_rounds.split_off(&(round + 1));
+        let done = std::mem::replace(&mut self.gpu_rounds, later);
+        match done.get(&round) {
+            Some(id) if self.is_settled(id) => RoundOutcome::Settled,
+            Some(id) => {
+                self.challenges.remove(id);
+                RoundOutcome::Missed
+            }
+            None => RoundOutcome::Missed,
         }
     }
 

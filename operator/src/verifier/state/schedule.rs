@@ -6,20 +6,57 @@
 //! challenged leaves are unknowable before the window). Deadlines that opened before this
 //! verifier started are skipped: a previous leader may already have recorded them, and its
 //! challenge ids (from its own beacon secret) cannot be recognised, so re-challenging could
-//! count one sector-deadline twice. GPU: one challenge every interval, the first right
-//! after the hello.
+//! count one sector-deadline twice.
+//!
+//! GPU: rounds belong to the node, not to a session. Round r of the global grid spans
+//! [r × interval, (r + 1) × interval); a node gets at most one challenge per round however
+//! many sessions it opens (a reconnect loop earns nothing extra), and every round it does
+//! not settle — no session, no answer, an answer never opened — is recorded as a
+//! `NoResponse` miss once the round's last possible deadline has passed, so availability
+//! (accepted / recorded) counts missed rounds. Rounds that began before this verifier
+//! started are not accounted: a previous leader may have held them.
 
 use depin_proof::entropy::{ChallengeId, EntropyConfig};
 use depin_proof::storage::{Deadline, SectorCommitment, SectorId, StorageParams};
 use std::collections::{BTreeMap, HashSet};
+
+/// The GPU round `now_ms` falls in.
+pub fn gpu_round(now_ms: u64, interval_ms: u64) -> u64 {
+    now_ms / interval_ms.max(1)
+}
+
+/// The GPU rounds that can be accounted at `now_ms`: after `accounted` (the last one
+/// done; `None` before the first), starting no earlier than the verifier's start, and
+/// whose last challenge (issued at the latest at the round's end) has closed with `grace`
+/// to spare for answers already in flight.
+pub fn accountable_gpu_rounds(
+    started_ms: u64,
+    accounted: Option<u64>,
+    now_ms: u64,
+    interval_ms: u64,
+    deadline_ms: u64,
+    grace_ms: u64,
+) -> std::ops::Range<u64> {
+    let interval = interval_ms.max(1);
+    let first_whole = started_ms.div_ceil(interval);
+    let from = accounted.map_or(first_whole, |r| (r + 1).max(first_whole));
+    // Round r is done once (r + 1) × interval + deadline + grace ≤ now.
+    let done_until = now_ms
+        .saturating_sub(deadline_ms.saturating_add(grace_ms))
+        .checked_div(interval)
+        .unwrap_or(0);
+    from..done_until.max(from)
+}
 
 /// One session's schedule.
 #[derive(Debug, Default)]
 pub struct Schedule {
     /// (sector, period) pairs already challenged on this session.
     handled: HashSet<(SectorId, u64)>,
-    /// When the next GPU challenge is due (None: not a GPU node).
-    next_gpu_ms: Option<u64>,
+    /// GPU nodes: the next round this session looks at (None: not a GPU node).
+    next_gpu_round: Option<u64>,
+    /// GPU round length.
+    gpu_interval_ms: u64,
     /// Storage deadlines opening before this (the verifier's start) are not challenged.
     not_before_ms: u64,
     /// Challenges by the time their window closes, to notice misses.
@@ -56,14 +93,31 @@ pub fn next_storage(
 }
 
 impl Schedule {
-    /// A schedule; `gpu` starts GPU challenges at `now_ms`; storage deadlines opening
-    /// before `not_before_ms` (the verifier's start) are skipped.
-    pub fn new(gpu: bool, now_ms: u64, not_before_ms: u64) -> Self {
+    /// A schedule; storage deadlines opening before `not_before_ms` (the verifier's start)
+    /// are skipped. GPU challenges are not a session's: see [`gpu_round`].
+    pub fn new(not_before_ms: u64) -> Self {
         Self {
-            next_gpu_ms: gpu.then_some(now_ms),
             not_before_ms,
             ..Self::default()
         }
+    }
+
+    /// Starts GPU rounds for a GPU node: the round under way at `now_ms` is due at once
+    /// (it is issued unless another session of the node already holds it).
+    pub fn start_gpu_rounds(&mut self, now_ms: u64, interval_ms: u64) {
+        self.gpu_interval_ms = interval_ms.max(1);
+        self.next_gpu_round = Some(gpu_round(now_ms, self.gpu_interval_ms));
+    }
+
+    /// The GPU round due now, if this session has not looked at it yet; the next one is
+    /// due when its round starts.
+    pub fn due_gpu_round(&mut self, now_ms: u64) -> Option<u64> {
+        let next = self.next_gpu_round?;
+        let current = gpu_round(now_ms, self.gpu_interval_ms);
+        (next <= current).then(|| {
+            self.next_gpu_round = Some(current + 1);
+            current
+        })
     }
 
     /// Starts beacon challenges for a hotspot: one per interval, at `offset` (any u64; it
@@ -115,9 +169,12 @@ impl Schedule {
             })
             .map(|(at, _)| at)
             .min();
+        let gpu = self
+            .next_gpu_round
+            .map(|r| r.saturating_mul(self.gpu_interval_ms));
         [
             storage,
-            self.next_gpu_ms,
+            gpu,
             self.next_beacon_ms,
             self.closes.keys().next().copied(),
         ]
@@ -155,17 +212,6 @@ impl Schedule {
         let current = now_ms / params.proving_period_ms.max(1);
         self.handled.retain(|(_, period)| *period + 1 >= current);
         due
-    }
-
-    /// Whether a GPU challenge is due; if so the next one is set `interval_ms` later.
-    pub fn due_gpu(&mut self, now_ms: u64, interval_ms: u64) -> bool {
-        match self.next_gpu_ms {
-            Some(at) if at <= now_ms => {
-                self.next_gpu_ms = Some(now_ms.saturating_add(interval_ms.max(1)));
-                true
-            }
-            _ => false,
-        }
     }
 
     /// Notes that `id`'s window closes at `at_ms`.
@@ -216,7 +262,7 @@ mod tests {
             lifespan_ms: 12_000,
         };
         let sectors = sectors(&[0, 1]);
-        let mut schedule = Schedule::new(false, 0, 0);
+        let mut schedule = Schedule::new(0);
         assert_eq!(schedule.next_due(&sectors, &params, &entropy, 0), Some(0));
         let due = schedule.due_storage(&sectors, &params, &entropy, 0);
         assert_eq!(
@@ -256,13 +302,13 @@ mod tests {
             tick_ms: 1_000,
             lifespan_ms: 3_000,
         };
-        let schedule = Schedule::new(false, 0, 0);
+        let schedule = Schedule::new(0);
         assert_eq!(
             schedule.next_due(&sectors(&[1]), &params, &entropy, 15_000),
             Some(10_000)
         );
         // A verifier that started at 12 s leaves deadline 1 of period 0 to its predecessor.
-        let restarted = Schedule::new(false, 0, 12_000);
+        let restarted = Schedule::new(12_000);
         assert_eq!(
             restarted.next_due(&sectors(&[1]), &params, &entropy, 15_000),
             Some(70_000)
@@ -271,7 +317,7 @@ mod tests {
 
     #[test]
     fn beacons_come_once_per_interval_at_a_fixed_offset() {
-        let mut schedule = Schedule::new(false, 0, 0);
+        let mut schedule = Schedule::new(0);
         // Offset 2_500 in a 10 s interval; joining at 13 s: the next slot is 22.5 s.
         schedule.start_beacons(13_000, 10_000, 2_500);
         assert!(!schedule.due_beacon(22_499, 10_000));
@@ -279,18 +325,45 @@ mod tests {
         assert!(!schedule.due_beacon(29_999, 10_000));
         assert!(schedule.due_beacon(32_600, 10_000));
         // An offset past half the interval is folded into the first half.
-        let mut late = Schedule::new(false, 0, 0);
+        let mut late = Schedule::new(0);
         late.start_beacons(0, 10_000, 9_000);
         assert!(late.due_beacon(4_000, 10_000));
     }
 
     #[test]
-    fn gpu_challenges_repeat_and_closes_fire_once() {
-        let mut schedule = Schedule::new(true, 100, 0);
-        assert!(!schedule.due_gpu(99, 1_000));
-        assert!(schedule.due_gpu(100, 1_000));
-        assert!(!schedule.due_gpu(1_099, 1_000));
-        assert!(schedule.due_gpu(1_100, 1_000));
+    fn gpu_rounds_are_accounted_once_whole_and_closed_and_closes_fire_once() {
+        // (started, accounted, now) → rounds to account; interval 1 000, deadline 300,
+        // grace 200: round r is done at (r + 1) × 1 000 + 500.
+        let table = [
+            ("nothing done yet", 0, None, 1_499, 0..0),
+            ("round 0 done", 0, None, 1_500, 0..1),
+            ("started mid-round 0: it is skipped", 10, None, 2_500, 1..2),
+            ("after the last accounted", 0, Some(3), 6_000, 4..5),
+            ("all caught up", 0, Some(4), 6_000, 5..5),
+            ("a stalled loop catches up", 0, Some(0), 4_600, 1..4),
+        ];
+        for (name, started, accounted, now, want) in table {
+            assert_eq!(
+                accountable_gpu_rounds(started, accounted, now, 1_000, 300, 200),
+                want,
+                "{name}"
+            );
+        }
+        assert_eq!(gpu_round(2_999, 1_000), 2);
+        let mut schedule = Schedule::new(0);
+        schedule.start_gpu_rounds(2_500, 1_000);
+        assert_eq!(
+            schedule.due_gpu_round(2_500),
+            Some(2),
+            "the round under way, at once"
+        );
+        assert_eq!(schedule.due_gpu_round(2_999), None, "once per round");
+        assert_eq!(
+            schedule.due_gpu_round(5_100),
+            Some(5),
+            "a late tick skips to now"
+        );
+        assert_eq!(schedule.due_gpu_round(5_900), None);
         schedule.watch_close(50, ChallengeId([1; 32]));
         schedule.watch_close(70, ChallengeId([2; 32]));
         assert_eq!(schedule.closed(60), vec![ChallengeId([1; 32])]);

@@ -1,0 +1,228 @@
+//! GPU availability cheats played over the real protocol against the real verifier and
+//! settled in a closed epoch: answer one round and idle, reconnect in a loop to be
+//! challenged more often, open parallel sessions for one identity. Rounds belong to the
+//! node (one challenge per round, whichever session asks) and every round not settled is
+//! recorded as `NoResponse`, so availability counts the rounds held, not the ones chosen.
+
+mod support;
+
+use depin_operator::verifier::Settings;
+use depin_operator::verifier::persist::sink::MemorySink;
+use depin_operator::verifier::state::index::{Declared, NodeEntry, NodeIndex};
+use depin_proof::gpu::GpuWork;
+use depin_proof::identity::NodeKey;
+use depin_proto::config::Role;
+use depin_proto::v1::{agent_message::Body as Out, verifier_message::Body as In};
+use depin_proto::wire;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use support::epoch;
+use support::*;
+
+const EPOCH_SECONDS: u64 = 6;
+const ROUND_MS: u64 = 300;
+
+/// Rounds of 300 ms, a 250 ms deadline (accounted 500 ms after a round ends).
+fn round_settings() -> Settings {
+    let base = settings();
+    Settings {
+        gpu: depin_proof::gpu::GpuParams {
+            deadline_ms: 250,
+            ..base.gpu
+        },
+        gpu_interval: Duration::from_millis(ROUND_MS),
+        ..base
+    }
+}
+
+fn gpu_node(name: &str, key: &NodeKey) -> NodeEntry {
+    entry(
+        Role::Gpu,
+        name,
+        &key.public(),
+        Declared::Gpu {
+            declared_tops: 0.001,
+        },
+    )
+}
+
+/// Waits up to `wait` for a GPU challenge and answers it in full (commitment, then the
+/// requested rows); true once the verifier has sent the receipt.
+async fn answer_one(agent: &mut Scripted, wait: Duration) -> bool {
+    let challenge = loop {
+        match tokio::time::timeout(wait, agent.next()).await {
+            Ok(Ok(In::GpuChallenge(c))) => break c,
+            Ok(Ok(_)) => continue,
+            _ => return false,
+        }
+    };
+    let challenge = wire::gpu_challenge_from_wire(&challenge).expect("challenge");
+    let work = GpuWork::compute(&challenge, &agent.node.public(), 1).expect("computes");
+    let commitment = work.commit(&agent.session_key);
+    agent
+        .send(Out::GpuCommitment(wire::gpu_commitment_to_wire(
+            &agent.session_key.public(),
+            &commitment,
+        )))
+        .await;
+    let request = agent
+        .next_where(|m| match m {
+            In::RowRequest(r) => Some(r),
+            _ => None,
+        })
+        .await;
+    let request = wire::row_request_from_wire(&request).expect("rows");
+    let opening = work.open(&request, &agent.session_key);
+    agent
+        .send(Out::GpuOpening(wire::gpu_opening_to_wire(
+            &agent.session_key.public(),
+            &opening,
+        )))
+        .await;
+    agent.receipt().await;
+    true
+}
+
+/// Answers its first challenge, then stays connected and ignores every later one.
+async fn one_shot(endpoint: String, key: NodeKey, stop: tokio::sync::watch::Receiver<bool>) {
+    let mut agent = Scripted::open(&endpoint, key).await.expect("opens");
+    assert!(answer_one(&mut agent, Duration::from_secs(5)).await);
+    while !*stop.borrow() {
+        // Drain challenges unanswered.
+        let _ = tokio::time::timeout(Duration::from_millis(100), agent.next()).await;
+    }
+}
+
+/// Opens a fresh session every time, answering whatever challenge each one gets: before
+/// rounds were the node's, every new session was challenged at once.
+async fn reconnector(
+    endpoint: String,
+    key: NodeKey,
+    answered: Arc<AtomicU64>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    while !*stop.borrow() {
+        let mut agent = Scripted::open(&endpoint, key.clone()).await.expect("opens");
+        if answer_one(&mut agent, Duration::from_millis(60)).await {
+            answered.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Keeps one session open and answers every challenge it gets.
+async fn parallel_session(
+    endpoint: String,
+    key: NodeKey,
+    answered: Arc<AtomicU64>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut agent = Scripted::open(&endpoint, key).await.expect("opens");
+    while !*stop.borrow() {
+        if answer_one(&mut agent, Duration::from_millis(100)).await {
+            answered.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missed_rounds_count_and_extra_sessions_earn_no_extra_rounds() {
+    let (index, sink) = (NodeIndex::new(), Arc::new(MemorySink::default()));
+    epoch::register_policy(&index, "default", EPOCH_SECONDS);
+    let keys: Vec<NodeKey> = (0..4).map(|_| NodeKey::generate()).collect();
+    let honest = gpu_node("honest", &keys[0]);
+    let lazy = gpu_node("one-in-many", &keys[1]);
+    let looper = gpu_node("reconnector", &keys[2]);
+    let hydra = gpu_node("three-sessions", &keys[3]);
+    for node in [&honest, &lazy, &looper, &hydra] {
+        index.upsert(node.clone());
+    }
+    let verifier = start(round_settings(), index, sink.clone(), "127.0.0.1:0").await;
+    let n = epoch::start_of_next_epoch(EPOCH_SECONDS).await;
+    let honest_agent = gpu_agent(&verifier.endpoint, "honest", keys[0].clone());
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let (looped, hydra_answered) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let mut plays = vec![
+        tokio::spawn(one_shot(
+            verifier.endpoint.clone(),
+            keys[1].clone(),
+            stop.clone(),
+        )),
+        tokio::spawn(reconnector(
+            verifier.endpoint.clone(),
+            keys[2].clone(),
+            looped.clone(),
+            stop.clone(),
+        )),
+    ];
+    for _ in 0..3 {
+        plays.push(tokio::spawn(parallel_session(
+            verifier.endpoint.clone(),
+            keys[3].clone(),
+            hydra_answered.clone(),
+            stop.clone(),
+        )));
+    }
+    epoch::end_of_epoch(n, EPOCH_SECONDS, Duration::from_millis(900)).await;
+    stop_tx.send(true).expect("stop");
+    for play in plays {
+        play.await.expect("rogue ran");
+    }
+    honest_agent.stop().await;
+    verifier.stop().await;
+
+    // Epoch n's tally: the current one, or the previous once n + 1 has begun.
+    let tally = |e: &NodeEntry| {
+        let t = sink.tallies(&e.id.namespace, &e.id.name);
+        [t.proofs, t.previous]
+            .into_iter()
+            .flatten()
+            .find(|p| p.epoch == n)
+            .unwrap_or_default()
+    };
+    let (h, l, r, y) = (tally(&honest), tally(&lazy), tally(&looper), tally(&hydra));
+    // An epoch holds EPOCH_SECONDS × 1000 / ROUND_MS = 20 rounds; results land in the
+    // epoch they are recorded in, so a round either side may cross the boundary.
+    let rounds = EPOCH_SECONDS * 1000 / ROUND_MS;
+    eprintln!(
+        "tallies: honest {h:?}\n lazy {l:?}\n looper {r:?}\n hydra {y:?}\n answered {looped:?} {hydra_answered:?}"
+    );
+    assert!(
+        h.accepted >= rounds / 2,
+        "the honest agent answers most rounds: {h:?}"
+    );
+    assert_eq!(l.accepted, 1, "{l:?}");
+    let missed =
+        |t: &depin_crds::ProofTally| t.rejected_by_reason.get("NoResponse").copied().unwrap_or(0);
+    assert!(
+        missed(&l) >= rounds - 4,
+        "every round the one-shot node ignored is a recorded miss: {l:?}"
+    );
+    for (name, t, answered) in [
+        ("reconnector", &r, looped.load(Ordering::SeqCst)),
+        ("three sessions", &y, hydra_answered.load(Ordering::SeqCst)),
+    ] {
+        assert!(
+            t.accepted <= rounds + 2 && answered <= rounds + 4,
+            "{name} was challenged more than once per round: {answered} answered, {t:?}"
+        );
+    }
+
+    let policy = epoch::policy(&epoch::policy_yaml(EPOCH_SECONDS));
+    let closed = epoch::close(&sink, &[&honest, &lazy, &looper, &hydra], &policy, n);
+    let res = &closed.result;
+    let (paid_h, paid_l) = (closed.paid_to(&honest), closed.paid_to(&lazy));
+    assert!(paid_h > 0, "honest GPU unpaid: {res:?}");
+    // Paid by availability: one answered round of ~20 earns about a twentieth.
+    assert!(
+        paid_l * 5 <= paid_h,
+        "one answered round earned {paid_l} against the honest {paid_h}: {res:?}"
+    );
+    for (name, node) in [("reconnector", &looper), ("three sessions", &hydra)] {
+        let paid = closed.paid_to(node);
+        assert!(
+            paid * 4 <= paid_h * 5,
+            "{name} earned {paid}, more than an honest node's {paid_h} for the same rounds: {res:?}"
+        );
+    }
+}
