@@ -1,6 +1,7 @@
 //! GPU availability cheats played over the real protocol against the real verifier and
 //! settled in a closed epoch: answer one round and idle, reconnect in a loop to be
-//! challenged more often, open parallel sessions for one identity. Rounds belong to the
+//! challenged more often, open parallel sessions for one identity (the newest replaces
+//! the one before). Rounds belong to the
 //! node (one challenge per round, whichever session asks) and every round not settled is
 //! recorded as `NoResponse`, so availability counts the rounds held, not the ones chosen.
 
@@ -47,50 +48,100 @@ fn gpu_node(name: &str, key: &NodeKey) -> NodeEntry {
     )
 }
 
+/// How a scripted session's attempt at one round ended.
+enum Round {
+    /// Answered in full; the verifier sent the receipt.
+    Answered,
+    /// No challenge came within the wait.
+    Quiet,
+    /// The verifier ended the session, with this message.
+    Ended(String),
+}
+
+/// The next message within `wait`: None on silence, Err when the stream ended.
+async fn next_within(agent: &mut Scripted, wait: Duration) -> Result<Option<In>, String> {
+    match tokio::time::timeout(wait, agent.next()).await {
+        Err(_) => Ok(None),
+        Ok(Ok(message)) => Ok(Some(message)),
+        Ok(Err(status)) => Err(status.message().to_string()),
+    }
+}
+
 /// Waits up to `wait` for a GPU challenge and answers it in full (commitment, then the
-/// requested rows); true once the verifier has sent the receipt.
-async fn answer_one(agent: &mut Scripted, wait: Duration) -> bool {
+/// requested rows, then the receipt).
+async fn answer_one(agent: &mut Scripted, wait: Duration) -> Round {
     let challenge = loop {
-        match tokio::time::timeout(wait, agent.next()).await {
-            Ok(Ok(In::GpuChallenge(c))) => break c,
-            Ok(Ok(_)) => continue,
-            _ => return false,
+        match next_within(agent, wait).await {
+            Ok(Some(In::GpuChallenge(c))) => break c,
+            Ok(Some(_)) => continue,
+            Ok(None) => return Round::Quiet,
+            Err(end) => return Round::Ended(end),
         }
     };
     let challenge = wire::gpu_challenge_from_wire(&challenge).expect("challenge");
     let work = GpuWork::compute(&challenge, &agent.node.public(), 1).expect("computes");
     let commitment = work.commit(&agent.session_key);
-    agent
-        .send(Out::GpuCommitment(wire::gpu_commitment_to_wire(
+    let sent = agent
+        .try_send(Out::GpuCommitment(wire::gpu_commitment_to_wire(
             &agent.session_key.public(),
             &commitment,
         )))
         .await;
-    let request = agent
-        .next_where(|m| match m {
-            In::RowRequest(r) => Some(r),
-            _ => None,
-        })
-        .await;
+    if !sent {
+        return ended(agent).await;
+    }
+    let request = loop {
+        match next_within(agent, Duration::from_secs(5)).await {
+            Ok(Some(In::RowRequest(r))) => break r,
+            Ok(Some(_)) => continue,
+            Ok(None) => return Round::Quiet,
+            Err(end) => return Round::Ended(end),
+        }
+    };
     let request = wire::row_request_from_wire(&request).expect("rows");
     let opening = work.open(&request, &agent.session_key);
-    agent
-        .send(Out::GpuOpening(wire::gpu_opening_to_wire(
+    let sent = agent
+        .try_send(Out::GpuOpening(wire::gpu_opening_to_wire(
             &agent.session_key.public(),
             &opening,
         )))
         .await;
-    agent.receipt().await;
-    true
+    if !sent {
+        return ended(agent).await;
+    }
+    loop {
+        match next_within(agent, Duration::from_secs(5)).await {
+            Ok(Some(In::Receipt(_))) => return Round::Answered,
+            Ok(Some(_)) => continue,
+            Ok(None) => return Round::Quiet,
+            Err(end) => return Round::Ended(end),
+        }
+    }
+}
+
+/// How the verifier ended a session whose request stream is already closed.
+async fn ended(agent: &mut Scripted) -> Round {
+    loop {
+        match next_within(agent, Duration::from_secs(5)).await {
+            Ok(Some(_)) => continue,
+            Ok(None) => return Round::Ended("no status within 5 s".into()),
+            Err(end) => return Round::Ended(end),
+        }
+    }
 }
 
 /// Answers its first challenge, then stays connected and ignores every later one.
 async fn one_shot(endpoint: String, key: NodeKey, stop: tokio::sync::watch::Receiver<bool>) {
     let mut agent = Scripted::open(&endpoint, key).await.expect("opens");
-    assert!(answer_one(&mut agent, Duration::from_secs(5)).await);
+    assert!(matches!(
+        answer_one(&mut agent, Duration::from_secs(5)).await,
+        Round::Answered
+    ));
     while !*stop.borrow() {
         // Drain challenges unanswered.
-        let _ = tokio::time::timeout(Duration::from_millis(100), agent.next()).await;
+        if let Err(end) = next_within(&mut agent, Duration::from_millis(100)).await {
+            panic!("the one-shot session ended: {end}");
+        }
     }
 }
 
@@ -104,25 +155,29 @@ async fn reconnector(
 ) {
     while !*stop.borrow() {
         let mut agent = Scripted::open(&endpoint, key.clone()).await.expect("opens");
-        if answer_one(&mut agent, Duration::from_millis(60)).await {
+        if let Round::Answered = answer_one(&mut agent, Duration::from_millis(60)).await {
             answered.fetch_add(1, Ordering::SeqCst);
         }
     }
 }
 
-/// Keeps one session open and answers every challenge it gets.
+/// Keeps one session open and answers every challenge it gets, until the verifier ends
+/// it; returns how it ended (None: still live at the stop).
 async fn parallel_session(
-    endpoint: String,
-    key: NodeKey,
+    mut agent: Scripted,
     answered: Arc<AtomicU64>,
     stop: tokio::sync::watch::Receiver<bool>,
-) {
-    let mut agent = Scripted::open(&endpoint, key).await.expect("opens");
+) -> Option<String> {
     while !*stop.borrow() {
-        if answer_one(&mut agent, Duration::from_millis(100)).await {
-            answered.fetch_add(1, Ordering::SeqCst);
+        match answer_one(&mut agent, Duration::from_millis(100)).await {
+            Round::Answered => {
+                answered.fetch_add(1, Ordering::SeqCst);
+            }
+            Round::Quiet => {}
+            Round::Ended(end) => return Some(end),
         }
     }
+    None
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -142,7 +197,7 @@ async fn missed_rounds_count_and_extra_sessions_earn_no_extra_rounds() {
     let honest_agent = gpu_agent(&verifier.endpoint, "honest", keys[0].clone());
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let (looped, hydra_answered) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let mut plays = vec![
+    let plays = vec![
         tokio::spawn(one_shot(
             verifier.endpoint.clone(),
             keys[1].clone(),
@@ -155,10 +210,15 @@ async fn missed_rounds_count_and_extra_sessions_earn_no_extra_rounds() {
             stop.clone(),
         )),
     ];
+    // Three sessions of one node, opened one after the other: each newer one ends the
+    // one before, so only the last stays live.
+    let mut heads = Vec::new();
     for _ in 0..3 {
-        plays.push(tokio::spawn(parallel_session(
-            verifier.endpoint.clone(),
-            keys[3].clone(),
+        let session = Scripted::open(&verifier.endpoint, keys[3].clone())
+            .await
+            .expect("opens");
+        heads.push(tokio::spawn(parallel_session(
+            session,
             hydra_answered.clone(),
             stop.clone(),
         )));
@@ -167,6 +227,10 @@ async fn missed_rounds_count_and_extra_sessions_earn_no_extra_rounds() {
     stop_tx.send(true).expect("stop");
     for play in plays {
         play.await.expect("rogue ran");
+    }
+    let mut ends = Vec::new();
+    for head in heads {
+        ends.push(head.await.expect("session ran"));
     }
     honest_agent.stop().await;
     verifier.stop().await;
@@ -207,6 +271,14 @@ async fn missed_rounds_count_and_extra_sessions_earn_no_extra_rounds() {
             "{name} was challenged more than once per round: {answered} answered, {t:?}"
         );
     }
+
+    assert!(
+        ends[..2]
+            .iter()
+            .all(|end| end.as_deref().is_some_and(|e| e.starts_with("Replaced"))),
+        "the older sessions are replaced: {ends:?}"
+    );
+    assert_eq!(ends[2], None, "the newest session stays live: {ends:?}");
 
     let policy = epoch::policy(&epoch::policy_yaml(EPOCH_SECONDS));
     let closed = epoch::close(&sink, &[&honest, &lazy, &looper, &hydra], &policy, n);

@@ -527,6 +527,12 @@ async fn flooding_and_crowding_agents_get_resource_exhausted() {
         &key(11).public(),
         storage_declared(1),
     ));
+    index.upsert(entry(
+        Role::Storage,
+        "sn-crowd",
+        &key(13).public(),
+        storage_declared(1),
+    ));
     let tight = Settings {
         session_rate: 2.0,
         session_burst: 5,
@@ -535,10 +541,10 @@ async fn flooding_and_crowding_agents_get_resource_exhausted() {
     };
     let verifier = start(tight, index, sink, "127.0.0.1:0").await;
     let mut flooder = Scripted::open(&verifier.endpoint, key(11)).await.unwrap();
-    let crowd = Scripted::open(&verifier.endpoint, key(11))
+    let crowd = Scripted::open(&verifier.endpoint, key(13))
         .await
         .err()
-        .expect("over the session limit");
+        .expect("another node over the session limit");
     assert_eq!(crowd.code(), tonic::Code::ResourceExhausted);
     for _ in 0..20 {
         flooder
@@ -554,5 +560,86 @@ async fn flooding_and_crowding_agents_get_resource_exhausted() {
     let refused = &verifier.verifier.metrics.sessions_refused;
     assert_eq!(refused.with_label_values(&["RateLimited"]).get(), 1);
     assert_eq!(refused.with_label_values(&["AtCapacity"]).get(), 1);
+    verifier.stop().await;
+}
+
+/// Opens a session stream and never says hello (an unauthenticated connection).
+async fn silent(
+    endpoint: &str,
+) -> Result<
+    (
+        tokio::sync::mpsc::Sender<v1::AgentMessage>,
+        tonic::Streaming<v1::VerifierMessage>,
+    ),
+    tonic::Status,
+> {
+    let mut client = v1::verifier_client::VerifierClient::connect(endpoint.to_string())
+        .await
+        .unwrap();
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    let inbound = client
+        .session(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await?
+        .into_inner();
+    Ok((tx, inbound))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_connections_cannot_take_a_nodes_session_slot() {
+    let (index, sink) = (NodeIndex::new(), Arc::new(MemorySink::default()));
+    index.upsert(entry(
+        Role::Storage,
+        "sn",
+        &key(12).public(),
+        storage_declared(1),
+    ));
+    let tight = Settings {
+        max_sessions: 1,
+        hello_timeout: Duration::from_secs(4),
+        ..settings()
+    };
+    let budget = depin_operator::verifier::handshake_budget(tight.max_sessions);
+    let verifier = start(tight, index, sink, "127.0.0.1:0").await;
+    // The flood fills the handshake budget, not the one session slot.
+    let mut flood = Vec::new();
+    for _ in 0..budget {
+        flood.push(silent(&verifier.endpoint).await.expect("a handshake slot"));
+    }
+    let Err(over) = silent(&verifier.endpoint).await else {
+        panic!("a connection over the handshake budget was served");
+    };
+    assert_eq!(over.code(), tonic::Code::ResourceExhausted, "{over}");
+    let refused = verifier.verifier.metrics.sessions_refused.clone();
+    assert_eq!(
+        refused.with_label_values(&["HelloTimeout"]).get(),
+        0,
+        "the flood was opened inside one hello timeout"
+    );
+    // Each silent connection is cut at the hello timeout; then the node gets its slot.
+    eventually(10, "the flood timed out", || {
+        refused.with_label_values(&["HelloTimeout"]).get() == u64::try_from(budget).unwrap()
+    })
+    .await;
+    let node = Scripted::open(&verifier.endpoint, key(12))
+        .await
+        .expect("the node gets the session slot after the flood timed out");
+    assert_eq!(
+        refused.with_label_values(&["HandshakesAtCapacity"]).get(),
+        1
+    );
+    // A second session of the same node replaces the first (one live session per node),
+    // so a restarted agent is not locked out by its old connection.
+    let mut old = node;
+    let _new = Scripted::open(&verifier.endpoint, key(12))
+        .await
+        .expect("the newer session takes over the node's slot");
+    let ended = loop {
+        if let Err(status) = old.next().await {
+            break status;
+        }
+    };
+    assert_eq!(ended.code(), tonic::Code::Aborted, "{ended}");
+    assert!(ended.message().starts_with("Replaced"), "{ended}");
+    drop(flood);
     verifier.stop().await;
 }

@@ -204,7 +204,18 @@ pub struct Verifier {
     pub health: Arc<health::NodeHealth>,
     key: NodeKey,
     sessions: Arc<Semaphore>,
+    /// Connections that have not yet proven a node key: their own small budget, so a
+    /// flood of unauthenticated connections cannot take the slots of real nodes.
+    handshakes: Arc<Semaphore>,
+    /// The one live session of each node.
+    live: session::LiveSessions,
     shutdown: Shutdown,
+}
+
+/// Concurrent unauthenticated handshakes allowed for `max_sessions` sessions: an eighth,
+/// at least 16 (a fleet reconnecting after a restart handshakes in waves), at most 1024.
+pub fn handshake_budget(max_sessions: usize) -> usize {
+    max_sessions.div_ceil(8).clamp(16, 1024)
 }
 
 impl Verifier {
@@ -247,6 +258,8 @@ impl Verifier {
         );
         Ok(Arc::new(Self {
             sessions: Arc::new(Semaphore::new(settings.max_sessions)),
+            handshakes: Arc::new(Semaphore::new(handshake_budget(settings.max_sessions))),
+            live: session::LiveSessions::default(),
             settings,
             beacon,
             index,

@@ -285,6 +285,14 @@ impl Scripted {
             .unwrap();
     }
 
+    /// Sends `body`; false once the verifier has ended the session.
+    pub async fn try_send(&self, body: Out) -> bool {
+        self.tx
+            .send(v1::AgentMessage { body: Some(body) })
+            .await
+            .is_ok()
+    }
+
     /// The next message, within 10 s.
     pub async fn next(&mut self) -> Result<In, tonic::Status> {
         let message = tokio::time::timeout(Duration::from_secs(10), self.inbound.message())

@@ -15,14 +15,16 @@ use super::state::ledger::{self, Challenge, NodeLedger, RETENTION_MS};
 use super::state::schedule::Schedule;
 use depin_proof::RejectReason;
 use depin_proof::gpu::GpuChallenge;
+use depin_proof::identity::PublicKey;
 use depin_proof::session::{HelloContext, ServerNonce, Session, verify_hello};
 use depin_proof::storage::StorageChallenge;
 use depin_proto::config::Role;
 use depin_proto::v1::{self, agent_message::Body as In, verifier_message::Body as Out};
 use depin_proto::wire;
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
@@ -54,17 +56,20 @@ impl v1::verifier_server::Verifier for VerifierService {
         request: Request<Streaming<v1::AgentMessage>>,
     ) -> Result<Response<Self::SessionStream>, Status> {
         let v = &self.verifier;
-        let Ok(permit) = v.sessions.clone().try_acquire_owned() else {
+        // A session slot is taken only once the hello is verified (in `run`); until then
+        // the connection holds one of the few handshake slots, for at most the hello
+        // timeout.
+        let Ok(handshake) = v.handshakes.clone().try_acquire_owned() else {
             v.metrics
                 .sessions_refused
-                .with_label_values(&["AtCapacity"])
+                .with_label_values(&["HandshakesAtCapacity"])
                 .inc();
             return Err(Status::resource_exhausted(
-                "verifier is at its session limit; retry later",
+                "too many connections are saying hello; retry later",
             ));
         };
         let (tx, rx) = mpsc::channel(OUTBOUND_BUFFER);
-        tokio::spawn(run(v.clone(), request.into_inner(), tx, permit));
+        tokio::spawn(run(v.clone(), request.into_inner(), tx, handshake));
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 
@@ -102,7 +107,7 @@ async fn run(
     v: Arc<Verifier>,
     mut inbound: Streaming<v1::AgentMessage>,
     out: Outbound,
-    _permit: OwnedSemaphorePermit,
+    handshake: OwnedSemaphorePermit,
 ) {
     let nonce = ServerNonce::random();
     let hello = v1::ServerHello {
@@ -121,9 +126,36 @@ async fn run(
     let (session, entry) = match accept(&v, &mut inbound, &nonce).await {
         Ok(accepted) => accepted,
         Err(status) => {
+            drop(handshake);
             let _ = out.send(Err(status)).await;
             return;
         }
+    };
+    drop(handshake);
+    // One live session per node: the newest replaces the one before (an agent that
+    // restarted must not wait for its old connection to time out), and takes over its
+    // slot once it has ended.
+    let (claim, replaced, took_over) = v.live.claim(&session.node);
+    let permit = if took_over {
+        tokio::time::timeout(v.settings.hello_timeout, v.sessions.clone().acquire_owned())
+            .await
+            .ok()
+            .and_then(Result::ok)
+    } else {
+        v.sessions.clone().try_acquire_owned().ok()
+    };
+    let Some(_permit) = permit else {
+        v.live.release(&session.node, claim);
+        v.metrics
+            .sessions_refused
+            .with_label_values(&["AtCapacity"])
+            .inc();
+        let _ = out
+            .send(Err(Status::resource_exhausted(
+                "verifier is at its session limit; retry later",
+            )))
+            .await;
+        return;
     };
     let kind = entry.id.kind();
     tracing::info!(node = %entry.id, session_key = %session.session_key, "session opened");
@@ -149,6 +181,7 @@ async fn run(
             schedule.start_beacons(now_ms(), interval, offset);
         }
         let live = Live {
+            replaced,
             ledger: v.ledger.node(&session.node),
             schedule,
             bucket: TokenBucket::new(v.settings.session_rate, v.settings.session_burst),
@@ -159,7 +192,43 @@ async fn run(
         let reason = live.run(inbound).await;
         tracing::info!(node = %entry.id, %reason, "session closed");
     }
+    v.live.release(&entry.key, claim);
     gauge.dec();
+}
+
+/// The live session of each node, so a node has at most one.
+#[derive(Default)]
+pub struct LiveSessions {
+    next: std::sync::atomic::AtomicU64,
+    by_node: Mutex<HashMap<PublicKey, (u64, oneshot::Sender<()>)>>,
+}
+
+impl LiveSessions {
+    /// Makes a new session `node`'s live one, ending the previous one; returns the claim
+    /// (for [`Self::release`]), what fires when a newer session replaces this one, and
+    /// whether it replaced one.
+    fn claim(&self, node: &PublicKey) -> (u64, oneshot::Receiver<()>, bool) {
+        let id = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (replace, replaced) = oneshot::channel();
+        let previous = self
+            .by_node
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(*node, (id, replace));
+        let took_over = previous.is_some();
+        if let Some((_, end)) = previous {
+            let _ = end.send(());
+        }
+        (id, replaced, took_over)
+    }
+
+    /// Forgets `node`'s live session if it is still claim `id`.
+    fn release(&self, node: &PublicKey, id: u64) {
+        let mut by_node = self.by_node.lock().unwrap_or_else(PoisonError::into_inner);
+        if by_node.get(node).is_some_and(|(live, _)| *live == id) {
+            by_node.remove(node);
+        }
+    }
 }
 
 /// Reads and checks the hello: the first message, within the timeout, from a known node.
@@ -250,6 +319,8 @@ impl TokenBucket {
 
 /// One authenticated session (its message handling is in `respond.rs`).
 struct Live {
+    /// Fires when a newer session of the same node takes over.
+    replaced: oneshot::Receiver<()>,
     v: Arc<Verifier>,
     session: Session,
     out: Outbound,
@@ -276,6 +347,7 @@ impl Live {
                 },
                 () = tokio::time::sleep_until(wake) => self.tick().await.err(),
                 () = self.out.closed() => return "agent went away".into(),
+                _ = &mut self.replaced => Some(Status::aborted("Replaced: a newer session of this node took over")),
                 () = &mut shutdown => Some(Status::unavailable("verifier shutting down; reconnect")),
             };
             if let Some(status) = ended {
