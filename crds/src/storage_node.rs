@@ -131,7 +131,7 @@ pub struct StorageLedgerStatus {
 }
 
 /// Storj-style beta reputation.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReputationStatus {
     /// Decayed success weight α.
@@ -144,6 +144,18 @@ pub struct ReputationStatus {
     #[serde(default = "one")]
     #[schemars(schema_with = "crate::schema::weight")]
     pub score: String,
+}
+
+/// A node with no audits yet: score 1 (the derived default, an empty score, is not a
+/// valid weight, and the apiserver refuses a CRD whose schema default does not validate).
+impl Default for ReputationStatus {
+    fn default() -> Self {
+        Self {
+            alpha: 0.0,
+            beta: 0.0,
+            score: one(),
+        }
+    }
 }
 
 /// One accepted sector: its fixed root and deadline history since its last reset.
