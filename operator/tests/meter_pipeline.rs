@@ -273,3 +273,100 @@ async fn readings_signed_during_a_partition_survive_an_agent_crash() {
     verifier.stop().await;
     let _ = std::fs::remove_dir_all(&state);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_verifier_continues_the_chain_and_keeps_the_serial_claim() {
+    // The chain tip and serial claim live in status.meter (here: the sink both verifier
+    // instances share, as two leaders share the CRs), not in the leader's memory.
+    let (index, sink) = (NodeIndex::new(), Arc::new(MemorySink::default()));
+    let (roof, squatter) = (NodeKey::from_seed([31; 32]), NodeKey::from_seed([32; 32]));
+    index.upsert(entry(Role::Meter, "roof", &roof.public(), declared()));
+    index.upsert(entry(
+        Role::Meter,
+        "squatter",
+        &squatter.public(),
+        declared(),
+    ));
+    let slot = now_ms() / (u64::from(SLOT_S) * 1000);
+    let mut head = ChainHead::default();
+    // 2 Wh per 2 s slot: 3.6 kW on a 10 kW array at noon, inside every bound.
+    let send = async |agent: &mut Scripted, reading: depin_proof::meter::SignedReading| {
+        agent
+            .send(Out::MeterReading(wire::meter_reading_to_wire(&reading)))
+            .await;
+        agent.receipt().await.0
+    };
+    let first = start(settings(), index.clone(), sink.clone(), "127.0.0.1:0").await;
+    let mut agent = Scripted::open(&first.endpoint, roof.clone())
+        .await
+        .expect("hello");
+    for (at, wh) in [(slot - 2, 5_000), (slot - 1, 5_002)] {
+        let reading = head
+            .next(&roof, "SN-ROOF", at, wh, 3_600, 1)
+            .expect("signed");
+        assert_eq!(send(&mut agent, reading).await.verdict, Ok(()));
+    }
+    let before: u128 = sink
+        .tally("fleet", "roof")
+        .and_then(|t| t.work_units)
+        .expect("credited")
+        .parse()
+        .expect("units");
+    assert!(before > 0, "the second link credits energy");
+    drop(agent);
+    first.stop().await;
+
+    // A new leader: nothing in memory, everything in the CRs.
+    let second = start(settings(), index, sink.clone(), "127.0.0.1:0").await;
+    let mut thief = Scripted::open(&second.endpoint, squatter.clone())
+        .await
+        .expect("hello");
+    let mut thief_head = ChainHead::default();
+    let stolen = thief_head
+        .next(&squatter, "SN-ROOF", slot, 9_000, 0, 1)
+        .expect("signed");
+    assert_eq!(
+        send(&mut thief, stolen).await.verdict,
+        Err(RejectReason::DuplicateMeterSerial),
+        "the squatter spoke first after the restart, but the recorded claim is older"
+    );
+    let mut agent = Scripted::open(&second.endpoint, roof.clone())
+        .await
+        .expect("hello");
+    let rollback = head
+        .next(&roof, "SN-ROOF", slot, 4_000, 0, 1)
+        .expect("signed");
+    assert_eq!(
+        send(&mut agent, rollback).await.verdict,
+        Err(RejectReason::RegisterRollback),
+        "a rollback across the restart is caught, not taken as a new baseline"
+    );
+    let mut honest_head = ChainHead::default();
+    // The honest continuation of the recorded chain (the rolled-back link was refused, so
+    // the verifier's tip is still slot − 1's link: re-sign from there).
+    for (at, wh) in [(slot - 2, 5_000), (slot - 1, 5_002)] {
+        honest_head.next(&roof, "SN-ROOF", at, wh, 3_600, 1);
+    }
+    let next = honest_head
+        .next(&roof, "SN-ROOF", slot + 1, 5_004, 1_800, 1)
+        .expect("signed");
+    assert_eq!(send(&mut agent, next).await.verdict, Ok(()));
+    let after: u128 = sink
+        .tally("fleet", "roof")
+        .and_then(|t| t.work_units)
+        .expect("credited")
+        .parse()
+        .expect("units");
+    assert_eq!(
+        after - before,
+        before,
+        "the first link after the restart is credited like any other (not a 0 Wh baseline)"
+    );
+    let thief_tally = sink.tally("fleet", "squatter").expect("tally");
+    assert_eq!(
+        (thief_tally.accepted, thief_tally.work_units.as_deref()),
+        (0, None),
+        "{thief_tally:?}"
+    );
+    second.stop().await;
+}

@@ -209,6 +209,8 @@ pub struct Verifier {
     handshakes: Arc<Semaphore>,
     /// The one live session of each node.
     live: session::LiveSessions,
+    /// Set once every MeterBridge's recorded chain and claim is back in `meters`.
+    meters_restored: tokio::sync::OnceCell<()>,
     shutdown: Shutdown,
 }
 
@@ -260,6 +262,7 @@ impl Verifier {
             sessions: Arc::new(Semaphore::new(settings.max_sessions)),
             handshakes: Arc::new(Semaphore::new(handshake_budget(settings.max_sessions))),
             live: session::LiveSessions::default(),
+            meters_restored: tokio::sync::OnceCell::new(),
             settings,
             beacon,
             index,
@@ -288,6 +291,32 @@ impl Verifier {
             .and_then(|n| self.index.lookup(n))
             .and_then(|e| self.index.epoch_window(&e.reward_policy));
         decide::in_time(epoch, work_ms, now_ms(), result)
+    }
+
+    /// Reads every MeterBridge's `status.meter` back into `meters`, once, before any
+    /// reading is judged: a chain continues from its recorded tip (no rollback across a
+    /// restart) and every recorded serial claim competes (no squatter speaking first).
+    /// Err leaves it to be tried again by the next reading.
+    pub async fn restore_meters(&self) -> Result<(), String> {
+        self.meters_restored
+            .get_or_try_init(|| async {
+                for entry in self.index.of_role(depin_proto::config::Role::Meter) {
+                    let tallies = match self.recorder.load(&entry).await {
+                        Ok(tallies) => tallies,
+                        Err(recorder::RecordError::Gone(_)) => continue,
+                        Err(err) => return Err(format!("{}: {err}", entry.id)),
+                    };
+                    if let Some(record) = tallies.meter {
+                        let (chain, claim) = persist::meter::from_status(entry.key, &record)
+                            .map_err(|err| format!("{}: {err}", entry.id))?;
+                        self.meters.restore(entry.key, chain, claim);
+                    }
+                }
+                tracing::info!("meter chains and serial claims restored");
+                Ok(())
+            })
+            .await
+            .map(|_| ())
     }
 
     /// GPU round length, ms (`--gpu-challenge-interval`).

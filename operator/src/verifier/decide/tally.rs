@@ -30,6 +30,9 @@ pub struct NodeTallies {
     pub proofs: Option<ProofTally>,
     /// `status.previousProofs`: the epoch before, frozen for the reward controller.
     pub previous: Option<ProofTally>,
+    /// `status.meter` (MeterBridges): the chain tip and serial claim, written with the
+    /// tallies so a restarted verifier continues the chain.
+    pub meter: Option<depin_crds::MeterRecord>,
 }
 
 /// The tally to continue from: `stored` if it belongs to `epoch`, else a fresh one (a new
@@ -60,6 +63,7 @@ pub fn roll_over(stored: NodeTallies, epoch: u64) -> (NodeTallies, u64) {
             let tallies = NodeTallies {
                 proofs: Some(current),
                 previous: stored.previous,
+                meter: stored.meter,
             };
             (tallies, counting)
         }
@@ -67,6 +71,7 @@ pub fn roll_over(stored: NodeTallies, epoch: u64) -> (NodeTallies, u64) {
             NodeTallies {
                 proofs: Some(continue_from(None, epoch)),
                 previous: Some(old),
+                meter: stored.meter,
             },
             epoch,
         ),
@@ -74,6 +79,7 @@ pub fn roll_over(stored: NodeTallies, epoch: u64) -> (NodeTallies, u64) {
             NodeTallies {
                 proofs: Some(continue_from(None, epoch)),
                 previous: stored.previous,
+                meter: stored.meter,
             },
             epoch,
         ),
@@ -224,6 +230,7 @@ mod tests {
         let stored = |p: Option<ProofTally>, q: Option<ProofTally>| NodeTallies {
             proofs: p,
             previous: q,
+            meter: None,
         };
         // (stored, wall-clock epoch) → (proofs, previous, epoch counted in)
         type Row = (NodeTallies, u64, (ProofTally, Option<ProofTally>, u64));

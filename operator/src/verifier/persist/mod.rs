@@ -3,6 +3,7 @@
 //! before any receipt leaves, and the `watch` feed of node CRs and RewardPolicies into
 //! the in-memory index.
 
+pub mod meter;
 pub mod recorder;
 pub mod sink;
 pub mod watch;

@@ -57,6 +57,8 @@ struct Pending {
     /// Which part of the node's work earned it (hotspots: beacon or witness).
     part: Option<&'static str>,
     policy: String,
+    /// MeterBridges: the chain as it stands after this result, written with it.
+    meter: Option<depin_crds::MeterRecord>,
     reply: oneshot::Sender<Result<TallySnapshot, RecordError>>,
 }
 
@@ -108,11 +110,38 @@ impl Recorder {
         result: Result<u128, RejectReason>,
         part: Option<&'static str>,
     ) -> Result<TallySnapshot, RecordError> {
+        self.record_full(node, result, part, None).await
+    }
+
+    /// [`Self::record`] for a meter reading, with the chain as it stands after it
+    /// (`status.meter`), made durable in the same write as the tally.
+    pub async fn record_meter(
+        &self,
+        node: &NodeEntry,
+        result: Result<u128, RejectReason>,
+        meter: Option<depin_crds::MeterRecord>,
+    ) -> Result<TallySnapshot, RecordError> {
+        self.record_full(node, result, None, meter).await
+    }
+
+    /// What is durable for `node` now (read straight from the sink).
+    pub async fn load(&self, node: &NodeEntry) -> Result<NodeTallies, RecordError> {
+        Ok(self.sink.load(&node.id).await?)
+    }
+
+    async fn record_full(
+        &self,
+        node: &NodeEntry,
+        result: Result<u128, RejectReason>,
+        part: Option<&'static str>,
+        meter: Option<depin_crds::MeterRecord>,
+    ) -> Result<TallySnapshot, RecordError> {
         let (reply, done) = oneshot::channel();
         let mut pending = Pending {
             result,
             part,
             policy: node.reward_policy.clone(),
+            meter,
             reply,
         };
         // A writer that ended (its node was gone) is replaced once.
@@ -296,5 +325,8 @@ fn apply_batch(
         .iter()
         .map(|p| tally::apply(current, epoch, p.result, p.part, &at))
         .collect();
+    if let Some(meter) = batch.iter().rev().find_map(|p| p.meter.clone()) {
+        next.meter = Some(meter);
+    }
     (next, snapshots)
 }

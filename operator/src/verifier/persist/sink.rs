@@ -122,6 +122,16 @@ fn parse_tally(
     status: Option<&serde_json::Value>,
     field: &str,
 ) -> Result<Option<ProofTally>, SinkError> {
+    parse_field(node, status, field)
+}
+
+/// `status.<field>` of a node CR; one that does not parse is an error naming the field,
+/// never silently a fresh start (which could restart a meter chain from a new baseline).
+fn parse_field<T: serde::de::DeserializeOwned>(
+    node: &NodeId,
+    status: Option<&serde_json::Value>,
+    field: &str,
+) -> Result<Option<T>, SinkError> {
     match status.and_then(|s| s.get(field)) {
         None | Some(serde_json::Value::Null) => Ok(None),
         Some(value) => serde_json::from_value(value.clone())
@@ -160,6 +170,7 @@ impl TallySink for KubeSink {
             Ok(NodeTallies {
                 proofs: parse_tally(node, status, "proofs")?,
                 previous: parse_tally(node, status, "previousProofs")?,
+                meter: parse_field(node, status, "meter")?,
             })
         })
     }
@@ -179,6 +190,9 @@ impl TallySink for KubeSink {
             }
             if let Some(previous) = &tallies.previous {
                 status.insert("previousProofs".into(), serde_json::json!(previous));
+            }
+            if let Some(meter) = &tallies.meter {
+                status.insert("meter".into(), serde_json::json!(meter));
             }
             let body = serde_json::json!({
                 "apiVersion": resource.api_version,

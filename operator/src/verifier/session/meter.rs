@@ -4,6 +4,7 @@
 
 use super::{Live, receipt_message};
 use crate::verifier::decide::meter::{credit, reading, rules_for};
+use crate::verifier::persist;
 use crate::verifier::state::index::NodeEntry;
 use crate::verifier::{Verifier, now_ms};
 use depin_proof::RejectReason;
@@ -50,6 +51,12 @@ impl Live {
             }
         };
         let id = ChallengeId(signed.hash());
+        if let Err(err) = v.restore_meters().await {
+            tracing::warn!(%err, "meter history not restored; readings wait");
+            return Err(Status::unavailable(format!(
+                "meter history not loaded yet ({err}); reconnect and resend"
+            )));
+        }
         let Some(rules) = rules_for(&entry.declared) else {
             // Not a (valid) MeterBridge: nothing it reads can be credited.
             v.metrics.count(KIND, Err(RejectReason::UnknownNode));
@@ -76,7 +83,11 @@ impl Live {
                 ))
                 .await;
         }
-        match v.recorder.record(&entry, result).await {
+        let record = v
+            .meters
+            .snapshot(&node)
+            .and_then(|(chain, claim)| persist::meter::to_status(&chain, claim.as_ref()));
+        match v.recorder.record_meter(&entry, result, record).await {
             Ok(tally) => {
                 let reply = meter_receipt(&v, node, id, result.map(|_| ()), Some(tally));
                 self.send(reply).await

@@ -1,17 +1,17 @@
-//! Every MeterBridge's reading chain and the fleet's serial claims, in memory. The rule
-//! that judges a reading against them is `decide::meter`.
+//! Every MeterBridge's reading chain and the fleet's serial claims, in memory, backed by
+//! each bridge's `status.meter`. The rule that judges a reading against them is
+//! `decide::meter`.
 //!
-//! Trade-off, on purpose: chains live in memory only. After a verifier restart (or a
-//! leader change) a node's chain is rebuilt from the first reading that arrives: that
-//! reading is checked (signature, serial, window) and becomes the baseline, proving 0 Wh;
-//! every later link is checked in full. An agent could therefore roll its register back
-//! exactly across a verifier restart and go unnoticed for one link, at the cost of the
-//! energy of that interval (0 is credited for it). Persisting the tip in the CR status
-//! would close that gap, but status writes belong to the recorder, and a tip written
-//! there would need the same group-commit care; left for later.
+//! Durability: every reading's tally write also carries the bridge's chain tip, solar day
+//! and serial claim (`persist::meter`, one status write, so they cannot disagree), and a
+//! restarted verifier reads every bridge's record back (`Verifier::restore_meters`)
+//! before it judges any reading. A rollback across a restart is therefore caught like any
+//! other, and a squatter that speaks first after a restart loses to the older recorded
+//! claim. What is not kept: the per-slot window (one report per slot) before the tip;
+//! readings for slots before the tip are refused by the sequence rule anyway.
 
 use depin_proof::identity::PublicKey;
-use depin_proof::meter::{ChainTip, MeterChain, SerialBook};
+use depin_proof::meter::{ChainTip, MeterChain, SerialBook, SerialClaim};
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -64,6 +64,31 @@ impl MeterBook {
         {
             *chain = before;
         }
+    }
+
+    /// Takes back a node's recorded chain and serial claim (a restarted verifier, before
+    /// it judges any reading); a chain already in memory is newer and is kept.
+    pub fn restore(&self, node: PublicKey, chain: Option<MeterChain>, claim: Option<SerialClaim>) {
+        let mut chains = self.lock();
+        if let Some(chain) = chain {
+            chains.by_node.entry(node).or_insert(chain);
+        }
+        if let Some(claim) = claim {
+            chains.serials.restore(claim);
+        }
+    }
+
+    /// The node's chain and the claim it holds on its tip's serial, to record.
+    pub fn snapshot(&self, node: &PublicKey) -> Option<(MeterChain, Option<SerialClaim>)> {
+        let chains = self.lock();
+        let chain = chains.by_node.get(node)?.clone();
+        let claim = chain
+            .tip
+            .as_ref()
+            .and_then(|tip| chains.serials.winner(&tip.meter_serial))
+            .filter(|claim| claim.node == *node)
+            .cloned();
+        Some((chain, claim))
     }
 
     /// The node's chain tip (tests, debugging).
