@@ -15,7 +15,13 @@ pub const KIND_LABELS: [&str; 5] = [
 ];
 
 /// Why a session was refused or ended by the verifier (label values of `sessions_refused_total`).
-pub const SESSION_REFUSALS: [&str; 4] = ["AtCapacity", "RateLimited", "HelloTimeout", "BadHello"];
+pub const SESSION_REFUSALS: [&str; 5] = [
+    "AtCapacity",
+    "HandshakesAtCapacity",
+    "RateLimited",
+    "HelloTimeout",
+    "BadHello",
+];
 
 /// Everything the verifier counts.
 #[derive(Clone)]
@@ -40,6 +46,8 @@ pub struct VerifierMetrics {
     pub tally_writes: IntCounterVec,
     /// Results per durable tally write (how well writes are batched).
     pub tally_batch_size: Histogram,
+    /// Supervised verifier tasks that stopped unexpectedly, by task.
+    pub task_failures: IntCounterVec,
 }
 
 impl VerifierMetrics {
@@ -104,7 +112,19 @@ impl VerifierMetrics {
             HistogramOpts::new("tally_batch_size", "Proof results per status.proofs write.")
                 .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0]),
         )?;
-        for metric in [&proofs_accepted, &challenges_issued, &deadlines_missed] {
+        let task_failures = IntCounterVec::new(
+            Opts::new(
+                "verifier_task_failures_total",
+                "Supervised verifier tasks that stopped unexpectedly (the verifier then stops).",
+            ),
+            &["task"],
+        )?;
+        for metric in [
+            &proofs_accepted,
+            &challenges_issued,
+            &deadlines_missed,
+            &task_failures,
+        ] {
             registry.register(Box::new(metric.clone()))?;
         }
         registry.register(Box::new(proofs_rejected.clone()))?;
@@ -125,6 +145,7 @@ impl VerifierMetrics {
             }
         }
         sector_commitments.with_label_values(&["Accepted"]);
+        task_failures.with_label_values(&["gpu-rounds"]);
         for reason in SESSION_REFUSALS {
             sessions_refused.with_label_values(&[reason]);
         }
@@ -142,6 +163,7 @@ impl VerifierMetrics {
             sessions_refused,
             tally_writes,
             tally_batch_size,
+            task_failures,
         })
     }
 

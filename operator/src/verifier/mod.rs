@@ -372,19 +372,22 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// Serves the verifier on `listener` until `shutdown` resolves.
+/// Serves the verifier on `listener` until `shutdown` resolves. The GPU round accounting
+/// runs beside the server and is supervised by it: should it end early (a panic), serving
+/// stops with an error, so the operator exits and is restarted rather than keep serving
+/// without counting missed rounds.
 pub async fn serve(
     verifier: Arc<Verifier>,
     listener: tokio::net::TcpListener,
-) -> Result<(), tonic::transport::Error> {
+) -> anyhow::Result<()> {
     let shutdown = verifier.shutdown.signal();
-    tokio::spawn(session::rounds::account(verifier.clone()));
+    let mut rounds = tokio::spawn(session::rounds::account(verifier.clone()));
     let service = depin_proto::v1::verifier_server::VerifierServer::new(
-        session::VerifierService::new(verifier),
+        session::VerifierService::new(verifier.clone()),
     )
     .max_decoding_message_size(MAX_MESSAGE_BYTES)
     .max_encoding_message_size(MAX_MESSAGE_BYTES);
-    tonic::transport::Server::builder()
+    let server = tonic::transport::Server::builder()
         // Keepalives find agents that vanished without closing (node power loss), so their
         // session slots and gauges are released.
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
@@ -393,8 +396,22 @@ pub async fn serve(
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),
             shutdown,
-        )
-        .await
+        );
+    tokio::select! {
+        served = server => {
+            rounds.abort();
+            Ok(served?)
+        }
+        ended = &mut rounds => {
+            verifier.metrics.task_failures.with_label_values(&["gpu-rounds"]).inc();
+            let why = match ended {
+                Err(err) if err.is_panic() => "panicked",
+                _ => "ended",
+            };
+            tracing::error!(why, "GPU round accounting stopped; stopping the verifier");
+            anyhow::bail!("GPU round accounting {why}")
+        }
+    }
 }
 
 /// The operator's verifier: kube-fed index, status.proofs sink, gRPC on `--grpc-addr`.
