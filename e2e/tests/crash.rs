@@ -194,10 +194,10 @@ async fn run(client: &Client, ns: &TestNamespace, policy_name: &str) -> anyhow::
     let storage = apply(&ns.api::<StorageNode>(), &sn).await?;
     let gpu = apply(&ns.api::<GpuWorker>(), &gw).await?;
     let (sn_name, gw_name) = (storage.name_any(), gpu.name_any());
-    wait_ready(&ns.api::<StorageNode>(), &sn_name, |n| n.status.as_ref()).await?;
-    wait_ready(&ns.api::<GpuWorker>(), &gw_name, |n| n.status.as_ref()).await?;
 
-    // Watch the tallies the whole time (every second: far more often than they roll).
+    // Watch the tallies the whole time (every second: far more often than they roll),
+    // from the moment the CRs exist: the verifier counts a GpuWorker's missed rounds from
+    // then on, before its pod is ready, so the first epochs already have tallies.
     let observed = Arc::new(Mutex::new(Observed::default()));
     let watcher = {
         let (observed, sns, gws) = (
@@ -209,6 +209,7 @@ async fn run(client: &Client, ns: &TestNamespace, policy_name: &str) -> anyhow::
             format!("{}/{sn_name}", ns.name),
             format!("{}/{gw_name}", ns.name),
         );
+        let (sn_name, gw_name) = (sn_name.clone(), gw_name.clone());
         tokio::spawn(async move {
             loop {
                 if let Ok(n) = sns.get(&sn_name).await {
@@ -221,6 +222,9 @@ async fn run(client: &Client, ns: &TestNamespace, policy_name: &str) -> anyhow::
             }
         })
     };
+
+    wait_ready(&ns.api::<StorageNode>(), &sn_name, |n| n.status.as_ref()).await?;
+    wait_ready(&ns.api::<GpuWorker>(), &gw_name, |n| n.status.as_ref()).await?;
 
     let pods: Api<Pod> = Api::namespaced(client.clone(), OPERATOR_NAMESPACE);
     let leases: Api<Lease> = Api::namespaced(client.clone(), OPERATOR_NAMESPACE);
