@@ -4,6 +4,9 @@
 use kube::{Client, Config};
 use thiserror::Error;
 
+/// Tries of one request the operator answers 429 (rate-limited), a second apart.
+const RATE_LIMIT_TRIES: u32 = 5;
+
 /// Name of the operator Service's HTTP port (the chart's `http`, 8080); the service proxy
 /// addresses ports by name so the number can change without breaking the plugin.
 pub const HTTP_PORT_NAME: &str = "http";
@@ -155,15 +158,31 @@ impl OperatorAccess {
                 path.to_owned(),
             ),
         };
-        let request = http::Request::get(request_path)
-            .body(Vec::new())
-            .map_err(|e| unreachable(kube::Error::HttpError(e)))?;
-        match client.request_text(request).await {
-            Ok(text) => Ok(text),
-            Err(kube::Error::Api(status)) => {
-                Err(self.answered(what, status.code, status.reason.as_str(), status.message))
+        // The operator rate-limits each client address (429, Retry-After: 1): wait and
+        // ask again a few times before giving up.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let request = http::Request::get(request_path.clone())
+                .body(Vec::new())
+                .map_err(|e| unreachable(kube::Error::HttpError(e)))?;
+            match client.request_text(request).await {
+                Ok(text) => return Ok(text),
+                Err(kube::Error::Api(status))
+                    if status.code == 429 && attempt < RATE_LIMIT_TRIES =>
+                {
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+                Err(kube::Error::Api(status)) => {
+                    return Err(self.answered(
+                        what,
+                        status.code,
+                        status.reason.as_str(),
+                        status.message,
+                    ));
+                }
+                Err(err) => return Err(unreachable(err)),
             }
-            Err(err) => Err(unreachable(err)),
         }
     }
 

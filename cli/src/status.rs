@@ -1,6 +1,6 @@
 //! `kubectl depin status`: the fleet as a table (the demo fleet prints the same).
 
-use depin_crds::{GpuWorker, HotspotGateway, MeterBridge, NodeStatus, StorageNode};
+use depin_crds::{GpuWorker, HotspotGateway, MeterBridge, NodeSpec, NodeStatus, StorageNode};
 use k8s_openapi::NamespaceResourceScope;
 use kube::api::ListParams;
 use kube::{Api, Client, Resource, ResourceExt};
@@ -16,6 +16,8 @@ pub struct NodeRow {
     pub kind: String,
     /// CR name.
     pub name: String,
+    /// The RewardPolicy that pays it (`spec.rewardPolicy`).
+    pub policy: String,
     /// Status as the operator wrote it.
     pub status: Option<NodeStatus>,
 }
@@ -44,7 +46,13 @@ impl NodeRow {
             .conditions
             .iter()
             .filter(|c| {
-                matches!(c.type_.as_str(), "Degraded" | "InvalidSpec") && c.status == "True"
+                let bad_when = match c.type_.as_str() {
+                    "Degraded" | "InvalidSpec" | "Disqualified" | "CapacityLimited" => "True",
+                    // Nothing pays a node whose RewardPolicy is missing.
+                    "PolicyResolved" => "False",
+                    _ => return false,
+                };
+                c.status == bad_when
             })
             .map(|c| format!("{}:{}", c.type_, c.reason))
             .collect();
@@ -59,7 +67,7 @@ impl NodeRow {
 async fn rows_of<K>(
     client: &Client,
     namespace: Option<&str>,
-    status: fn(&K) -> Option<&NodeStatus>,
+    status: fn(&K) -> (Option<&NodeStatus>, &str),
 ) -> anyhow::Result<Vec<NodeRow>>
 where
     K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
@@ -76,21 +84,43 @@ where
         .await?
         .items
         .iter()
-        .map(|n| NodeRow {
-            namespace: n.namespace().unwrap_or_default(),
-            kind: K::kind(&()).into(),
-            name: n.name_any(),
-            status: status(n).cloned(),
+        .map(|n| {
+            let (status, policy) = status(n);
+            NodeRow {
+                namespace: n.namespace().unwrap_or_default(),
+                kind: K::kind(&()).into(),
+                name: n.name_any(),
+                policy: policy.to_string(),
+                status: status.cloned(),
+            }
         })
         .collect())
 }
 
 /// Every node of the four kinds, in `namespace` or everywhere, grouped by kind.
 pub async fn fleet(client: &Client, namespace: Option<&str>) -> anyhow::Result<Vec<NodeRow>> {
-    let mut rows = rows_of::<HotspotGateway>(client, namespace, |n| n.status.as_ref()).await?;
-    rows.extend(rows_of::<StorageNode>(client, namespace, |n| n.status.as_ref()).await?);
-    rows.extend(rows_of::<GpuWorker>(client, namespace, |n| n.status.as_ref()).await?);
-    rows.extend(rows_of::<MeterBridge>(client, namespace, |n| n.status.as_ref()).await?);
+    let mut rows = rows_of::<HotspotGateway>(client, namespace, |n| {
+        (n.status.as_ref(), n.spec.reward_policy())
+    })
+    .await?;
+    rows.extend(
+        rows_of::<StorageNode>(client, namespace, |n| {
+            (n.status.as_ref(), n.spec.reward_policy())
+        })
+        .await?,
+    );
+    rows.extend(
+        rows_of::<GpuWorker>(client, namespace, |n| {
+            (n.status.as_ref(), n.spec.reward_policy())
+        })
+        .await?,
+    );
+    rows.extend(
+        rows_of::<MeterBridge>(client, namespace, |n| {
+            (n.status.as_ref(), n.spec.reward_policy())
+        })
+        .await?,
+    );
     Ok(rows)
 }
 
@@ -177,8 +207,12 @@ mod tests {
                 namespace: "fleet".into(),
                 kind: "StorageNode".into(),
                 name: "sn-1".into(),
+                policy: "default".into(),
                 status: Some(NodeStatus {
-                    conditions: vec![cond("Ready", "True", "AgentReady")],
+                    conditions: vec![
+                        cond("Ready", "True", "AgentReady"),
+                        cond("PolicyResolved", "True", "PolicyFound"),
+                    ],
                     key_prefix: Some("abcdef012345".into()),
                     proofs: Some(ProofTally {
                         accepted: 7,
@@ -198,10 +232,12 @@ mod tests {
                 namespace: "fleet".into(),
                 kind: "GpuWorker".into(),
                 name: "gpu-1".into(),
+                policy: "default".into(),
                 status: Some(NodeStatus {
                     conditions: vec![
                         cond("Ready", "False", "AgentNotReady"),
                         cond("Degraded", "True", "IdentityError"),
+                        cond("PolicyResolved", "False", "PolicyNotFound"),
                     ],
                     ..NodeStatus::default()
                 }),
@@ -218,8 +254,13 @@ mod tests {
             "{text}"
         );
         assert!(
-            lines[2].contains("Degraded:IdentityError") && lines[2].contains("False"),
+            lines[2].contains("Degraded:IdentityError,PolicyResolved:PolicyNotFound")
+                && lines[2].contains("False"),
             "{text}"
+        );
+        assert!(
+            !lines[1].contains("PolicyResolved"),
+            "a found policy is no problem: {text}"
         );
     }
 }

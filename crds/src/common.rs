@@ -135,6 +135,30 @@ pub struct NodeStatus {
     /// tip), read back after a restart.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meter: Option<MeterRecord>,
+    /// HotspotGateway only: the verifier's Proof-of-Coverage history of the hotspot (what
+    /// reciprocity and activity read), read back after a restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poc: Option<PocRecord>,
+}
+
+/// What the verifier keeps of a hotspot's PoC history in its HotspotGateway's status
+/// (receive times, unix ms).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PocRecord {
+    /// When the verifier's history of this hotspot began: reciprocity gives a hotspot
+    /// without a valid beacon or witness the benefit of the doubt from here, not from a
+    /// restart.
+    pub since_ms: u64,
+    /// Last beacon that passed its own rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_beacon_ms: Option<u64>,
+    /// Last beacon with at least one valid witness.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_valid_beacon_ms: Option<u64>,
+    /// Last valid witness.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_valid_witness_ms: Option<u64>,
 }
 
 /// What the verifier keeps of a meter in its MeterBridge's status.

@@ -70,6 +70,13 @@ pub struct RewardPolicySpec {
     /// How meter energy is paid; unset: production only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meter: Option<MeterRewards>,
+    /// Closed epochs whose manifest shards are kept (default 90; 0 keeps every one).
+    /// Older shards are deleted so etcd does not grow without bound; their RewardEpoch
+    /// keeps the Merkle root, and the latest manifest's cumulative totals supersede
+    /// every older claim.
+    #[serde(default = "default_manifest_retention_epochs")]
+    #[schemars(range(min = 0, max = 1000000))]
+    pub manifest_retention_epochs: u64,
 }
 
 /// Which meters' verified energy the meter pool pays.
@@ -90,6 +97,10 @@ impl RewardPolicySpec {
 
 fn default_grace_seconds() -> u64 {
     30
+}
+
+fn default_manifest_retention_epochs() -> u64 {
+    90
 }
 
 /// Splits inside a kind's pool.

@@ -111,6 +111,61 @@ async fn an_imported_identity_secret_is_used_as_is() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A node that names another node's generated identity Secret would share its key and
+/// take its proofs: it is refused with a `DuplicateKey` condition and gets no workload,
+/// while the holder stays ready with its key.
+#[tokio::test]
+async fn a_node_naming_another_nodes_identity_is_refused() -> anyhow::Result<()> {
+    let client = setup().await?;
+    let ns = TestNamespace::create(&client, "squat").await?;
+    let api = ns.api::<HotspotGateway>();
+    let holder: HotspotGateway = example(&ns.name)?;
+    apply(&api, &holder).await?;
+    let held = wait_ready(&api, "hs-amsterdam-1", |n| n.status.as_ref()).await?;
+    let mut squatter: HotspotGateway = example(&ns.name)?;
+    squatter.metadata.name = Some("hs-squatter".into());
+    squatter.spec.identity = Some(depin_crds::IdentitySpec {
+        secret_name: Some("hs-amsterdam-1-identity".into()),
+        retain_on_delete: None,
+    });
+    apply(&api, &squatter).await?;
+    let refused = eventually("squatter refused", READY_TIMEOUT, || async {
+        let node = api.get("hs-squatter").await?;
+        let status = node.status.unwrap_or_default();
+        Ok(status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Degraded" && c.status == "True")
+            .map(|c| {
+                (
+                    c.reason.clone(),
+                    c.message.clone(),
+                    status.public_key.clone(),
+                )
+            }))
+    })
+    .await?;
+    assert_eq!(refused.0, "DuplicateKey");
+    assert!(
+        refused.1.contains("HotspotGateway") && refused.1.contains("hs-amsterdam-1"),
+        "names the holder: {}",
+        refused.1
+    );
+    assert_eq!(refused.2, None, "the squatter never shows the key");
+    assert!(
+        ns.api::<Deployment>()
+            .get_opt("hs-squatter")
+            .await?
+            .is_none(),
+        "no agent runs for the squatter"
+    );
+    let still = api.get("hs-amsterdam-1").await?.status.unwrap_or_default();
+    assert_eq!(still.public_key, held.public_key);
+    assert_eq!(condition(Some(&still), "Ready").as_deref(), Some("True"));
+    ns.cleanup().await;
+    Ok(())
+}
+
 #[tokio::test]
 async fn invalid_resources_are_refused_naming_the_field() -> anyhow::Result<()> {
     let client = setup().await?;

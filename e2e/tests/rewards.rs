@@ -7,7 +7,9 @@ use depin_e2e::deploy::OPERATOR_NAMESPACE;
 use depin_e2e::testbed::{example, setup, wait_ready};
 use depin_e2e::{TestNamespace, apply, eventually, operator_get};
 use depin_proof::reward::{Claim, verify_claim};
-use kube::{Api, Client};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{ListParams, Patch, PatchParams};
+use kube::{Api, Client, ResourceExt};
 use std::time::Duration;
 
 /// Nodes need a minute to become Ready and a few epochs to earn.
@@ -199,5 +201,56 @@ async fn run(client: &Client, ns: &TestNamespace, policy_name: &str) -> anyhow::
     let mut tampered = claim.clone();
     tampered.cumulative += 1;
     assert!(!verify_claim(&root, &tampered));
+
+    // Retention: keep only the latest epoch's shards. The next close deletes the rest;
+    // every RewardEpoch keeps its root, and claims are still served.
+    let closed_before = policies
+        .get(policy_name)
+        .await?
+        .status
+        .and_then(|s| s.last_closed_epoch)
+        .unwrap_or_default();
+    let patch = serde_json::json!({"spec": {"manifestRetentionEpochs": 1}});
+    policies
+        .patch(policy_name, &PatchParams::default(), &Patch::Merge(patch))
+        .await?;
+    let shards: Api<ConfigMap> = Api::namespaced(client.clone(), OPERATOR_NAMESPACE);
+    let selector = format!("depin.dev/reward-policy={policy_name}");
+    let (latest, kept) = eventually("old shards deleted", REWARD_TIMEOUT, || async {
+        let latest = policies
+            .get(policy_name)
+            .await?
+            .status
+            .and_then(|s| s.last_closed_epoch)
+            .unwrap_or_default();
+        let epochs_held: std::collections::BTreeSet<String> = shards
+            .list(&ListParams::default().labels(&selector))
+            .await?
+            .items
+            .iter()
+            .filter_map(|c| c.labels().get("depin.dev/reward-epoch").cloned())
+            .collect();
+        Ok((latest > closed_before && epochs_held.len() == 1).then_some((latest, epochs_held)))
+    })
+    .await?;
+    assert!(
+        kept.iter()
+            .all(|e| e.parse::<u64>().is_ok_and(|e| e >= latest)),
+        "only the latest epoch {latest} keeps shards: {kept:?}"
+    );
+    for n in 0..=latest {
+        let record = epochs.get(&format!("{policy_name}-{n}")).await?;
+        assert_eq!(
+            record.spec.merkle_root.len(),
+            64,
+            "epoch {n} keeps its root"
+        );
+    }
+    let body = operator_get(
+        client,
+        &format!("/rewards/{policy_name}/claims/{}/gpu-1", ns.name),
+    )
+    .await?;
+    assert!(body.contains("claim"), "claims still served: {body}");
     Ok(())
 }

@@ -115,6 +115,7 @@ fn entry(role: Role, name: String, key: &NodeKey, declared: Declared) -> NodeEnt
         key: key.public(),
         reward_policy: "default".into(),
         declared,
+        created: 0,
     }
 }
 

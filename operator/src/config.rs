@@ -65,8 +65,10 @@ pub struct Config {
     /// Address of the verifier's gRPC service (agents connect here; leader only).
     #[arg(long, env = "DEPIN_GRPC_ADDR", default_value = "0.0.0.0:50051")]
     pub grpc_addr: SocketAddr,
-    /// Most concurrent agent sessions; more are refused with RESOURCE_EXHAUSTED.
-    #[arg(long, env = "DEPIN_MAX_SESSIONS", default_value_t = 1000)]
+    /// Most concurrent agent sessions; more are refused with RESOURCE_EXHAUSTED. 0 sizes
+    /// the limit from the fleet: one per node CR plus an eighth (at least 64), growing
+    /// with the fleet.
+    #[arg(long, env = "DEPIN_MAX_SESSIONS", default_value_t = 0)]
     pub max_sessions: usize,
     /// Sustained messages per second one agent session may send before it is cut off.
     #[arg(long, env = "DEPIN_SESSION_RATE", default_value_t = 20.0)]

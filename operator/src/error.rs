@@ -39,6 +39,17 @@ pub enum Error {
         /// What is wrong.
         problem: String,
     },
+    /// The identity Secret was generated for another node: two nodes would share one key
+    /// (and one would take the other's proofs). Retried, in case the holder goes away.
+    #[error(
+        "identity secret {secret} belongs to {holder}; give this node its own (spec.identity.secretName)"
+    )]
+    DuplicateKey {
+        /// Secret name.
+        secret: String,
+        /// The node it was generated for, `Kind namespace/name`.
+        holder: String,
+    },
     /// The API server refused or failed a call; retried with backoff.
     #[error("kubernetes API: {0}")]
     Kube(#[from] kube::Error),
@@ -57,6 +68,7 @@ impl Error {
             Self::InvalidSpec(_) => "InvalidSpec",
             Self::InvalidObject(_) => "InvalidObject",
             Self::Identity { .. } => "IdentityError",
+            Self::DuplicateKey { .. } => "DuplicateKey",
             Self::Kube(kube::Error::Api(status)) if status.code == 409 => "Conflict",
             Self::Kube(kube::Error::Api(status)) if status.code == 403 => "Forbidden",
             Self::Kube(kube::Error::Api(status)) if status.code == 422 => "Unprocessable",

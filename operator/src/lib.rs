@@ -46,6 +46,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             metrics: metrics.clone(),
             ready: ready_rx,
             rewards: book.clone(),
+            guard: http::RewardGuard::default(),
         },
         shutdown.signal(),
     ));
@@ -126,6 +127,11 @@ impl Shutdown {
             // An error means the sender is gone, which also means shutting down.
             let _ = rx.wait_for(|stop| *stop).await;
         }
+    }
+
+    /// Whether shutdown has been requested (a task that ended then ended on purpose).
+    pub fn requested(&self) -> bool {
+        *self.0.borrow()
     }
 
     /// A handle that never fires, for tests that stop by dropping the runtime.

@@ -614,3 +614,100 @@ async fn a_fake_ring_is_paid_but_its_mute_beaconer_voids_its_pocs_and_a_pentagon
         closed.pool_paid(NodeKind::Hotspot)
     );
 }
+
+/// Reciprocity survives a verifier restart: the ring's mute beaconer, void once its
+/// benefit of the doubt ran out, is still void right after a restart (its `status.poc`
+/// says when its history began), so the epoch that straddles the restart pays it nothing.
+/// Without the record a restarted verifier would give it a fresh window (two beacons at
+/// 3 s intervals in a 6 s window) and pay it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_verifier_keeps_the_mute_beaconer_void() {
+    let (index, sink) = (NodeIndex::new(), Arc::new(MemorySink::default()));
+    epoch::register_policy(&index, "default", EPOCH_SECONDS);
+    let mut settings = settings();
+    settings.poc.reciprocity_window_ms = 6_000;
+    let first = start(settings.clone(), index.clone(), sink.clone(), "127.0.0.1:0").await;
+    let fakes: Vec<Fake> = ring()
+        .into_iter()
+        .filter(|f| !f.name.starts_with("pent"))
+        .collect();
+    let entries: Vec<NodeEntry> = fakes
+        .iter()
+        .map(|fake| {
+            let e = entry(
+                Role::Hotspot,
+                fake.name,
+                &fake.key.public(),
+                Declared::Hotspot(hotspot_info(
+                    fake.cell,
+                    &format!("fake-owner-{}", fake.name),
+                )),
+            );
+            index.upsert(e.clone());
+            e
+        })
+        .collect();
+    let play = |endpoint: &str| {
+        let (announce, _) = broadcast::channel(64);
+        let (stop, stop_rx) = watch::channel(false);
+        let tasks: Vec<_> = fakes
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(i, fake)| {
+                tokio::spawn(fake_hotspot(
+                    endpoint.to_string(),
+                    i,
+                    fake,
+                    announce.clone(),
+                    stop_rx.clone(),
+                ))
+            })
+            .collect();
+        (stop, tasks)
+    };
+    let (stop, tasks) = play(&first.endpoint);
+    let m = &first.verifier.metrics;
+    eventually(60, "the mute beaconer fails reciprocity", || {
+        m.rejected("HotspotGateway", RejectReason::NoRecentWitness) >= 1
+    })
+    .await;
+    // Restart at the very start of an epoch, so the new verifier's first seconds (a
+    // fresh benefit-of-the-doubt window, were the record lost) fall inside it.
+    let n = epoch::start_of_next_epoch(EPOCH_SECONDS).await;
+    let _ = stop.send(true);
+    for task in tasks {
+        let _ = task.await;
+    }
+    first.stop().await;
+    let second = start(settings, index.clone(), sink.clone(), "127.0.0.1:0").await;
+    let (stop, tasks) = play(&second.endpoint);
+    epoch::end_of_epoch(n, EPOCH_SECONDS, SETTLE).await;
+    let _ = stop.send(true);
+    for task in tasks {
+        let _ = task.await;
+    }
+    let refused = second
+        .verifier
+        .metrics
+        .rejected("HotspotGateway", RejectReason::NoRecentWitness);
+    second.stop().await;
+    assert!(
+        refused >= 1,
+        "the restarted verifier judged the mute's beacons"
+    );
+    let policy = epoch::policy(&epoch::policy_yaml(EPOCH_SECONDS));
+    let all: Vec<&NodeEntry> = entries.iter().collect();
+    let closed = epoch::close(&sink, &all, &policy, n);
+    assert_eq!(
+        closed.paid("fleet", "ring-mute"),
+        0,
+        "still void after the restart"
+    );
+    for name in ["ring-0", "ring-1", "ring-2", "ring-3"] {
+        assert!(
+            closed.paid("fleet", name) > 0,
+            "{name} paid across the restart"
+        );
+    }
+}

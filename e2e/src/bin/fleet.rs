@@ -52,8 +52,10 @@ async fn main() -> anyhow::Result<()> {
             _ = ticker.tick() => {}
             _ = tokio::signal::ctrl_c() => break Ok(()),
         }
-        let (rows, epochs) = match (
-            depin_cli::fleet(&client, Some(fleet::NAMESPACE)).await,
+        // The demo's nodes are shown and checked; the books are every node the policy
+        // pays, in any namespace (a user's own node beside the demo included).
+        let (paid_rows, epochs) = match (
+            depin_cli::fleet(&client, None).await,
             fleet::closed_epochs(&client, POLICY).await,
         ) {
             (Ok(rows), Ok(epochs)) => (rows, epochs),
@@ -62,6 +64,15 @@ async fn main() -> anyhow::Result<()> {
                 continue;
             }
         };
+        let paid_rows: Vec<_> = paid_rows
+            .into_iter()
+            .filter(|r| r.policy == POLICY)
+            .collect();
+        let rows: Vec<_> = paid_rows
+            .iter()
+            .filter(|r| r.namespace == fleet::NAMESPACE)
+            .cloned()
+            .collect();
         let new: Vec<_> = epochs
             .iter()
             .filter(|e| !already.contains(&e.spec.epoch))
@@ -80,12 +91,17 @@ async fn main() -> anyhow::Result<()> {
             books = books.and(fleet::check_books(&epoch.spec).map(|_| ()));
             if new.last().map(|e| e.spec.epoch) == Some(epoch.spec.epoch) {
                 // Nodes' lastEpochReward belongs to the latest epoch only.
-                books = books.and(fleet::check_node_rewards(&epoch.spec, &rows).map(|_| ()));
-                println!("{}", depin_cli::render(&rows, jiff::Timestamp::now()));
+                books = books.and(fleet::check_node_rewards(&epoch.spec, &paid_rows).map(|_| ()));
+                println!("{}", depin_cli::render(&paid_rows, jiff::Timestamp::now()));
             }
         }
         if let Err(err) = books {
-            break Err(err);
+            if until.is_some() {
+                break Err(err);
+            }
+            // The interactive demo reports a failed check loudly and keeps running: a
+            // user poking at it must not lose the demo (or the cluster) to one check.
+            eprintln!("\n!!! CHECK FAILED: {err:#}\n!!! the demo keeps running; Ctrl-C stops it\n");
         }
         let Some(want) = until else { continue };
         let idle: Vec<_> = fleet::accepted_by_kind(&rows)

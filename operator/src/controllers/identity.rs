@@ -139,6 +139,12 @@ pub async fn ensure<S: NodeSpec>(
             }
         }
     };
+    if let Some(holder) = generated_for_another(&secret, namespace, name, kind) {
+        return Err(Error::DuplicateKey {
+            secret: secret_name,
+            holder,
+        });
+    }
     let public_key = public_key_of(&secret)?;
     if !imported {
         sync_ownership(&api, &secret, &owner, retained).await?;
@@ -147,6 +153,23 @@ pub async fn ensure<S: NodeSpec>(
         secret_name,
         public_key,
     })
+}
+
+/// Pure: the node (`Kind namespace/name`) a generated identity Secret belongs to, when
+/// that is not `name` of `kind`. Generated Secrets carry their node's labels (kept when
+/// `retainOnDelete` drops the owner reference); a Secret the user made has none and may
+/// be imported by exactly the node that names it (the verifier keeps a shared key with
+/// the older node).
+pub fn generated_for_another(
+    secret: &Secret,
+    namespace: &str,
+    name: &str,
+    kind: &str,
+) -> Option<String> {
+    let labels = secret.metadata.labels.as_ref()?;
+    let node = labels.get(pod::NODE_LABEL)?;
+    let holder_kind = labels.get(pod::KIND_LABEL).map_or("", String::as_str);
+    (node != name || holder_kind != kind).then(|| format!("{holder_kind} {namespace}/{node}"))
 }
 
 /// Adds or removes our owner reference so garbage collection follows `retainOnDelete`.
@@ -188,6 +211,42 @@ mod tests {
                 .contains(&key.seed_hex())
         );
         assert_eq!(secret.type_.as_deref(), Some(SECRET_TYPE));
+    }
+
+    #[test]
+    fn a_secret_generated_for_another_node_is_refused() {
+        let key = NodeKey::from_seed([3; 32]);
+        let labels = pod::labels("alice", "HotspotGateway", Role::Hotspot);
+        let secret = build_secret("alice-identity", "fleet", labels, None, &key);
+        // Its own node, and a user-made Secret without node labels: fine.
+        assert_eq!(
+            generated_for_another(&secret, "fleet", "alice", "HotspotGateway"),
+            None
+        );
+        let unlabelled = build_secret("mine", "fleet", BTreeMap::new(), None, &key);
+        assert_eq!(
+            generated_for_another(&unlabelled, "fleet", "eve", "HotspotGateway"),
+            None
+        );
+        // Another node naming it, and a same-named node of another kind (whose default
+        // Secret name `<name>-identity` collides): refused, naming the holder.
+        assert_eq!(
+            generated_for_another(&secret, "fleet", "eve", "HotspotGateway").as_deref(),
+            Some("HotspotGateway fleet/alice")
+        );
+        assert_eq!(
+            generated_for_another(&secret, "fleet", "alice", "StorageNode").as_deref(),
+            Some("HotspotGateway fleet/alice")
+        );
+        let err = Error::DuplicateKey {
+            secret: "alice-identity".into(),
+            holder: "HotspotGateway fleet/alice".into(),
+        };
+        assert_eq!(err.reason(), "DuplicateKey");
+        assert!(
+            err.to_string().contains("spec.identity.secretName"),
+            "{err}"
+        );
     }
 
     #[test]

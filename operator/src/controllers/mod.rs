@@ -71,6 +71,24 @@ impl Fitted {
     }
 }
 
+/// Longest name of any node CR: it is the value of the `depin.dev/node` and
+/// `app.kubernetes.io/instance` labels on every child, and label values stop at 63.
+pub const MAX_NODE_NAME: usize = 63;
+
+/// Pure: refuses a CR name its children could not carry, naming the limit and why.
+pub fn check_name(name: &str, max: usize, why: &str) -> Result<(), InvalidSpec> {
+    if name.len() <= max {
+        return Ok(());
+    }
+    Err(InvalidSpec::new(
+        "metadata.name",
+        format!(
+            "{} characters; at most {max} for this kind ({why}); pick a shorter name",
+            name.len()
+        ),
+    ))
+}
+
 /// What a node kind adds to the shared pipeline.
 pub trait NodeKind:
     kube::Resource<DynamicType = (), Scope = NamespaceResourceScope>
@@ -86,10 +104,14 @@ pub trait NodeKind:
     type Spec: NodeSpec + Send + Sync;
     /// Which agent role serves this kind.
     const ROLE: Role;
+    /// Longest CR name whose children Kubernetes accepts (the apiserver takes 253).
+    const MAX_NAME: usize = MAX_NODE_NAME;
     /// The spec.
     fn spec(&self) -> &Self::Spec;
     /// The status, if any.
     fn node_status(&self) -> Option<&NodeStatus>;
+    /// Why [`Self::MAX_NAME`] is what it is, for the refusal message.
+    const MAX_NAME_WHY: &'static str = "the name is a label value on its children";
     /// Pure checks the schema cannot express; returns the agent's role settings.
     fn validate(&self) -> Result<RoleSettings, InvalidSpec>;
     /// Pure: the workload and any Services, from the shared agent pod template.
@@ -117,4 +139,34 @@ pub async fn run(ctx: Arc<Context>, shutdown: &crate::Shutdown) {
         pipeline::run::<depin_crds::GpuWorker>(ctx.clone(), shutdown.signal()),
         pipeline::run::<depin_crds::MeterBridge>(ctx, shutdown.signal()),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_their_children_cannot_carry_are_refused_naming_the_limit() {
+        let storage = |name: &str| {
+            check_name(
+                name,
+                <depin_crds::StorageNode as NodeKind>::MAX_NAME,
+                <depin_crds::StorageNode as NodeKind>::MAX_NAME_WHY,
+            )
+        };
+        assert_eq!(storage(&"s".repeat(52)), Ok(()));
+        let err = storage(&"s".repeat(60)).expect_err("60 > 52");
+        assert_eq!(err.field, "metadata.name");
+        assert!(
+            err.problem.starts_with("60 characters; at most 52"),
+            "{err}"
+        );
+        assert!(err.problem.contains("controller-revision-hash"), "{err}");
+        assert_eq!(<depin_crds::HotspotGateway as NodeKind>::MAX_NAME, 60);
+        assert_eq!(<depin_crds::GpuWorker as NodeKind>::MAX_NAME, MAX_NODE_NAME);
+        assert_eq!(
+            <depin_crds::MeterBridge as NodeKind>::MAX_NAME,
+            MAX_NODE_NAME
+        );
+    }
 }

@@ -192,7 +192,9 @@ async fn reconcile_node<K: NodeKind>(node: &K, ctx: &Context) -> Result<Action> 
         return Ok(Action::await_change());
     }
     let current = OwnedStatus::from_current(node.node_status());
-    let settings = match node.validate() {
+    let settings = match super::check_name(&name, K::MAX_NAME, K::MAX_NAME_WHY)
+        .and_then(|()| node.validate())
+    {
         Ok(settings) => settings,
         Err(invalid) => {
             write_status(node, ctx, &current, &Outcome::Invalid(&invalid), None, None).await?;
@@ -313,6 +315,16 @@ async fn write_status<K: NodeKind>(
     extra.push((
         status::DISQUALIFIED,
         status::disqualified(node.node_status(), threshold),
+    ));
+    let policy = depin_crds::NodeSpec::reward_policy(node.spec());
+    let found = kube::Api::<depin_crds::RewardPolicy>::all(ctx.client.clone())
+        .get_metadata_opt(policy)
+        .await
+        .ok()
+        .map(|p| p.is_some());
+    extra.push((
+        status::POLICY_RESOLVED,
+        status::policy_resolved(policy, found),
     ));
     let mut conditions = status::compute(current, outcome, generation, now);
     conditions.extend(status::compute_extra(current, extra, generation, now));

@@ -21,6 +21,9 @@ pub const CAPACITY_LIMITED: &str = super::storage_node::volume::CAPACITY_LIMITED
 /// earns nothing (read from the verifier's `status.storage`).
 pub const DISQUALIFIED: &str = "Disqualified";
 
+/// The node's `spec.rewardPolicy` exists; without it proofs are recorded but nothing pays.
+pub const POLICY_RESOLVED: &str = "PolicyResolved";
+
 /// Readiness read off an applied workload.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Rollout {
@@ -260,6 +263,26 @@ fn condition(
     })
 }
 
+/// Pure: `PolicyResolved` from whether RewardPolicy `policy` was found (`None`: the
+/// lookup failed, keep the condition as it is).
+pub fn policy_resolved(policy: &str, found: Option<bool>) -> Option<Wanted> {
+    Some(if found? {
+        (
+            true,
+            "PolicyFound".into(),
+            format!("paid by RewardPolicy {policy}"),
+        )
+    } else {
+        (
+            false,
+            "PolicyNotFound".into(),
+            format!(
+                "RewardPolicy {policy} does not exist: proofs are recorded but nothing pays them; create it or fix spec.rewardPolicy"
+            ),
+        )
+    })
+}
+
 /// The `Disqualified` condition of a node whose status has the verifier's storage ledger;
 /// None for nodes without one. `threshold` is the score below which a node is disqualified.
 pub fn disqualified(status: Option<&NodeStatus>, threshold: f64) -> Option<Wanted> {
@@ -442,5 +465,15 @@ mod tests {
             t(1),
         );
         assert_eq!(status_of(&conds, READY), ("False".into(), "Parked".into()));
+    }
+
+    #[test]
+    fn a_missing_policy_is_reported_and_a_failed_lookup_changes_nothing() {
+        let found = policy_resolved("default", Some(true)).expect("known");
+        assert_eq!((found.0, found.1.as_str()), (true, "PolicyFound"));
+        let missing = policy_resolved("nope", Some(false)).expect("known");
+        assert_eq!((missing.0, missing.1.as_str()), (false, "PolicyNotFound"));
+        assert!(missing.2.contains("RewardPolicy nope") && missing.2.contains("spec.rewardPolicy"));
+        assert_eq!(policy_resolved("default", None), None);
     }
 }

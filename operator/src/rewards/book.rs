@@ -15,8 +15,11 @@ use super::manifest::{ManifestError, Published, SHARD_BYTES, shards};
 pub const REWARDS_FIELD_MANAGER: &str = "depin-rewards";
 /// Annotation on every shard: how many shards the manifest has.
 const SHARD_COUNT: &str = "depin.dev/manifest-shards";
-/// Manifests kept in memory per policy.
+/// Latest manifests kept in memory per policy.
 const KEEP: usize = 4;
+/// Older manifests (asked for by the manifest endpoint) kept in memory, all policies
+/// together: a client reading one old epoch again is not a fresh apiserver load.
+const ARCHIVED: usize = 2;
 
 /// Why a manifest could not be stored or loaded.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +57,8 @@ pub fn shard_name(policy: &str, epoch: u64, i: usize) -> String {
 
 /// The latest epochs per policy, by epoch number.
 type Recent = HashMap<String, BTreeMap<u64, Arc<Published>>>;
+/// Older epochs with their policy, newest last.
+type Older = std::collections::VecDeque<(String, Arc<Published>)>;
 
 /// Closed epochs' manifests: memory in front of ConfigMap shards. Cheap to clone.
 #[derive(Clone)]
@@ -61,6 +66,8 @@ pub struct Book {
     client: Client,
     namespace: String,
     recent: Arc<RwLock<Recent>>,
+    /// The last few older manifests that dropped out of `recent`, newest last.
+    older: Arc<RwLock<Older>>,
 }
 
 impl Book {
@@ -70,6 +77,7 @@ impl Book {
             client,
             namespace,
             recent: Arc::default(),
+            older: Arc::default(),
         }
     }
 
@@ -104,6 +112,45 @@ impl Book {
                 .map_err(|e| (name.clone(), e))?;
         }
         Ok(())
+    }
+
+    /// Deletes `policy`'s shards of epochs older than the `retention` latest, `latest`
+    /// included (0 keeps everything); returns how many were deleted. Runs after each
+    /// close, so the previous epoch (which the next close reads) is always kept.
+    pub async fn collect(
+        &self,
+        policy: &str,
+        latest: u64,
+        retention: u64,
+    ) -> Result<usize, BookError> {
+        let selector = format!("depin.dev/reward-policy={policy}");
+        let list = self
+            .api()
+            .list_metadata(&kube::api::ListParams::default().labels(&selector))
+            .await
+            .map_err(|e| (selector.clone(), e))?;
+        let mut deleted = 0;
+        for shard in list.items {
+            let epoch = shard
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("depin.dev/reward-epoch"))
+                .and_then(|e| e.parse().ok());
+            let (Some(epoch), Some(name)) = (epoch, shard.metadata.name) else {
+                continue;
+            };
+            if !expired(epoch, latest, retention) {
+                continue;
+            }
+            match self.api().delete(&name, &Default::default()).await {
+                Ok(_) => deleted += 1,
+                // Another replica or an earlier run got there first.
+                Err(kube::Error::Api(status)) if status.code == 404 => {}
+                Err(err) => return Err((name, err).into()),
+            }
+        }
+        Ok(deleted)
     }
 
     /// Loads a committed epoch's manifest from its shards and checks it against `root`
@@ -158,15 +205,33 @@ impl Book {
         let mut recent = self.recent.write().unwrap_or_else(PoisonError::into_inner);
         let epochs = recent.entry(policy.to_string()).or_default();
         epochs.insert(published.epoch, published);
+        let mut dropped = Vec::new();
         while epochs.len() > KEEP {
-            epochs.pop_first();
+            dropped.extend(epochs.pop_first());
+        }
+        drop(recent);
+        let mut older = self.older.write().unwrap_or_else(PoisonError::into_inner);
+        for (_, manifest) in dropped {
+            older.retain(|(p, m)| !(p == policy && m.epoch == manifest.epoch));
+            older.push_back((policy.to_string(), manifest));
+            while older.len() > ARCHIVED {
+                older.pop_front();
+            }
         }
     }
 
     /// `policy`'s epoch `epoch` if it is in memory.
     pub fn cached(&self, policy: &str, epoch: u64) -> Option<Arc<Published>> {
         let recent = self.recent.read().unwrap_or_else(PoisonError::into_inner);
-        recent.get(policy)?.get(&epoch).cloned()
+        if let Some(found) = recent.get(policy).and_then(|e| e.get(&epoch)) {
+            return Some(found.clone());
+        }
+        drop(recent);
+        let older = self.older.read().unwrap_or_else(PoisonError::into_inner);
+        older
+            .iter()
+            .find(|(p, m)| p == policy && m.epoch == epoch)
+            .map(|(_, m)| m.clone())
     }
 
     /// `policy`'s latest epoch in memory (the controller loads it at startup).
@@ -187,6 +252,12 @@ impl Book {
     }
 }
 
+/// Pure: whether epoch `epoch`'s shards fall outside the `retention` latest epochs up to
+/// `latest` (0: nothing expires).
+pub fn expired(epoch: u64, latest: u64, retention: u64) -> bool {
+    retention > 0 && epoch < latest && latest - epoch >= retention
+}
+
 fn shard_text(shard: &ConfigMap) -> String {
     shard
         .data
@@ -194,4 +265,25 @@ fn shard_text(shard: &ConfigMap) -> String {
         .and_then(|d| d.get("manifest"))
         .cloned()
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::expired;
+
+    #[test]
+    fn retention_keeps_the_latest_epochs_and_zero_keeps_all() {
+        // Retention 2 at epoch 10: 9 and 10 stay (10 closes 11 from 10's totals).
+        assert!(expired(8, 10, 2));
+        assert!(!expired(9, 10, 2));
+        assert!(!expired(10, 10, 2));
+        assert!(
+            !expired(11, 10, 2),
+            "a later epoch's shards (uncommitted) stay"
+        );
+        assert!(expired(9, 10, 1));
+        assert!(!expired(10, 10, 1), "retention 1 keeps the latest");
+        assert!(!expired(0, u64::MAX, 0), "0 keeps everything");
+        assert!(!expired(u64::MAX, u64::MAX, 5));
+    }
 }

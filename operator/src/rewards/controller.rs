@@ -155,6 +155,17 @@ impl RewardController {
             }
             // Recorded per epoch: a catch-up after downtime keeps its progress.
             self.set_status(crd, Ok(()), Some(n)).await?;
+            // Old shards go once this epoch is committed and paid; a failure only delays it.
+            let retention = crd.spec.manifest_retention_epochs;
+            match self.book.collect(&name, n, retention).await {
+                Ok(0) => {}
+                Ok(deleted) => {
+                    tracing::info!(policy = %name, deleted, retention, "old manifest shards deleted")
+                }
+                Err(err) => {
+                    tracing::warn!(policy = %name, error = %err, "deleting old manifest shards")
+                }
+            }
         }
         if let Some(n) = last
             && self.book.cached(&name, n).is_none()

@@ -27,7 +27,7 @@ pub struct RewardMetrics {
     pub unallocated: IntGaugeVec,
     /// Nodes paid per pool in the latest epoch.
     pub nodes_rewarded: IntGaugeVec,
-    /// Each node's reward in the latest epoch (rewarded nodes only).
+    /// Each node's reward in the latest epoch (0 for a node of the policy that was not paid).
     pub node: IntGaugeVec,
     /// Label sets of `node` per policy, so the next epoch removes exactly these.
     node_series: Arc<Mutex<HashMap<String, Vec<[String; 4]>>>>,
@@ -83,7 +83,7 @@ impl RewardMetrics {
             )?,
             node: gauge(
                 "reward_node_base_units",
-                "Each rewarded node's reward in the latest epoch.",
+                "Each node's reward in the latest epoch (0 when unpaid).",
                 &["policy", "namespace", "kind", "node"],
             )?,
             node_series: Arc::default(),
@@ -99,8 +99,9 @@ impl RewardMetrics {
         Ok(metrics)
     }
 
-    /// Publishes a closed epoch from its RewardEpoch record and manifest. `nodes` gives
-    /// each rewarded node's kind, which also counts nodes per pool (a node kind pays from
+    /// Publishes a closed epoch from its RewardEpoch record and manifest. `nodes` are the
+    /// policy's nodes: each gets a reward series (0 when unpaid), and its kind counts
+    /// paid nodes per pool (a node kind pays from
     /// its own pool; a split hotspot pool counts under `hotspot`).
     pub fn observe(
         &self,
@@ -141,12 +142,17 @@ impl RewardMetrics {
             let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
             let _ = self.node.remove_label_values(&labels);
         }
-        let by_id: HashMap<String, &NodeRecord> = nodes.iter().map(|r| (r.id(), r)).collect();
+        // Every node of the policy gets a series, unpaid ones at 0: "paid nothing" (a
+        // meter at night, a node that proved nothing) must read as 0 on the dashboard,
+        // not as a missing series that looks like a broken scrape.
+        let rewards: HashMap<&str, u128> = published
+            .nodes
+            .iter()
+            .map(|n| (n.node.as_str(), n.reward))
+            .collect();
         let mut current = Vec::new();
-        for total in published.nodes.iter().filter(|n| n.reward > 0) {
-            let Some(record) = by_id.get(&total.node) else {
-                continue;
-            };
+        for record in nodes {
+            let reward = rewards.get(record.id().as_str()).copied().unwrap_or(0);
             // The CR kind, like every other per-node series (dashboards join on it); the
             // pool is the node kind's lower-case name.
             let (kind, pool) = record
@@ -160,9 +166,11 @@ impl RewardMetrics {
             ];
             self.node
                 .with_label_values(&[policy, &record.namespace, kind, &record.name])
-                .set(clamp(total.reward));
+                .set(clamp(reward));
             current.push(labels);
-            self.nodes_rewarded.with_label_values(&[policy, pool]).inc();
+            if reward > 0 {
+                self.nodes_rewarded.with_label_values(&[policy, pool]).inc();
+            }
         }
         series.insert(policy.to_string(), current);
     }
@@ -175,5 +183,95 @@ fn crd_kind(kind: NodeKind) -> &'static str {
         NodeKind::Storage => "StorageNode",
         NodeKind::Gpu => "GpuWorker",
         NodeKind::Meter => "MeterBridge",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use depin_proof::reward::{
+        KindWeightsSpec, NodeTally, PolicySpec, RewardPolicy, Work, close_epoch,
+    };
+
+    fn record(name: &str, kind: NodeKind) -> NodeRecord {
+        NodeRecord {
+            namespace: "fleet".into(),
+            name: name.into(),
+            kind: Some(kind),
+            consumption: false,
+            status: Default::default(),
+        }
+    }
+
+    #[test]
+    fn an_unpaid_node_reads_zero_and_is_not_counted_as_rewarded() {
+        let policy = RewardPolicy::validate(&PolicySpec {
+            epoch_seconds: 20,
+            token_decimals: 6,
+            initial_per_epoch: "1000".into(),
+            halving_every_epochs: 10,
+            max_supply: None,
+            pools: KindWeightsSpec {
+                hotspot: "0".into(),
+                storage: "0.5".into(),
+                gpu: "0".into(),
+                meter: "0.5".into(),
+            },
+            hotspot_split: None,
+            gpu_classes: vec![],
+            burn_and_mint: None,
+        })
+        .expect("policy");
+        // A storage node that proved, and a meter at night (no verified energy).
+        let tallies = [
+            NodeTally::new(
+                "fleet/sn-1",
+                Work::proven_storage(1 << 30, depin_proof::reward::Decimal::ONE),
+            ),
+            NodeTally::new("fleet/meter-1", Work::Meter { verified_wh: 0 }),
+        ];
+        let result = close_epoch(&policy, 1, &tallies, &Default::default(), &[]).expect("closes");
+        let published = Published::parse(result.manifest().into()).expect("parses");
+        let spec = RewardEpochSpec {
+            policy: "p".into(),
+            epoch: 1,
+            window_start: 0,
+            window_end: 20,
+            emission: "1000".into(),
+            data_credits_burned: "0".into(),
+            burn: "0".into(),
+            remint: "0".into(),
+            pools: vec![],
+            unallocated: "0".into(),
+            node_count: 1,
+            merkle_root: String::new(),
+        };
+        let registry = Registry::new();
+        let metrics = RewardMetrics::register(&registry).expect("registers");
+        let nodes = [
+            record("sn-1", NodeKind::Storage),
+            record("meter-1", NodeKind::Meter),
+        ];
+        metrics.observe("p", &spec, &published, &nodes);
+        let value = |kind: &str, node: &str| {
+            metrics
+                .node
+                .get_metric_with_label_values(&["p", "fleet", kind, node])
+                .expect("series exists")
+                .get()
+        };
+        assert!(value("StorageNode", "sn-1") > 0);
+        assert_eq!(value("MeterBridge", "meter-1"), 0, "unpaid reads 0");
+        let rewarded = |pool: &str| metrics.nodes_rewarded.with_label_values(&["p", pool]).get();
+        assert_eq!((rewarded("storage"), rewarded("meter")), (1, 0));
+
+        // The next epoch drops a node that left the policy.
+        metrics.observe("p", &spec, &published, &nodes[..1]);
+        let families = registry.gather();
+        let series = families
+            .iter()
+            .find(|f| f.name() == "reward_node_base_units")
+            .map_or(0, |f| f.get_metric().len());
+        assert_eq!(series, 1, "the departed meter's series is removed");
     }
 }

@@ -2,7 +2,7 @@
 
 use depin_proof::RejectReason;
 use prometheus::{
-    Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
 
 /// Node kinds as metric labels, plus `Unknown` for sessions refused before a node matched.
@@ -23,6 +23,10 @@ pub const SESSION_REFUSALS: [&str; 5] = [
     "BadHello",
 ];
 
+/// Long-lived verifier tasks whose early end stops the verifier (label values of
+/// `verifier_task_failures_total`).
+pub const SUPERVISED_TASKS: [&str; 2] = ["gpu-rounds", "node-watch"];
+
 /// Everything the verifier counts.
 #[derive(Clone)]
 pub struct VerifierMetrics {
@@ -34,6 +38,8 @@ pub struct VerifierMetrics {
     pub verification_duration: HistogramVec,
     /// Open, authenticated sessions, by node kind.
     pub active_sessions: IntGaugeVec,
+    /// The session limit now (`--max-sessions`, or sized from the fleet).
+    pub session_limit: IntGauge,
     /// Challenges sent, by node kind.
     pub challenges_issued: IntCounterVec,
     /// Challenges whose window closed without an answer, by node kind.
@@ -78,6 +84,10 @@ impl VerifierMetrics {
         let active_sessions = IntGaugeVec::new(
             Opts::new("verifier_sessions_active", "Authenticated agent sessions."),
             &["kind"],
+        )?;
+        let session_limit = IntGauge::new(
+            "verifier_session_limit",
+            "Most concurrent agent sessions admitted (fixed, or sized from the fleet).",
         )?;
         let challenges_issued = IntCounterVec::new(
             Opts::new("challenges_issued_total", "Challenges sent to agents."),
@@ -130,6 +140,7 @@ impl VerifierMetrics {
         registry.register(Box::new(proofs_rejected.clone()))?;
         registry.register(Box::new(verification_duration.clone()))?;
         registry.register(Box::new(active_sessions.clone()))?;
+        registry.register(Box::new(session_limit.clone()))?;
         registry.register(Box::new(sector_commitments.clone()))?;
         registry.register(Box::new(sessions_refused.clone()))?;
         registry.register(Box::new(tally_writes.clone()))?;
@@ -145,7 +156,9 @@ impl VerifierMetrics {
             }
         }
         sector_commitments.with_label_values(&["Accepted"]);
-        task_failures.with_label_values(&["gpu-rounds"]);
+        for task in SUPERVISED_TASKS {
+            task_failures.with_label_values(&[task]);
+        }
         for reason in SESSION_REFUSALS {
             sessions_refused.with_label_values(&[reason]);
         }
@@ -157,6 +170,7 @@ impl VerifierMetrics {
             proofs_rejected,
             verification_duration,
             active_sessions,
+            session_limit,
             challenges_issued,
             deadlines_missed,
             sector_commitments,

@@ -37,7 +37,6 @@ use state::meter::MeterBook;
 use state::poc::PocBook;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Semaphore;
 
 /// Largest message either side may send: a storage response opens k leaves of 16 KiB
 /// (k = 46: 0.75 MiB); 16 MiB leaves room for larger k without inviting abuse.
@@ -167,14 +166,8 @@ impl Settings {
         {
             return bad("--storage-challenges must be 1..=4096".into());
         }
-        if self.session_rate.is_nan()
-            || self.session_rate <= 0.0
-            || self.session_burst == 0
-            || self.max_sessions == 0
-        {
-            return bad(
-                "--session-rate, --session-burst and --max-sessions must be positive".into(),
-            );
+        if self.session_rate.is_nan() || self.session_rate <= 0.0 || self.session_burst == 0 {
+            return bad("--session-rate and --session-burst must be positive".into());
         }
         Ok(())
     }
@@ -203,22 +196,20 @@ pub struct Verifier {
     /// Per-node last-proof time and storage reputation.
     pub health: Arc<health::NodeHealth>,
     key: NodeKey,
-    sessions: Arc<Semaphore>,
-    /// Connections that have not yet proven a node key: their own small budget, so a
-    /// flood of unauthenticated connections cannot take the slots of real nodes.
-    handshakes: Arc<Semaphore>,
+    /// Session slots, and the handshake slots of connections that have not yet proven a
+    /// node key: their own small budget, so a flood of unauthenticated connections cannot
+    /// take the slots of real nodes.
+    limits: session::limits::SessionLimits,
     /// The one live session of each node.
     live: session::LiveSessions,
     /// Set once every MeterBridge's recorded chain and claim is back in `meters`.
     meters_restored: tokio::sync::OnceCell<()>,
+    /// Set once every HotspotGateway's recorded PoC history is back in `poc`.
+    poc_restored: tokio::sync::OnceCell<()>,
     shutdown: Shutdown,
 }
 
-/// Concurrent unauthenticated handshakes allowed for `max_sessions` sessions: an eighth,
-/// at least 16 (a fleet reconnecting after a restart handshakes in waves), at most 1024.
-pub fn handshake_budget(max_sessions: usize) -> usize {
-    max_sessions.div_ceil(8).clamp(16, 1024)
-}
+pub use session::limits::handshake_budget;
 
 impl Verifier {
     /// A verifier with a fresh beacon secret and receipt key, metrics on `registry`.
@@ -259,10 +250,10 @@ impl Verifier {
             health.clone(),
         );
         Ok(Arc::new(Self {
-            sessions: Arc::new(Semaphore::new(settings.max_sessions)),
-            handshakes: Arc::new(Semaphore::new(handshake_budget(settings.max_sessions))),
+            limits: session::limits::SessionLimits::new(settings.max_sessions),
             live: session::LiveSessions::default(),
             meters_restored: tokio::sync::OnceCell::new(),
+            poc_restored: tokio::sync::OnceCell::new(),
             settings,
             beacon,
             index,
@@ -313,6 +304,31 @@ impl Verifier {
                     }
                 }
                 tracing::info!("meter chains and serial claims restored");
+                Ok(())
+            })
+            .await
+            .map(|_| ())
+    }
+
+    /// Reads every HotspotGateway's `status.poc` back into the PoC history, once, before
+    /// any round is settled, so reciprocity and activity continue across a restart. Err
+    /// leaves it to be tried again by the next round.
+    pub async fn restore_poc(&self) -> Result<(), String> {
+        self.poc_restored
+            .get_or_try_init(|| async {
+                let mut records = Vec::new();
+                for entry in self.index.of_role(depin_proto::config::Role::Hotspot) {
+                    match self.recorder.load(&entry).await {
+                        Ok(tallies) => records.extend(tallies.poc.map(|r| (entry.key, r))),
+                        Err(recorder::RecordError::Gone(_)) => {}
+                        Err(err) => return Err(format!("{}: {err}", entry.id)),
+                    }
+                }
+                let mut state = self.poc.lock();
+                for (key, record) in &records {
+                    state.history.restore(*key, record);
+                }
+                tracing::info!(hotspots = records.len(), "PoC history restored");
                 Ok(())
             })
             .await
@@ -372,16 +388,33 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// Serves the verifier on `listener` until `shutdown` resolves. The GPU round accounting
-/// runs beside the server and is supervised by it: should it end early (a panic), serving
-/// stops with an error, so the operator exits and is restarted rather than keep serving
-/// without counting missed rounds.
+/// Serves the verifier on `listener` until `shutdown` resolves, with the GPU round
+/// accounting beside it.
 pub async fn serve(
     verifier: Arc<Verifier>,
     listener: tokio::net::TcpListener,
 ) -> anyhow::Result<()> {
+    serve_beside(verifier, listener, Vec::new()).await
+}
+
+/// A long-lived task the verifier cannot do without, named as in
+/// `verifier_task_failures_total` (one of [`metrics::SUPERVISED_TASKS`]).
+pub type Supervised = (&'static str, tokio::task::JoinHandle<()>);
+
+/// Serves like [`serve`] and supervises `tasks` and the GPU round accounting: should
+/// one end before shutdown (a panic), serving stops with an error naming it, so the
+/// operator exits and is restarted rather than keep serving with a frozen node index
+/// or without counting missed rounds.
+pub async fn serve_beside(
+    verifier: Arc<Verifier>,
+    listener: tokio::net::TcpListener,
+    mut tasks: Vec<Supervised>,
+) -> anyhow::Result<()> {
     let shutdown = verifier.shutdown.signal();
-    let mut rounds = tokio::spawn(session::rounds::account(verifier.clone()));
+    tasks.push((
+        "gpu-rounds",
+        tokio::spawn(session::rounds::account(verifier.clone())),
+    ));
     let service = depin_proto::v1::verifier_server::VerifierServer::new(
         session::VerifierService::new(verifier.clone()),
     )
@@ -397,24 +430,29 @@ pub async fn serve(
             tokio_stream::wrappers::TcpListenerStream::new(listener),
             shutdown,
         );
-    tokio::select! {
-        served = server => {
-            rounds.abort();
-            Ok(served?)
+    tokio::pin!(server);
+    let names: Vec<&'static str> = tasks.iter().map(|(name, _)| *name).collect();
+    let mut handles: Vec<_> = tasks.into_iter().map(|(_, handle)| handle).collect();
+    let first_end = futures::future::select_all(handles.iter_mut());
+    let stopped = tokio::select! {
+        served = &mut server => {
+            handles.iter().for_each(tokio::task::JoinHandle::abort);
+            return Ok(served?);
         }
-        ended = &mut rounds => {
-            verifier.metrics.task_failures.with_label_values(&["gpu-rounds"]).inc();
-            let why = match ended {
-                Err(err) if err.is_panic() => "panicked",
-                _ => "ended",
-            };
-            tracing::error!(why, "GPU round accounting stopped; stopping the verifier");
-            anyhow::bail!("GPU round accounting {why}")
-        }
+        (ended, at, _) = first_end => (names[at], ended),
+    };
+    if verifier.shutdown.requested() {
+        // Tasks end with the server on shutdown; let it finish its graceful stop.
+        handles.iter().for_each(tokio::task::JoinHandle::abort);
+        return Ok(server.await?);
     }
+    handles.iter().for_each(tokio::task::JoinHandle::abort);
+    Err(task_stopped(&verifier, stopped.0, &stopped.1))
 }
 
 /// The operator's verifier: kube-fed index, status.proofs sink, gRPC on `--grpc-addr`.
+/// The node watch is supervised: should it end before shutdown, the index would freeze
+/// (new nodes refused, deleted ones still served).
 pub async fn run(
     client: kube::Client,
     config: &Config,
@@ -424,14 +462,36 @@ pub async fn run(
     let settings = Settings::from_config(config)?;
     let index = NodeIndex::new();
     let poc = settings.poc;
-    let feed = watch::feed(client.clone(), index.clone(), poc, shutdown.clone());
-    tokio::spawn(feed);
+    let feed = tokio::spawn(watch::feed(
+        client.clone(),
+        index.clone(),
+        poc,
+        shutdown.clone(),
+    ));
     let sink = Arc::new(sink::KubeSink::new(client));
     let verifier = Verifier::new(settings, index, sink, registry, shutdown)?;
     let listener = tokio::net::TcpListener::bind(config.grpc_addr).await?;
     tracing::info!(addr = %config.grpc_addr, key = %verifier.public_key(), "verifier listening");
-    serve(verifier, listener).await?;
-    Ok(())
+    serve_beside(verifier, listener, vec![("node-watch", feed)]).await
+}
+
+/// Counts a supervised task that stopped before shutdown and says why.
+fn task_stopped(
+    verifier: &Verifier,
+    task: &str,
+    ended: &Result<(), tokio::task::JoinError>,
+) -> anyhow::Error {
+    verifier
+        .metrics
+        .task_failures
+        .with_label_values(&[task])
+        .inc();
+    let why = match ended {
+        Err(err) if err.is_panic() => "panicked",
+        _ => "ended",
+    };
+    tracing::error!(task, why, "a verifier task stopped; stopping the verifier");
+    anyhow::anyhow!("verifier task {task} {why}")
 }
 
 #[cfg(test)]

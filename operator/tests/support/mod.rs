@@ -121,6 +121,7 @@ pub fn entry(role: Role, name: &str, key: &PublicKey, declared: Declared) -> Nod
         key: *key,
         reward_policy: "default".into(),
         declared,
+        created: 0,
     }
 }
 

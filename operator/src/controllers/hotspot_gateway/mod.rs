@@ -18,6 +18,9 @@ use kube::{Resource, ResourceExt};
 impl NodeKind for HotspotGateway {
     type Spec = HotspotGatewaySpec;
     const ROLE: Role = Role::Hotspot;
+    // The packet-forwarder Service `<name>-pf` is a DNS label (63).
+    const MAX_NAME: usize = 60;
+    const MAX_NAME_WHY: &'static str = "its packet-forwarder Service <name>-pf is a DNS label";
 
     fn spec(&self) -> &Self::Spec {
         &self.spec

@@ -24,6 +24,10 @@ pub const DEFAULT_SECTOR_BYTES: u64 = 1 << 30;
 impl NodeKind for StorageNode {
     type Spec = StorageNodeSpec;
     const ROLE: Role = Role::Storage;
+    // The StatefulSet's pods carry `controller-revision-hash: <name>-<10-char hash>`.
+    const MAX_NAME: usize = 52;
+    const MAX_NAME_WHY: &'static str =
+        "its StatefulSet's pods carry the label controller-revision-hash: <name>-<10 characters>";
 
     fn spec(&self) -> &Self::Spec {
         &self.spec

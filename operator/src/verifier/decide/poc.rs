@@ -149,6 +149,22 @@ pub fn settle<R>(
     verdicts
 }
 
+/// Every report of a round that cannot be settled (the PoC history is unavailable):
+/// none is recorded, so none is paid and none is charged.
+pub fn unsettled<R>(round: Round<R>) -> Vec<Verdict<R>> {
+    let beacon = round.beacon.map(|b| Verdict {
+        entry: b.entry,
+        reply: b.reply,
+        id: b.id,
+        result: None,
+        part: BEACON_PART,
+    });
+    beacon
+        .into_iter()
+        .chain(round.witnesses.into_iter().map(unrecorded))
+        .collect()
+}
+
 fn unrecorded<R>(w: Filed<WitnessSubmission, R>) -> Verdict<R> {
     Verdict {
         entry: w.entry,

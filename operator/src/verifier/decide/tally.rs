@@ -33,6 +33,9 @@ pub struct NodeTallies {
     /// `status.meter` (MeterBridges): the chain tip and serial claim, written with the
     /// tallies so a restarted verifier continues the chain.
     pub meter: Option<depin_crds::MeterRecord>,
+    /// `status.poc` (HotspotGateways): the PoC history, written with the tallies so a
+    /// restarted verifier keeps reciprocity.
+    pub poc: Option<depin_crds::PocRecord>,
 }
 
 /// The tally to continue from: `stored` if it belongs to `epoch`, else a fresh one (a new
@@ -64,6 +67,7 @@ pub fn roll_over(stored: NodeTallies, epoch: u64) -> (NodeTallies, u64) {
                 proofs: Some(current),
                 previous: stored.previous,
                 meter: stored.meter,
+                poc: stored.poc,
             };
             (tallies, counting)
         }
@@ -72,6 +76,7 @@ pub fn roll_over(stored: NodeTallies, epoch: u64) -> (NodeTallies, u64) {
                 proofs: Some(continue_from(None, epoch)),
                 previous: Some(old),
                 meter: stored.meter,
+                poc: stored.poc,
             },
             epoch,
         ),
@@ -80,6 +85,7 @@ pub fn roll_over(stored: NodeTallies, epoch: u64) -> (NodeTallies, u64) {
                 proofs: Some(continue_from(None, epoch)),
                 previous: stored.previous,
                 meter: stored.meter,
+                poc: stored.poc,
             },
             epoch,
         ),
@@ -231,6 +237,7 @@ mod tests {
             proofs: p,
             previous: q,
             meter: None,
+            poc: None,
         };
         // (stored, wall-clock epoch) → (proofs, previous, epoch counted in)
         type Row = (NodeTallies, u64, (ProofTally, Option<ProofTally>, u64));

@@ -59,6 +59,8 @@ struct Pending {
     policy: String,
     /// MeterBridges: the chain as it stands after this result, written with it.
     meter: Option<depin_crds::MeterRecord>,
+    /// HotspotGateways: the PoC history as it stands after this result, written with it.
+    poc: Option<depin_crds::PocRecord>,
     reply: oneshot::Sender<Result<TallySnapshot, RecordError>>,
 }
 
@@ -110,7 +112,20 @@ impl Recorder {
         result: Result<u128, RejectReason>,
         part: Option<&'static str>,
     ) -> Result<TallySnapshot, RecordError> {
-        self.record_full(node, result, part, None).await
+        self.record_full(node, result, part, None, None).await
+    }
+
+    /// [`Self::record_part`] for a settled PoC report, with the hotspot's PoC history as
+    /// it stands after the round (`status.poc`), made durable in the same write.
+    pub async fn record_poc(
+        &self,
+        node: &NodeEntry,
+        result: Result<u128, RejectReason>,
+        part: &'static str,
+        poc: depin_crds::PocRecord,
+    ) -> Result<TallySnapshot, RecordError> {
+        self.record_full(node, result, Some(part), None, Some(poc))
+            .await
     }
 
     /// [`Self::record`] for a meter reading, with the chain as it stands after it
@@ -121,7 +136,7 @@ impl Recorder {
         result: Result<u128, RejectReason>,
         meter: Option<depin_crds::MeterRecord>,
     ) -> Result<TallySnapshot, RecordError> {
-        self.record_full(node, result, None, meter).await
+        self.record_full(node, result, None, meter, None).await
     }
 
     /// What is durable for `node` now (read straight from the sink).
@@ -135,6 +150,7 @@ impl Recorder {
         result: Result<u128, RejectReason>,
         part: Option<&'static str>,
         meter: Option<depin_crds::MeterRecord>,
+        poc: Option<depin_crds::PocRecord>,
     ) -> Result<TallySnapshot, RecordError> {
         let (reply, done) = oneshot::channel();
         let mut pending = Pending {
@@ -142,6 +158,7 @@ impl Recorder {
             part,
             policy: node.reward_policy.clone(),
             meter,
+            poc,
             reply,
         };
         // A writer that ended (its node was gone) is replaced once.
@@ -327,6 +344,9 @@ fn apply_batch(
         .collect();
     if let Some(meter) = batch.iter().rev().find_map(|p| p.meter.clone()) {
         next.meter = Some(meter);
+    }
+    if let Some(poc) = batch.iter().rev().find_map(|p| p.poc.clone()) {
+        next.poc = Some(poc);
     }
     (next, snapshots)
 }

@@ -171,6 +171,7 @@ impl TallySink for KubeSink {
                 proofs: parse_tally(node, status, "proofs")?,
                 previous: parse_tally(node, status, "previousProofs")?,
                 meter: parse_field(node, status, "meter")?,
+                poc: parse_field(node, status, "poc")?,
             })
         })
     }
@@ -193,6 +194,9 @@ impl TallySink for KubeSink {
             }
             if let Some(meter) = &tallies.meter {
                 status.insert("meter".into(), serde_json::json!(meter));
+            }
+            if let Some(poc) = &tallies.poc {
+                status.insert("poc".into(), serde_json::json!(poc));
             }
             let body = serde_json::json!({
                 "apiVersion": resource.api_version,

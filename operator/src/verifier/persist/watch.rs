@@ -108,6 +108,11 @@ pub fn entry_of<K: NodeKind>(node: &K) -> Option<NodeEntry> {
         key,
         reward_policy: node.spec().reward_policy().to_string(),
         declared,
+        created: node
+            .meta()
+            .creation_timestamp
+            .as_ref()
+            .map_or(0, |t| t.0.as_second()),
     })
 }
 

@@ -3,6 +3,7 @@
 //! its rule from `decide/`, carry the outcome out → receipts once durable). Protobuf,
 //! channels, metrics and receipt signing live here.
 
+pub mod limits;
 mod meter;
 mod poc;
 mod respond;
@@ -59,7 +60,10 @@ impl v1::verifier_server::Verifier for VerifierService {
         // A session slot is taken only once the hello is verified (in `run`); until then
         // the connection holds one of the few handshake slots, for at most the hello
         // timeout.
-        let Ok(handshake) = v.handshakes.clone().try_acquire_owned() else {
+        v.metrics
+            .session_limit
+            .set(i64::try_from(v.limits.fit(v.index.len())).unwrap_or(i64::MAX));
+        let Ok(handshake) = v.limits.handshakes().clone().try_acquire_owned() else {
             v.metrics
                 .sessions_refused
                 .with_label_values(&["HandshakesAtCapacity"])
@@ -137,12 +141,15 @@ async fn run(
     // slot once it has ended.
     let (claim, replaced, took_over) = v.live.claim(&session.node);
     let permit = if took_over {
-        tokio::time::timeout(v.settings.hello_timeout, v.sessions.clone().acquire_owned())
-            .await
-            .ok()
-            .and_then(Result::ok)
+        tokio::time::timeout(
+            v.settings.hello_timeout,
+            v.limits.sessions().clone().acquire_owned(),
+        )
+        .await
+        .ok()
+        .and_then(Result::ok)
     } else {
-        v.sessions.clone().try_acquire_owned().ok()
+        v.limits.sessions().clone().try_acquire_owned().ok()
     };
     let Some(_permit) = permit else {
         v.live.release(&session.node, claim);

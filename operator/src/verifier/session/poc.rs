@@ -4,7 +4,7 @@
 //! answered with a receipt on the session it came on.
 
 use super::{Live, Outbound, receipt_message};
-use crate::verifier::decide::poc::{PocLookup, settle};
+use crate::verifier::decide::poc::{PocLookup, settle, unsettled};
 use crate::verifier::state::index::{NodeEntry, PolicyDenylist};
 use crate::verifier::state::poc::{Filed, Report};
 use crate::verifier::{Verifier, now_ms};
@@ -62,15 +62,29 @@ async fn settle_later(v: Arc<Verifier>, beacon: BeaconId) {
         let more = settle_wait_ms(&v.poc_params(&policy)).saturating_sub(waited);
         tokio::time::sleep(Duration::from_millis(more)).await;
     }
+    // Settling without the recorded history would renew every hotspot's benefit of the
+    // doubt: until it is back, the round's reports are refused (the agents resend).
+    let restored = v.restore_poc().await;
+    if let Err(err) = &restored {
+        tracing::warn!(%err, "PoC history not restored; the round is not settled");
+    }
     let now = now_ms();
-    let verdicts = {
+    let (verdicts, records) = {
         let mut state = v.poc.lock();
-        match state.rounds.remove(&beacon) {
-            Some(round) => settle(round, &mut state.history, &v.beacon, &Fleet(&v), now),
+        let verdicts = match state.rounds.remove(&beacon) {
+            Some(round) if restored.is_ok() => {
+                settle(round, &mut state.history, &v.beacon, &Fleet(&v), now)
+            }
+            Some(round) => unsettled(round),
             None => Vec::new(),
-        }
+        };
+        let records: Vec<_> = verdicts
+            .iter()
+            .map(|verdict| state.history.record_of(&verdict.entry.key))
+            .collect();
+        (verdicts, records)
     };
-    for verdict in verdicts {
+    for (verdict, record) in verdicts.into_iter().zip(records) {
         let node = verdict.entry.key;
         let Some(result) = verdict.result else {
             v.metrics.count(KIND, Err(RejectReason::UnknownChallenge));
@@ -92,7 +106,7 @@ async fn settle_later(v: Arc<Verifier>, beacon: BeaconId) {
         v.metrics.count(KIND, result.map(|_| ()));
         match v
             .recorder
-            .record_part(&verdict.entry, result, Some(verdict.part))
+            .record_poc(&verdict.entry, result, verdict.part, record)
             .await
         {
             Ok(tally) => {

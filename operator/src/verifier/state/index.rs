@@ -93,6 +93,10 @@ pub struct NodeEntry {
     pub reward_policy: String,
     /// What it declares.
     pub declared: Declared,
+    /// The CR's creationTimestamp, unix seconds: of two CRs holding one key the older
+    /// keeps it (then the smaller uid), so a newcomer cannot take over another node's
+    /// proofs by naming its identity Secret.
+    pub created: i64,
 }
 
 /// Denied hotspots and denied edges (smaller key first), as depin-proof's rules read them.
@@ -167,20 +171,15 @@ impl NodeIndex {
         self.inner.write().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Adds or replaces a node (keyed by public key; a CR whose key changed loses its old key).
+    /// Adds or replaces a node (keyed by public key; a CR whose key changed loses its old
+    /// key). A key another, older CR already holds stays with that CR: the newcomer is
+    /// left out (the operator refuses it with a `DuplicateKey` condition).
     pub fn upsert(&self, entry: NodeEntry) {
         let mut inner = self.write();
         inner
             .by_key
             .retain(|key, e| !(same_cr(&e.id, &entry.id) && *key != entry.key));
-        if let Some(previous) = inner
-            .by_key
-            .get(&entry.key)
-            .filter(|e| !same_cr(&e.id, &entry.id))
-        {
-            tracing::warn!(key = %entry.key, first = %previous.id, second = %entry.id, "two nodes share one public key; the later one wins");
-        }
-        inner.by_key.insert(entry.key, entry);
+        claim(&mut inner.by_key, entry);
     }
 
     /// Sets what runs when a CR leaves the index (once; later calls are ignored).
@@ -220,11 +219,21 @@ impl NodeIndex {
                 stays
             });
             for entry in entries {
-                inner.by_key.insert(entry.key, entry);
+                claim(&mut inner.by_key, entry);
             }
             gone
         };
         self.removed(&gone);
+    }
+
+    /// Nodes (keys) in the index.
+    pub fn len(&self) -> usize {
+        self.read().by_key.len()
+    }
+
+    /// Whether no node is in the index.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// The node holding `key`.
@@ -318,6 +327,27 @@ impl NodeIndex {
     }
 }
 
+/// Gives `entry` its key unless an older CR holds it (creationTimestamp, then uid; the
+/// order both the operator and every verifier replica see, whatever order events came in).
+fn claim(by_key: &mut HashMap<PublicKey, NodeEntry>, entry: NodeEntry) {
+    if let Some(holder) = by_key
+        .get(&entry.key)
+        .filter(|e| !same_cr(&e.id, &entry.id))
+    {
+        let older = (holder.created, &holder.id.uid) <= (entry.created, &entry.id.uid);
+        let (kept, refused) = if older {
+            (holder, &entry)
+        } else {
+            (&entry, holder)
+        };
+        tracing::warn!(key = %entry.key, kept = %kept.id, refused = %refused.id, "two nodes share one public key; the older one keeps it");
+        if older {
+            return;
+        }
+    }
+    by_key.insert(entry.key, entry);
+}
+
 fn same_cr(a: &NodeId, b: &NodeId) -> bool {
     a.role == b.role && a.namespace == b.namespace && a.name == b.name
 }
@@ -344,6 +374,7 @@ mod tests {
             key: NodeKey::from_seed([seed; 32]).public(),
             reward_policy: "default".into(),
             declared: Declared::Gpu { declared_tops: 1.0 },
+            created: 0,
         }
     }
 
@@ -356,6 +387,41 @@ mod tests {
         assert!(index.is_known(&NodeKey::from_seed([2; 32]).public()));
         index.remove(&entry("a", 9).id);
         assert!(!index.is_known(&NodeKey::from_seed([2; 32]).public()));
+    }
+
+    #[test]
+    fn a_shared_key_stays_with_the_older_cr_whatever_the_event_order() {
+        let key = NodeKey::from_seed([7; 32]).public();
+        let older = NodeEntry {
+            created: 100,
+            ..entry("alice", 7)
+        };
+        let newer = NodeEntry {
+            created: 200,
+            ..entry("eve", 7)
+        };
+        for order in [[&older, &newer], [&newer, &older]] {
+            let index = NodeIndex::new();
+            for e in order {
+                index.upsert(e.clone());
+            }
+            assert_eq!(index.lookup(&key).map(|e| e.id.name), Some("alice".into()));
+            // A relist applies the same rule.
+            let relisted = NodeIndex::new();
+            relisted.replace_role(Role::Gpu, order.map(Clone::clone).to_vec());
+            assert_eq!(
+                relisted.lookup(&key).map(|e| e.id.name),
+                Some("alice".into())
+            );
+        }
+        // The newcomer gets the key once the holder is gone and it is seen again.
+        let index = NodeIndex::new();
+        index.upsert(older.clone());
+        index.upsert(newer.clone());
+        index.remove(&older.id);
+        assert!(!index.is_known(&key));
+        index.upsert(newer);
+        assert_eq!(index.lookup(&key).map(|e| e.id.name), Some("eve".into()));
     }
 
     #[test]

@@ -2,13 +2,12 @@
 //! lag window passes), the PoC history the rules read, and recently settled receipts for
 //! answering resends. Settling a round is `decide::poc`.
 //!
-//! Like meter chains, the PoC history (last beacon, last valid beacon and witness per
-//! hotspot) lives in memory. So that a verifier restart does not cost every honest hotspot
-//! its rewards until it has beaconed and witnessed again (hours at Helium's intervals),
-//! reciprocity treats a hotspot with no record as active at the verifier's start: the
-//! benefit of the doubt lasts one reciprocity window, after which the record (or its
-//! absence) decides as usual. A hotspot that really never beacons gains at most that one
-//! window per restart.
+//! The PoC history (last beacon, last valid beacon and witness per hotspot, and when the
+//! verifier's history of it began) is written to the hotspot's `status.poc` with every
+//! settled report's tally and read back before a restarted verifier settles any round.
+//! Reciprocity treats a hotspot with no valid beacon or witness as active from where its
+//! history began: a new hotspot gets one reciprocity window of benefit of the doubt, once;
+//! a restart does not renew it (a mute beaconer stays void across restarts).
 //!
 //! `R` is where a report's receipt goes (the session layer's outbound channel); this
 //! module only carries it.
@@ -80,6 +79,41 @@ pub struct History {
     /// When this history began (the verifier's start): what reciprocity assumes for a
     /// hotspot without a record (module docs).
     pub since_ms: u64,
+    /// Where a hotspot's history began earlier than `since_ms`: restored from its
+    /// `status.poc`, so a restart does not renew its benefit of the doubt.
+    pub since: HashMap<PublicKey, u64>,
+}
+
+impl History {
+    fn since_of(&self, node: &PublicKey) -> u64 {
+        self.since.get(node).copied().unwrap_or(self.since_ms)
+    }
+
+    /// `node`'s durable record (`status.poc`).
+    pub fn record_of(&self, node: &PublicKey) -> depin_crds::PocRecord {
+        depin_crds::PocRecord {
+            since_ms: self.since_of(node),
+            last_beacon_ms: self.last_beacon.get(node).copied(),
+            last_valid_beacon_ms: self.last_valid_beacon.get(node).copied(),
+            last_valid_witness_ms: self.last_valid_witness.get(node).copied(),
+        }
+    }
+
+    /// Takes back `node`'s record after a restart; whatever is newer in memory stays.
+    pub fn restore(&mut self, node: PublicKey, record: &depin_crds::PocRecord) {
+        let since = record.since_ms.min(self.since_of(&node));
+        self.since.insert(node, since);
+        for (map, at) in [
+            (&mut self.last_beacon, record.last_beacon_ms),
+            (&mut self.last_valid_beacon, record.last_valid_beacon_ms),
+            (&mut self.last_valid_witness, record.last_valid_witness_ms),
+        ] {
+            if let Some(at) = at {
+                let kept = map.entry(node).or_insert(at);
+                *kept = (*kept).max(at);
+            }
+        }
+    }
 }
 
 impl PocHistory for History {
@@ -91,7 +125,7 @@ impl PocHistory for History {
             self.last_valid_beacon
                 .get(node)
                 .copied()
-                .unwrap_or(self.since_ms),
+                .unwrap_or_else(|| self.since_of(node)),
         )
     }
     fn last_valid_witness_ms(&self, node: &PublicKey) -> Option<u64> {
@@ -99,7 +133,7 @@ impl PocHistory for History {
             self.last_valid_witness
                 .get(node)
                 .copied()
-                .unwrap_or(self.since_ms),
+                .unwrap_or_else(|| self.since_of(node)),
         )
     }
 }
