@@ -25,12 +25,15 @@ pub fn shards(manifest: &str, limit: usize) -> Vec<&str> {
             rest.len()
         } else {
             // Cut after the last newline within the limit; a line longer than the limit
-            // (impossible for valid manifests) is kept whole.
-            rest[..limit]
-                .rfind('\n')
-                .map(|i| i + 1)
-                .or_else(|| rest.find('\n').map(|i| i + 1))
-                .unwrap_or(rest.len())
+            // (impossible for valid manifests) is kept whole. Searched as bytes: `limit`
+            // may fall inside a multi-byte character, where slicing the str panics, while
+            // a cut just after b'\n' is always a character boundary.
+            let bytes = rest.as_bytes();
+            bytes[..limit]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .or_else(|| bytes.iter().position(|&b| b == b'\n'))
+                .map_or(rest.len(), |i| i + 1)
         };
         let (head, tail) = rest.split_at(cut);
         out.push(head);
@@ -204,6 +207,17 @@ mod tests {
         }
         assert_eq!(shards(&text, SHARD_BYTES).len(), 1);
         assert!(shards("", 10).is_empty());
+    }
+
+    #[test]
+    fn shards_never_split_a_character() {
+        // Found by fuzz target `manifest`: a limit inside a multi-byte character panicked.
+        let text = "\u{89dc}a\n\u{e9}\u{e9}\n";
+        for limit in 1..=text.len() {
+            let parts = shards(text, limit);
+            assert_eq!(parts.concat(), text, "limit {limit}");
+            assert!(parts.iter().all(|p| p.ends_with('\n')), "limit {limit}");
+        }
     }
 
     #[test]
