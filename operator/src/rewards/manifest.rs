@@ -87,6 +87,14 @@ impl Published {
                             .and_then(|v| v.parse::<u128>().ok())
                             .ok_or_else(bad)
                     };
+                    // `total` and `claim` binary-search the nodes: out of order, a listed
+                    // node could go unserved; repeated, it would be served either amount.
+                    if nodes
+                        .last()
+                        .is_some_and(|last: &NodeTotal| last.node.as_str() >= node)
+                    {
+                        return Err(bad());
+                    }
                     let reward = amount(fields.next(), "reward=")?;
                     let cumulative = amount(fields.next(), "cumulative=")?;
                     nodes.push(NodeTotal {
@@ -258,5 +266,29 @@ mod tests {
             Published::parse(text.into()),
             Err(ManifestError::Malformed(_))
         ));
+    }
+
+    /// Found by fuzz target `manifest`: two `node` lines with the same id (and a root
+    /// computed over both) parsed, and the claim served for that id had the other line's
+    /// amount.
+    #[test]
+    fn nodes_out_of_order_or_repeated_are_malformed() {
+        let honest = result().manifest();
+        let lines: Vec<&str> = honest.lines().collect();
+        let first = lines
+            .iter()
+            .position(|l| l.starts_with("node "))
+            .expect("nodes");
+        let mut swapped = lines.clone();
+        swapped.swap(first, first + 1);
+        let mut repeated = lines.clone();
+        repeated.insert(first + 1, lines[first]);
+        for lines in [swapped, repeated] {
+            let text = lines.join("\n") + "\n";
+            assert_eq!(
+                Published::parse(text.into()).err(),
+                Some(ManifestError::Malformed(first + 2))
+            );
+        }
     }
 }
