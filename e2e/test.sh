@@ -20,6 +20,9 @@ step "pure tests (no cluster; interop peers: pymodbus, npm packet-forwarder)"
 # The interop tests install their peers (sim/setup.sh) and must not skip silently here.
 DEPIN_REQUIRE_INTEROP=1 cargo test --workspace
 
+step "fuzz targets, a short bounded run each (nightly, cargo-fuzz; FUZZING.md)"
+bash e2e/fuzz.sh
+
 step "Helm chart, dashboards and alert rules (real Helm, promtool)"
 bash charts/test.sh
 

@@ -156,14 +156,53 @@ pub fn decode_downlink(datagram: &[u8]) -> Result<Down, DecodeError> {
     }
 }
 
-/// Encodes any packet into a fresh datagram.
+/// Encodes any packet into a fresh datagram, its JSON part in ASCII.
 pub fn encode(packet: &impl SerializablePacket) -> Result<Vec<u8>, EncodeError> {
     let mut buffer = vec![0u8; MAX_DATAGRAM];
     let written = packet
         .serialize(&mut buffer)
         .map_err(|e| EncodeError(e.to_string()))?;
     buffer.truncate(usize::try_from(written).unwrap_or(MAX_DATAGRAM));
-    Ok(buffer)
+    let datagram = ascii_json(buffer);
+    if datagram.len() > MAX_DATAGRAM {
+        return Err(EncodeError(format!(
+            "{} bytes once escaped, over the {MAX_DATAGRAM}-byte datagram limit",
+            datagram.len()
+        )));
+    }
+    Ok(datagram)
+}
+
+/// Escapes each non-ASCII character of the JSON part as `\uXXXX`. serde_json writes them
+/// raw, and `decode` refuses raw ones ([`DecodeError::NotAscii`]), so without this a string
+/// that arrived escaped (a stat `time` of `"\u00e9"`) re-encoded into a datagram we refuse
+/// ourselves (found by fuzz target `gwmp_decode`). Outside strings JSON is ASCII, so only
+/// string contents change, and they keep their meaning.
+fn ascii_json(datagram: Vec<u8>) -> Vec<u8> {
+    let start = datagram
+        .get(3)
+        .and_then(|&identifier| json_start(identifier));
+    let Some(json) = start.and_then(|s| datagram.get(s..)) else {
+        return datagram;
+    };
+    let Ok(json) = std::str::from_utf8(json) else {
+        return datagram;
+    };
+    if json.is_ascii() {
+        return datagram;
+    }
+    let mut out = datagram[..datagram.len() - json.len()].to_vec();
+    let mut units = [0u16; 2];
+    for c in json.chars() {
+        if c.is_ascii() {
+            out.push(c as u8);
+        } else {
+            for unit in c.encode_utf16(&mut units) {
+                out.extend_from_slice(format!("\\u{unit:04x}").as_bytes());
+            }
+        }
+    }
+    out
 }
 
 /// A gateway EUI from its 16 hex digits (as forwarders print it), or `None`.

@@ -243,3 +243,25 @@ fn eui_text() {
     assert_eq!(parse_eui("AA555A00000001"), None);
     assert_eq!(parse_eui("AA555A000000010G"), None);
 }
+
+/// Found by fuzz target `gwmp_decode`: an escaped non-ASCII character in a string decodes,
+/// and serde_json re-encoded it raw, which `decode` refuses (`NotAscii`).
+#[test]
+fn escaped_non_ascii_survives_a_re_encode() {
+    let mut datagram = up_header(0x1234, 0);
+    datagram.extend_from_slice(
+        br#"{"stat":{"time":"\u00e9\ud83d\ude00","rxnb":1,"rxok":1,"rxfw":0,"dwnb":5,"txnb":0}}"#,
+    );
+    let packet = decode(&datagram).expect("escaped characters are ASCII on the wire");
+    let again = encode(&packet).expect("encodes");
+    assert!(
+        again[12..].is_ascii(),
+        "{}",
+        String::from_utf8_lossy(&again)
+    );
+    let back = decode(&again).expect("and decodes again");
+    let Packet::Up(Up::PushData(push)) = back else {
+        panic!("PUSH_DATA")
+    };
+    assert_eq!(push.data.stat.expect("stat").time, "\u{e9}\u{1f600}");
+}

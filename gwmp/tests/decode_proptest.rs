@@ -1,6 +1,7 @@
 //! The datagram decoder must survive anything a peer sends: random bytes, valid headers
 //! with random bodies, mutated valid datagrams, and well-formed JSON with hostile strings.
-//! (The libFuzzer target in gwmp/fuzz/ runs the same property without a time bound.)
+//! (The libFuzzer target fuzz/fuzz_targets/gwmp_decode.rs runs the same property without a
+//! time bound.)
 
 use depin_gwmp::codec::{self, Received, decode, encode, parse_datarate};
 use depin_gwmp::semtech_udp::{MacAddress, Packet};

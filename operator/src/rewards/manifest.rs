@@ -25,12 +25,15 @@ pub fn shards(manifest: &str, limit: usize) -> Vec<&str> {
             rest.len()
         } else {
             // Cut after the last newline within the limit; a line longer than the limit
-            // (impossible for valid manifests) is kept whole.
-            rest[..limit]
-                .rfind('\n')
-                .map(|i| i + 1)
-                .or_else(|| rest.find('\n').map(|i| i + 1))
-                .unwrap_or(rest.len())
+            // (impossible for valid manifests) is kept whole. Searched as bytes: `limit`
+            // may fall inside a multi-byte character, where slicing the str panics, while
+            // a cut just after b'\n' is always a character boundary.
+            let bytes = rest.as_bytes();
+            bytes[..limit]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .or_else(|| bytes.iter().position(|&b| b == b'\n'))
+                .map_or(rest.len(), |i| i + 1)
         };
         let (head, tail) = rest.split_at(cut);
         out.push(head);
@@ -84,6 +87,14 @@ impl Published {
                             .and_then(|v| v.parse::<u128>().ok())
                             .ok_or_else(bad)
                     };
+                    // `total` and `claim` binary-search the nodes: out of order, a listed
+                    // node could go unserved; repeated, it would be served either amount.
+                    if nodes
+                        .last()
+                        .is_some_and(|last: &NodeTotal| last.node.as_str() >= node)
+                    {
+                        return Err(bad());
+                    }
                     let reward = amount(fields.next(), "reward=")?;
                     let cumulative = amount(fields.next(), "cumulative=")?;
                     nodes.push(NodeTotal {
@@ -207,6 +218,17 @@ mod tests {
     }
 
     #[test]
+    fn shards_never_split_a_character() {
+        // Found by fuzz target `manifest`: a limit inside a multi-byte character panicked.
+        let text = "\u{89dc}a\n\u{e9}\u{e9}\n";
+        for limit in 1..=text.len() {
+            let parts = shards(text, limit);
+            assert_eq!(parts.concat(), text, "limit {limit}");
+            assert!(parts.iter().all(|p| p.ends_with('\n')), "limit {limit}");
+        }
+    }
+
+    #[test]
     fn parsed_manifest_serves_the_same_claims() {
         let result = result();
         let published = Published::parse(result.manifest().into()).expect("parses");
@@ -244,5 +266,29 @@ mod tests {
             Published::parse(text.into()),
             Err(ManifestError::Malformed(_))
         ));
+    }
+
+    /// Found by fuzz target `manifest`: two `node` lines with the same id (and a root
+    /// computed over both) parsed, and the claim served for that id had the other line's
+    /// amount.
+    #[test]
+    fn nodes_out_of_order_or_repeated_are_malformed() {
+        let honest = result().manifest();
+        let lines: Vec<&str> = honest.lines().collect();
+        let first = lines
+            .iter()
+            .position(|l| l.starts_with("node "))
+            .expect("nodes");
+        let mut swapped = lines.clone();
+        swapped.swap(first, first + 1);
+        let mut repeated = lines.clone();
+        repeated.insert(first + 1, lines[first]);
+        for lines in [swapped, repeated] {
+            let text = lines.join("\n") + "\n";
+            assert_eq!(
+                Published::parse(text.into()).err(),
+                Some(ManifestError::Malformed(first + 2))
+            );
+        }
     }
 }
