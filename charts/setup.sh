@@ -19,6 +19,8 @@ fi
 if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
   echo "charts/setup.sh: installing Debian prometheus (promtool)" >&2
   export DEBIAN_FRONTEND=noninteractive
+  # Finish an install a killed run interrupted, or dpkg refuses this one.
+  dpkg --configure -a >/dev/null 2>&1 || true
   apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1 || {
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends prometheus >/dev/null

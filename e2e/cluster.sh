@@ -21,6 +21,9 @@ deps() {
   [[ ${#missing[@]} -eq 0 ]] && return
   log "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # An install interrupted earlier (a killed run) leaves dpkg refusing every install
+  # until it is finished; finishing it is idempotent and quick when nothing is pending.
+  dpkg --configure -a >/dev/null 2>&1 || true
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }

@@ -122,6 +122,11 @@ pub struct NodeStatus {
     /// the reward controller can still close that epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_proofs: Option<ProofTally>,
+    /// Tallies of older epochs the reward controller had not closed yet when the verifier
+    /// rolled past them (its close failing for longer than an epoch), oldest first, at
+    /// most 32; each leaves once its epoch is closed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unclosed_proofs: Vec<ProofTally>,
     /// Rewards written by the reward controller.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rewards: Option<RewardSummary>,

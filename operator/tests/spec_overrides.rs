@@ -47,6 +47,7 @@ fn policy(index: &NodeIndex, name: &str, poc_yaml: &str, base: &depin_proof::poc
         grace_seconds: 30,
         poc,
         denylist: Arc::new(policy_denylist(name, Some(&rules))),
+        last_closed_epoch: None,
     };
     index.set_policy(name, entry);
 }

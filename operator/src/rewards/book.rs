@@ -1,6 +1,12 @@
-//! Where closed epochs' manifests live: ConfigMap shards `<policy>-<e>-manifest-<i>` in
+//! Where closed epochs' manifests live: ConfigMap shards `<policy>-<e>-<root16>-<i>` in
 //! the operator's namespace (durable, written before the RewardEpoch commit), and the
 //! latest few per policy in memory (what the claim endpoint serves).
+//!
+//! Shards are named by the manifest's root, so they are content-addressed: a replica that
+//! computed epoch `e` differently (a paused leader resuming after losing its Lease, say)
+//! writes shards under another name and can never overwrite the committed ones; the
+//! RewardEpoch's root says which shards are the epoch's. Shards under the old name
+//! (`<policy>-<e>-manifest-<i>`) are still read.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -50,8 +56,18 @@ impl From<(String, kube::Error)> for BookError {
     }
 }
 
-/// The name of shard `i` of `policy`'s epoch `epoch`.
-pub fn shard_name(policy: &str, epoch: u64, i: usize) -> String {
+/// Hex digits of the root in a shard's name: 64 bits, so two different manifests of one
+/// epoch collide only by a 2^-64 chance (and a collision is caught: the root is checked).
+const ROOT_IN_NAME: usize = 16;
+
+/// The name of shard `i` of the manifest with hex root `root` of `policy`'s epoch `epoch`.
+pub fn shard_name(policy: &str, epoch: u64, root: &str, i: usize) -> String {
+    let prefix = root.get(..ROOT_IN_NAME).unwrap_or(root);
+    format!("{policy}-{epoch}-{prefix}-{i}")
+}
+
+/// Shard names before they were content-addressed.
+fn legacy_shard_name(policy: &str, epoch: u64, i: usize) -> String {
     format!("{policy}-{epoch}-manifest-{i}")
 }
 
@@ -87,11 +103,17 @@ impl Book {
 
     /// Writes `manifest` as shards (server-side apply: rewriting an uncommitted epoch's
     /// shards is harmless, they are only read once its RewardEpoch exists).
-    pub async fn store(&self, policy: &str, epoch: u64, manifest: &str) -> Result<(), BookError> {
+    pub async fn store(
+        &self,
+        policy: &str,
+        epoch: u64,
+        root: &str,
+        manifest: &str,
+    ) -> Result<(), BookError> {
         let parts = shards(manifest, SHARD_BYTES);
         let params = PatchParams::apply(REWARDS_FIELD_MANAGER).force();
         for (i, part) in parts.iter().enumerate() {
-            let name = shard_name(policy, epoch, i);
+            let name = shard_name(policy, epoch, root, i);
             let body = serde_json::json!({
                 "apiVersion": "v1",
                 "kind": "ConfigMap",
@@ -102,7 +124,10 @@ impl Book {
                         "depin.dev/reward-policy": policy,
                         "depin.dev/reward-epoch": epoch.to_string(),
                     },
-                    "annotations": {SHARD_COUNT: parts.len().to_string()},
+                    "annotations": {
+                        SHARD_COUNT: parts.len().to_string(),
+                        "depin.dev/manifest-root": root,
+                    },
                 },
                 "data": {"manifest": part},
             });
@@ -166,13 +191,23 @@ impl Book {
             epoch,
             problem,
         };
-        let first_name = shard_name(policy, epoch, 0);
-        let Some(first) = self
+        let mut name_of: fn(&str, u64, &str, usize) -> String = shard_name;
+        let mut first_name = name_of(policy, epoch, root, 0);
+        let mut first = self
             .api()
             .get_opt(&first_name)
             .await
-            .map_err(|e| (first_name.clone(), e))?
-        else {
+            .map_err(|e| (first_name.clone(), e))?;
+        if first.is_none() {
+            name_of = |policy, epoch, _root, i| legacy_shard_name(policy, epoch, i);
+            first_name = name_of(policy, epoch, root, 0);
+            first = self
+                .api()
+                .get_opt(&first_name)
+                .await
+                .map_err(|e| (first_name.clone(), e))?;
+        }
+        let Some(first) = first else {
             return Ok(None);
         };
         let count: usize = first
@@ -184,7 +219,7 @@ impl Book {
             .ok_or_else(|| corrupt(format!("{first_name} lacks {SHARD_COUNT}")))?;
         let mut text = shard_text(&first);
         for i in 1..count {
-            let name = shard_name(policy, epoch, i);
+            let name = name_of(policy, epoch, root, i);
             let shard = self.api().get(&name).await.map_err(|e| (name, e))?;
             text.push_str(&shard_text(&shard));
         }
@@ -270,6 +305,25 @@ fn shard_text(shard: &ConfigMap) -> String {
 #[cfg(test)]
 mod tests {
     use super::expired;
+
+    #[test]
+    fn shards_are_named_by_their_manifests_root() {
+        let root = "ab".repeat(32);
+        let other = format!("cd{}", &root[2..]);
+        assert_eq!(
+            super::shard_name("default", 7, &root, 2),
+            "default-7-abababababababab-2"
+        );
+        assert_ne!(
+            super::shard_name("default", 7, &root, 0),
+            super::shard_name("default", 7, &other, 0),
+            "another computation of the epoch cannot overwrite the committed shards"
+        );
+        assert_eq!(
+            super::legacy_shard_name("default", 7, 0),
+            "default-7-manifest-0"
+        );
+    }
 
     #[test]
     fn retention_keeps_the_latest_epochs_and_zero_keeps_all() {

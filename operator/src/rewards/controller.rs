@@ -214,7 +214,9 @@ impl RewardController {
                 let burns = self.burns(name, n).await?;
                 let result = close_epoch(policy, n, &tallies, &previous, &burns.inputs)?;
                 let manifest = result.manifest();
-                self.book.store(name, n, &manifest).await?;
+                self.book
+                    .store(name, n, &hex::encode(result.merkle_root), &manifest)
+                    .await?;
                 let spec = epoch_record(name, schedule, &result, burns.this_epoch);
                 let mut record = RewardEpoch::new(&record_name, spec);
                 record

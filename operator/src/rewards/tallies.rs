@@ -53,11 +53,13 @@ pub fn node_id(namespace: &str, name: &str) -> String {
     format!("{namespace}/{name}")
 }
 
-/// The frozen tally of wall-clock epoch `epoch`, from `proofs` or `previousProofs`.
+/// The frozen tally of wall-clock epoch `epoch`, from `proofs`, `previousProofs` or
+/// `unclosedProofs` (epochs the verifier rolled past before they were closed).
 pub fn proofs_in(status: &NodeStatus, epoch: u64) -> Option<&ProofTally> {
     [status.proofs.as_ref(), status.previous_proofs.as_ref()]
         .into_iter()
         .flatten()
+        .chain(&status.unclosed_proofs)
         .find(|t| t.epoch == epoch)
 }
 
@@ -256,6 +258,21 @@ mod tests {
                 ..NodeStatus::default()
             },
         }
+    }
+
+    #[test]
+    fn an_epoch_rolled_past_before_its_close_is_still_found() {
+        let mut r = record(
+            NodeKind::Gpu,
+            Some(tally(9, 1, 0, "1")),
+            Some(tally(8, 1, 0, "2")),
+        );
+        r.status.unclosed_proofs = vec![tally(6, 4, 0, "40"), tally(7, 5, 0, "50")];
+        let found = |epoch| proofs_in(&r.status, epoch).map(|t| t.accepted);
+        assert_eq!(
+            [found(6), found(7), found(8), found(9), found(5)],
+            [Some(4), Some(5), Some(1), Some(1), None]
+        );
     }
 
     #[test]

@@ -36,6 +36,35 @@ pub struct NodeTallies {
     /// `status.poc` (HotspotGateways): the PoC history, written with the tallies so a
     /// restarted verifier keeps reciprocity.
     pub poc: Option<depin_crds::PocRecord>,
+    /// `status.unclosedProofs`: older epochs not closed yet, oldest first.
+    pub unclosed: Vec<ProofTally>,
+}
+
+/// Most tallies of unclosed epochs a node keeps; beyond, the oldest is dropped (an epoch
+/// left unclosed for 32 epochs needs an operator, not more status).
+pub const MAX_UNCLOSED: usize = 32;
+
+/// `unclosed` without the epochs already closed (`last_closed`; None: none known closed)
+/// and with `evicted` added when its epoch is not closed, capped at [`MAX_UNCLOSED`].
+fn keep_unclosed(
+    mut unclosed: Vec<ProofTally>,
+    evicted: Option<ProofTally>,
+    last_closed: Option<u64>,
+) -> Vec<ProofTally> {
+    let open = |t: &ProofTally| last_closed.is_none_or(|closed| t.epoch > closed);
+    unclosed.extend(evicted.filter(|t| open(t)));
+    unclosed.retain(open);
+    unclosed.sort_by_key(|t| t.epoch);
+    unclosed.dedup_by_key(|t| t.epoch);
+    if unclosed.len() > MAX_UNCLOSED {
+        let dropped = unclosed.len() - MAX_UNCLOSED;
+        tracing::warn!(
+            dropped,
+            "more unclosed epochs than a node keeps; the oldest tallies are dropped"
+        );
+        unclosed.drain(..dropped);
+    }
+    unclosed
 }
 
 /// The tally to continue from: `stored` if it belongs to `epoch`, else a fresh one (a new
@@ -59,7 +88,11 @@ pub fn continue_from(stored: Option<ProofTally>, epoch: u64) -> ProofTally {
 /// writes already in flight. A stored tally newer than `epoch` (this replica's clock is
 /// behind the one that wrote it) keeps counting: results go to the current epoch, never
 /// back into one that may already be closed.
-pub fn roll_over(stored: NodeTallies, epoch: u64) -> (NodeTallies, u64) {
+///
+/// The tally that leaves `previous` is kept in `unclosed` while its epoch is not closed
+/// (`last_closed`, the policy's `status.lastClosedEpoch`): a reward controller that could
+/// not close epochs for a while still finds each one's own tally later.
+pub fn roll_over(stored: NodeTallies, epoch: u64, last_closed: Option<u64>) -> (NodeTallies, u64) {
     match stored.proofs {
         Some(current) if current.epoch >= epoch => {
             let counting = current.epoch;
@@ -68,6 +101,7 @@ pub fn roll_over(stored: NodeTallies, epoch: u64) -> (NodeTallies, u64) {
                 previous: stored.previous,
                 meter: stored.meter,
                 poc: stored.poc,
+                unclosed: keep_unclosed(stored.unclosed, None, last_closed),
             };
             (tallies, counting)
         }
@@ -77,6 +111,7 @@ pub fn roll_over(stored: NodeTallies, epoch: u64) -> (NodeTallies, u64) {
                 previous: Some(old),
                 meter: stored.meter,
                 poc: stored.poc,
+                unclosed: keep_unclosed(stored.unclosed, stored.previous, last_closed),
             },
             epoch,
         ),
@@ -86,6 +121,7 @@ pub fn roll_over(stored: NodeTallies, epoch: u64) -> (NodeTallies, u64) {
                 previous: stored.previous,
                 meter: stored.meter,
                 poc: stored.poc,
+                unclosed: keep_unclosed(stored.unclosed, None, last_closed),
             },
             epoch,
         ),
@@ -238,6 +274,7 @@ mod tests {
             previous: q,
             meter: None,
             poc: None,
+            unclosed: Vec::new(),
         };
         // (stored, wall-clock epoch) → (proofs, previous, epoch counted in)
         type Row = (NodeTallies, u64, (ProofTally, Option<ProofTally>, u64));
@@ -270,11 +307,41 @@ mod tests {
             ),
         ];
         for (i, (input, epoch, (proofs, previous, counting))) in table.into_iter().enumerate() {
-            let (out, at) = roll_over(input, epoch);
+            let (out, at) = roll_over(input, epoch, None);
             assert_eq!(out.proofs, Some(proofs), "row {i}");
             assert_eq!(out.previous, previous, "row {i}");
             assert_eq!(at, counting, "row {i}");
         }
+    }
+
+    #[test]
+    fn an_unclosed_epoch_keeps_its_tally_until_it_is_closed() {
+        let tally = |epoch, accepted| ProofTally {
+            epoch,
+            accepted,
+            ..ProofTally::default()
+        };
+        // Epochs 4 and 5 counted; the reward controller closed only 3 so far.
+        let stored = NodeTallies {
+            proofs: Some(tally(5, 2)),
+            previous: Some(tally(4, 7)),
+            ..NodeTallies::default()
+        };
+        let (six, _) = roll_over(stored, 6, Some(3));
+        assert_eq!(six.previous, Some(tally(5, 2)));
+        assert_eq!(six.unclosed, vec![tally(4, 7)], "epoch 4 is not lost");
+        // Once 4 is closed it leaves; 5 moves in when 7 starts.
+        let (seven, _) = roll_over(six, 7, Some(4));
+        assert_eq!(seven.unclosed, vec![tally(5, 2)]);
+        // A closed epoch is simply dropped, as before.
+        let (eight, _) = roll_over(seven, 8, Some(7));
+        assert_eq!(eight.unclosed, Vec::new());
+        assert_eq!(eight.previous, Some(tally(7, 0)));
+        // Never more than MAX_UNCLOSED, the oldest go first.
+        let many: Vec<_> = (0..40).map(|e| tally(e, 1)).collect();
+        let kept = keep_unclosed(many, None, None);
+        assert_eq!(kept.len(), MAX_UNCLOSED);
+        assert_eq!(kept.first().map(|t| t.epoch), Some(8));
     }
 
     #[test]

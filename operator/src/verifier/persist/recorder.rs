@@ -275,13 +275,15 @@ impl Writer {
         };
         let policy = batch.last().map_or("default", |p| p.policy.as_str());
         let epoch_seconds = self.index.epoch_seconds(policy);
+        let last_closed = self.index.last_closed_epoch(policy);
         // The epoch is taken again on every attempt: a retry that runs past the epoch's
         // end counts in the new epoch instead of adding to one the reward controller may
         // be closing.
         let attempt = || {
             let (base, sink, id) = (&base, &self.sink, &self.id);
             async move {
-                let (next, snapshots) = apply_batch(base.clone(), batch, epoch_seconds);
+                let (next, snapshots) =
+                    apply_batch(base.clone(), batch, epoch_seconds, last_closed);
                 sink.store(id, &next).await?;
                 Ok((next, snapshots))
             }
@@ -329,10 +331,11 @@ fn apply_batch(
     base: NodeTallies,
     batch: &[Pending],
     epoch_seconds: u64,
+    last_closed: Option<u64>,
 ) -> (NodeTallies, Vec<TallySnapshot>) {
     let now = jiff::Timestamp::now();
     let wall_epoch = tally::epoch_at(u64::try_from(now.as_second()).unwrap_or(0), epoch_seconds);
-    let (mut next, epoch) = tally::roll_over(base, wall_epoch);
+    let (mut next, epoch) = tally::roll_over(base, wall_epoch, last_closed);
     let at = jiff::Timestamp::from_second(now.as_second())
         .unwrap_or(now)
         .to_string();

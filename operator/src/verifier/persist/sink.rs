@@ -172,6 +172,7 @@ impl TallySink for KubeSink {
                 previous: parse_tally(node, status, "previousProofs")?,
                 meter: parse_field(node, status, "meter")?,
                 poc: parse_field(node, status, "poc")?,
+                unclosed: parse_field(node, status, "unclosedProofs")?.unwrap_or_default(),
             })
         })
     }
@@ -197,6 +198,9 @@ impl TallySink for KubeSink {
             }
             if let Some(poc) = &tallies.poc {
                 status.insert("poc".into(), serde_json::json!(poc));
+            }
+            if !tallies.unclosed.is_empty() {
+                status.insert("unclosedProofs".into(), serde_json::json!(tallies.unclosed));
             }
             let body = serde_json::json!({
                 "apiVersion": resource.api_version,

@@ -247,6 +247,7 @@ fn policy_entry(policy: &RewardPolicy, poc: &PocParams) -> PolicyEntry {
             &policy.name_any(),
             policy.spec.poc.as_ref(),
         )),
+        last_closed_epoch: policy.status.as_ref().and_then(|s| s.last_closed_epoch),
     }
 }
 

@@ -116,6 +116,8 @@ pub struct PolicyEntry {
     pub poc: Option<depin_proof::poc::PocParams>,
     /// Its `spec.poc.deniedHotspots` and `deniedEdges`.
     pub denylist: Arc<PolicyDenylist>,
+    /// Its `status.lastClosedEpoch`: tallies of later epochs are kept until closed.
+    pub last_closed_epoch: Option<u64>,
 }
 
 /// A RewardPolicy's epoch timing, as the `LateForEpoch` rule reads it.
@@ -289,6 +291,11 @@ impl NodeIndex {
             epoch_seconds: p.epoch_seconds,
             grace_seconds: p.grace_seconds,
         })
+    }
+
+    /// The latest epoch `policy` has closed; None when unknown (nothing is known closed).
+    pub fn last_closed_epoch(&self, policy: &str) -> Option<u64> {
+        self.read().policies.get(policy)?.last_closed_epoch
     }
 
     /// Epoch length of `policy`, or the default when it does not exist (yet).
