@@ -57,7 +57,9 @@ impl RogueSession {
         };
         let nonce = ServerNonce(hello.nonce.as_slice().try_into().context("nonce length")?);
         let session_key = NodeKey::generate();
-        let signed = SessionHello::sign(&node, &session_key.public(), nonce);
+        let verifier = wire::key_from_wire(&hello.verifier_key)
+            .map_err(|r| anyhow::anyhow!("verifier key: {r:?}"))?;
+        let signed = SessionHello::sign(&node, &session_key.public(), nonce, &verifier);
         let body = Out::Hello(wire::hello_to_wire(&signed, role, "rogue"));
         tx.send(v1::AgentMessage { body: Some(body) }).await?;
         match inbound.message().await {

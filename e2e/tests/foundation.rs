@@ -583,6 +583,42 @@ async fn restarting_the_operator_keeps_every_identity() -> anyhow::Result<()> {
     let gw: GpuWorker = example(&ns.name)?;
     apply(&api, &gw).await?;
     let before = wait_ready(&api, "gpu-1", |n| n.status.as_ref()).await?;
+    // The verifier key: one Secret, pinned in every agent's ConfigMap, the same after a
+    // restart (receipts keep their signer; agents keep talking to their verifier).
+    let verifier_key = || async {
+        let secret = Api::<Secret>::namespaced(client.clone(), OPERATOR_NAMESPACE)
+            .get("depin-verifier-key")
+            .await?;
+        let seed = secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get("ed25519.key"))
+            .ok_or_else(|| anyhow::anyhow!("depin-verifier-key has no ed25519.key"))?;
+        let key = depin_proof::identity::NodeKey::from_hex(std::str::from_utf8(&seed.0)?, "seed")
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        anyhow::Ok(key.public().to_hex())
+    };
+    let pinned = || async {
+        let cm = ns.api::<ConfigMap>().get("gpu-1-agent").await?;
+        let text = cm
+            .data
+            .as_ref()
+            .and_then(|d| d.values().next().cloned())
+            .unwrap_or_default();
+        let config: serde_json::Value = serde_yaml::from_str(&text)?;
+        anyhow::Ok(
+            config["verifier"]["publicKey"]
+                .as_str()
+                .unwrap_or("")
+                .to_string(),
+        )
+    };
+    let key_before = verifier_key().await?;
+    assert_eq!(
+        pinned().await?,
+        key_before,
+        "the agent pins the verifier key"
+    );
     let pods: Api<Pod> = Api::namespaced(client.clone(), OPERATOR_NAMESPACE);
     let selector = format!("app.kubernetes.io/name={OPERATOR}");
     let old: Vec<String> = pods
@@ -625,6 +661,12 @@ async fn restarting_the_operator_keeps_every_identity() -> anyhow::Result<()> {
     )
     .await?;
     assert_eq!(before.public_key, after.public_key);
+    assert_eq!(
+        verifier_key().await?,
+        key_before,
+        "one verifier key across restarts"
+    );
+    assert_eq!(pinned().await?, key_before);
     ns.cleanup().await;
     Ok(())
 }

@@ -33,6 +33,7 @@ fn config(port: u16) -> AgentConfig {
         // No verifier: reports wait in the outbox; the forwarder side runs regardless.
         verifier: VerifierConfig {
             endpoint: "http://127.0.0.1:9".into(),
+            public_key: None,
         },
         identity_key_file: "unused".into(),
         http_port: 0,

@@ -9,7 +9,7 @@ pub mod roles;
 pub mod session;
 
 use anyhow::Context as _;
-use depin_proof::identity::NodeKey;
+use depin_proof::identity::{NodeKey, PublicKey};
 use depin_proto::config::{AgentConfig, Role};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -187,12 +187,20 @@ pub async fn prove(
         .as_ref()
         .filter(|_| config.role == Role::Storage)
         .map(|storage| std::path::Path::new(&storage.data_dir).join("outbox"));
+    let pinned_verifier = config
+        .verifier
+        .public_key
+        .as_deref()
+        .map(|hex| PublicKey::from_hex(hex, "verifier.publicKey"))
+        .transpose()
+        .context("agent config")?;
     let prover = session::Prover {
         endpoint: config.verifier.endpoint.clone(),
         key,
         work,
         metrics,
         outbox_dir,
+        pinned_verifier,
     };
     session::run(prover, stop).await;
     Ok(())

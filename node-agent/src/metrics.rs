@@ -48,6 +48,8 @@ pub struct AgentMetrics {
     pub session_state: IntGauge,
     /// Proof messages waiting for a receipt.
     pub outbox: IntGauge,
+    /// Verifiers refused for showing another key than the pinned one.
+    pub impostors: IntCounter,
     /// Seconds the last sector fill-and-commit took.
     pub commit_seconds: Gauge,
     /// Last power sample read from the meter, W.
@@ -132,6 +134,10 @@ impl AgentMetrics {
             "Verifier session: 0 disconnected, 1 connecting, 2 established, 3 refused.",
         )?;
         let outbox = IntGauge::new("outbox_messages", "Proof messages waiting for a receipt.")?;
+        let impostors = IntCounter::new(
+            "impostor_verifiers_total",
+            "Verifiers refused for showing another key than the pinned one.",
+        )?;
         let commit_seconds = Gauge::new(
             "storage_commit_seconds",
             "Seconds the last sector fill and commit took.",
@@ -203,6 +209,7 @@ impl AgentMetrics {
         registry.register(Box::new(challenge_latency.clone()))?;
         registry.register(Box::new(session_state.clone()))?;
         registry.register(Box::new(outbox.clone()))?;
+        registry.register(Box::new(impostors.clone()))?;
         match config.role {
             depin_proto::config::Role::Storage => {
                 registry.register(Box::new(committed_bytes.clone()))?;
@@ -263,6 +270,7 @@ impl AgentMetrics {
             gpu_backend,
             session_state,
             outbox,
+            impostors,
             commit_seconds,
             meter_power_watts,
             meter_energy_joules,

@@ -36,6 +36,9 @@ pub struct Prover {
     pub metrics: AgentMetrics,
     /// Where unacknowledged storage responses are kept across restarts.
     pub outbox_dir: Option<std::path::PathBuf>,
+    /// The verifier key from the ConfigMap: a verifier showing another is an impostor and
+    /// is never spoken to (nothing is sent, the outbox is kept). None: any key.
+    pub pinned_verifier: Option<PublicKey>,
 }
 
 /// Results of blocking work, delivered to whichever connection is live when they finish.
@@ -312,6 +315,14 @@ impl Prover {
             .map_err(|_| lost(false, "bad server nonce"))?;
         let verifier = wire::key_from_wire(&server.verifier_key)
             .map_err(|_| lost(false, "bad verifier key"))?;
+        if let Some(pinned) = self.pinned_verifier.filter(|p| *p != verifier) {
+            tracing::error!(shown = %verifier, pinned = %pinned, "the verifier shows another key than the pinned one; not speaking to it (impostor?)");
+            self.metrics.impostors.inc();
+            return Err(lost(
+                false,
+                format!("verifier key {verifier} is not the pinned {pinned}"),
+            ));
+        }
         if matches!(self.work, Work::Storage(_))
             && server.leaf_size != crate::roles::storage::LEAF_SIZE
         {
@@ -322,7 +333,12 @@ impl Prover {
             );
         }
         let session_key = Arc::new(NodeKey::generate());
-        let hello = SessionHello::sign(&self.key, &session_key.public(), ServerNonce(nonce));
+        let hello = SessionHello::sign(
+            &self.key,
+            &session_key.public(),
+            ServerNonce(nonce),
+            &verifier,
+        );
         let role = self.work.role();
         let message = agent_message(Out::Hello(wire::hello_to_wire(
             &hello,

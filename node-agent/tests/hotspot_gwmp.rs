@@ -25,6 +25,7 @@ fn config(port: u16) -> AgentConfig {
         // Nothing listens here: the session keeps retrying; the forwarder side still runs.
         verifier: VerifierConfig {
             endpoint: "http://127.0.0.1:9".into(),
+            public_key: None,
         },
         identity_key_file: "unused".into(),
         http_port: 0,

@@ -51,6 +51,7 @@ fn config(dir: &std::path::Path, port: u16) -> AgentConfig {
         // Nothing listens here: the session just keeps retrying in the background.
         verifier: VerifierConfig {
             endpoint: "http://127.0.0.1:9".into(),
+            public_key: None,
         },
         identity_key_file: "unused".into(),
         http_port: port,

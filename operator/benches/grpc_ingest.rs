@@ -142,10 +142,12 @@ async fn open(endpoint: &str, node: NodeKey) -> Session {
         panic!()
     };
     let session_key = NodeKey::generate();
+    let verifier = wire::key_from_wire(&hello.verifier_key).unwrap();
     let signed = SessionHello::sign(
         &node,
         &session_key.public(),
         ServerNonce(hello.nonce.try_into().unwrap()),
+        &verifier,
     );
     tx.send(v1::AgentMessage {
         body: Some(Out::Hello(wire::hello_to_wire(&signed, "bench", "0"))),
@@ -307,10 +309,11 @@ fn verify_rate(data: &[u8], tree: &SectorTree, window: Duration) -> (f64, usize)
     let nonce = ServerNonce([3; 32]);
     let known: BTreeSet<_> = [node.public()].into_iter().collect();
     let session = verify_hello(
-        &SessionHello::sign(&node, &session_key.public(), nonce),
+        &SessionHello::sign(&node, &session_key.public(), nonce, &node.public()),
         &HelloContext {
             nonce: &nonce,
             known_nodes: &known,
+            verifier: &node.public(),
         },
     )
     .unwrap();

@@ -28,6 +28,14 @@ pub struct Config {
     /// gRPC endpoint agents use to reach the verifier; derived from the pod namespace when unset.
     #[arg(long, env = "DEPIN_VERIFIER_ENDPOINT")]
     pub verifier_endpoint: Option<String>,
+    /// Secret (in the operator's namespace) holding the verifier's ed25519 key; created
+    /// by the first leader, pinned by every agent.
+    #[arg(
+        long,
+        env = "DEPIN_VERIFIER_KEY_SECRET",
+        default_value = "depin-verifier-key"
+    )]
+    pub verifier_key_secret: String,
     /// Namespace the operator runs in (Lease, default verifier Service).
     #[arg(long, env = "POD_NAMESPACE", default_value = "depin-system")]
     pub namespace: String,

@@ -19,6 +19,8 @@ pub struct Context {
     pub metrics: Metrics,
     /// Who Events say they come from.
     pub reporter: Reporter,
+    /// The verifier's public key, written into every agent's ConfigMap for pinning.
+    pub verifier_key: Option<depin_proof::identity::PublicKey>,
     backoff: Mutex<HashMap<String, ExponentialBackoff>>,
 }
 
@@ -34,7 +36,17 @@ impl Context {
             config,
             metrics,
             reporter,
+            verifier_key: None,
             backoff: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The same context with agents pinning the verifier key `key`.
+    #[must_use]
+    pub fn with_verifier_key(self, key: depin_proof::identity::PublicKey) -> Self {
+        Self {
+            verifier_key: Some(key),
+            ..self
         }
     }
 

@@ -65,11 +65,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let mut leading = leadership
         .as_ref()
         .map_or(always_leading, leader::Leadership::subscribe);
-    let ctx = Arc::new(Context::new(client, config, metrics.clone()));
     tokio::select! {
         _ = leading.wait_for(|l| *l) => {}
         _ = shutdown.signal() => return Ok(()),
     }
+    // Every leader signs with the one key in the Secret, which agents pin.
+    let verifier_key =
+        verifier::key::load_or_create(&client, &config.namespace, &config.verifier_key_secret)
+            .await
+            .with_context(|| format!("verifier key Secret {}", config.verifier_key_secret))?;
+    let ctx = Arc::new(
+        Context::new(client, config, metrics.clone()).with_verifier_key(verifier_key.public()),
+    );
     tracing::info!(replica = %ctx.config.pod_name, "leading; starting controllers");
     metrics.leader.set(1);
     let _ = ready_tx.send(true);
@@ -80,7 +87,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let leader_work = async {
         // The verifier serves agents only while leading; a verifier that cannot start
         // (bad flags, port taken) stops the operator rather than leave agents unheard.
-        let verifier = verifier::run(client, &ctx.config, metrics.registry(), shutdown.clone());
+        let verifier = verifier::run(
+            client,
+            &ctx.config,
+            verifier_key,
+            metrics.registry(),
+            shutdown.clone(),
+        );
         let controllers = async {
             controllers::run(ctx.clone(), &shutdown).await;
             Ok(())

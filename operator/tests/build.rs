@@ -31,6 +31,7 @@ fn defaults() -> AgentDefaults {
         image: "localhost/depin-agent:dev".into(),
         pull_policy: "IfNotPresent".into(),
         verifier_endpoint: "http://depin-operator.depin-system.svc.cluster.local:50051".into(),
+        verifier_key: Some("ab".repeat(32)),
     }
 }
 

@@ -643,3 +643,85 @@ async fn silent_connections_cannot_take_a_nodes_session_slot() {
     drop(flood);
     verifier.stop().await;
 }
+
+/// An impostor verifier on the network (any key but the pinned one) gets nothing from an
+/// agent that pins the operator's key: no hello, no session, no proof, so nothing it could
+/// acknowledge out of the agent's outbox; the same agent proves normally to the real one.
+/// Unpinned, the impostor would have had its session (the control row).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_that_pins_the_verifier_key_refuses_an_impostor() {
+    let real_key = NodeKey::from_seed([41; 32]);
+    let index = NodeIndex::new();
+    let node = NodeKey::generate();
+    index.upsert(entry(
+        Role::Gpu,
+        "gpu-pinned",
+        &node.public(),
+        Declared::Gpu {
+            declared_tops: 0.001,
+        },
+    ));
+    let sink = Arc::new(MemorySink::default());
+    let impostor = start(settings(), index.clone(), sink.clone(), "127.0.0.1:0").await;
+    let real = start_with_key(
+        settings(),
+        real_key.clone(),
+        index.clone(),
+        sink,
+        "127.0.0.1:0",
+    )
+    .await;
+    let pinned = |endpoint: &str| {
+        let mut config = agent_config(Role::Gpu, "gpu-pinned", endpoint);
+        config.gpu = Some(depin_proto::config::GpuConfig {
+            gpus: 1,
+            model: "cpu".into(),
+            declared_tops: 0.001,
+        });
+        config.verifier.public_key = Some(real_key.public().to_hex());
+        config
+    };
+    let sessions = |r: &Running| {
+        r.verifier
+            .metrics
+            .active_sessions
+            .with_label_values(&["GpuWorker"])
+            .get()
+    };
+    let challenged = |r: &Running| {
+        r.verifier
+            .metrics
+            .challenges_issued
+            .with_label_values(&["GpuWorker"])
+            .get()
+    };
+
+    let fooled = spawn_agent(pinned(&impostor.endpoint), node.clone());
+    eventually(20, "the agent notices the impostor", || {
+        fooled.metrics.impostors.get() >= 2
+    })
+    .await;
+    assert_eq!(sessions(&impostor), 0, "no session with the impostor");
+    assert_eq!(challenged(&impostor), 0, "the impostor never got a hello");
+    fooled.stop().await;
+
+    let honest = spawn_agent(pinned(&real.endpoint), node.clone());
+    eventually(30, "proofs accepted by the pinned verifier", || {
+        honest.accepted("gpu") > 0
+    })
+    .await;
+    assert_eq!(honest.metrics.impostors.get(), 0);
+    honest.stop().await;
+
+    // Control: without the pin the impostor gets its session and challenges.
+    let mut unpinned = pinned(&impostor.endpoint);
+    unpinned.verifier.public_key = None;
+    let open = spawn_agent(unpinned, node);
+    eventually(20, "an unpinned agent talks to the impostor", || {
+        challenged(&impostor) > 0
+    })
+    .await;
+    open.stop().await;
+    impostor.stop().await;
+    real.stop().await;
+}

@@ -169,7 +169,8 @@ fn main() {
 
     // --- hello -------------------------------------------------------------------------
     let nonce = ServerNonce([5; 32]);
-    let hello = SessionHello::sign(&node, &session_key.public(), nonce);
+    let verifier = session_key.public();
+    let hello = SessionHello::sign(&node, &session_key.public(), nonce, &verifier);
     let known: BTreeSet<PublicKey> = [node.public()].into_iter().collect();
     let hello_rate = rate(budget, || {
         verify_hello(
@@ -177,6 +178,7 @@ fn main() {
             &HelloContext {
                 nonce: &nonce,
                 known_nodes: &known,
+                verifier: &verifier,
             },
         )
         .expect("honest");

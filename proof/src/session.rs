@@ -9,7 +9,7 @@ use crate::layout::Layout;
 use crate::reject::RejectReason;
 
 /// Domain tag of [`SessionHello`] signatures.
-pub const HELLO_DOMAIN: &[u8] = b"depin/session-hello/v1";
+pub const HELLO_DOMAIN: &[u8] = b"depin/session-hello/v2";
 
 /// The verifier's per-connection nonce; a hello over any other nonce is a replay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -39,10 +39,17 @@ pub struct SessionHello {
 }
 
 impl SessionHello {
-    /// Builds and signs a hello with the node's long-term key.
-    pub fn sign(node_key: &NodeKey, session_key: &PublicKey, nonce: ServerNonce) -> Self {
+    /// Builds and signs a hello with the node's long-term key, for the verifier holding
+    /// `verifier` (the key its ServerHello showed, which the agent has pinned): the hello
+    /// is worthless to any other verifier, so an impostor cannot pass it on.
+    pub fn sign(
+        node_key: &NodeKey,
+        session_key: &PublicKey,
+        nonce: ServerNonce,
+        verifier: &PublicKey,
+    ) -> Self {
         let node = node_key.public();
-        let body = hello_body(&node, session_key, &nonce);
+        let body = hello_body(&node, session_key, &nonce, verifier);
         Self {
             node,
             session_key: *session_key,
@@ -51,20 +58,26 @@ impl SessionHello {
         }
     }
 
-    /// The exact bytes the signature covers (domain prefix included).
-    pub fn signing_bytes(&self) -> Vec<u8> {
+    /// The exact bytes the signature covers (domain prefix included), for `verifier`.
+    pub fn signing_bytes(&self, verifier: &PublicKey) -> Vec<u8> {
         crate::identity::signing_bytes(
             HELLO_DOMAIN,
-            &hello_body(&self.node, &self.session_key, &self.nonce),
+            &hello_body(&self.node, &self.session_key, &self.nonce, verifier),
         )
     }
 }
 
-fn hello_body(node: &PublicKey, session_key: &PublicKey, nonce: &ServerNonce) -> Vec<u8> {
-    Layout::with_capacity(96)
+fn hello_body(
+    node: &PublicKey,
+    session_key: &PublicKey,
+    nonce: &ServerNonce,
+    verifier: &PublicKey,
+) -> Vec<u8> {
+    Layout::with_capacity(128)
         .fixed32(node.as_bytes())
         .fixed32(session_key.as_bytes())
         .fixed32(&nonce.0)
+        .fixed32(verifier.as_bytes())
         .finish()
 }
 
@@ -92,6 +105,8 @@ pub struct HelloContext<'a> {
     pub nonce: &'a ServerNonce,
     /// Registered nodes.
     pub known_nodes: &'a dyn KnownNodes,
+    /// The verifier's own key, which the hello must be signed for.
+    pub verifier: &'a PublicKey,
 }
 
 /// An accepted session: which node it speaks for and the key its messages are signed with.
@@ -130,7 +145,7 @@ pub fn verify_hello(hello: &SessionHello, ctx: &HelloContext<'_>) -> Result<Sess
     if !ctx.known_nodes.is_known(&hello.node) {
         return Err(RejectReason::UnknownNode);
     }
-    let body = hello_body(&hello.node, &hello.session_key, &hello.nonce);
+    let body = hello_body(&hello.node, &hello.session_key, &hello.nonce, ctx.verifier);
     if !hello.node.verify(HELLO_DOMAIN, &body, &hello.signature) {
         return Err(RejectReason::BadSignature);
     }
@@ -150,6 +165,7 @@ mod tests {
         session: NodeKey,
         nonce: ServerNonce,
         known: BTreeSet<PublicKey>,
+        verifier: PublicKey,
     }
 
     fn fixture() -> Fixture {
@@ -160,18 +176,20 @@ mod tests {
             session: NodeKey::from_seed([2; 32]),
             nonce: ServerNonce([7; 32]),
             known,
+            verifier: NodeKey::from_seed([3; 32]).public(),
         }
     }
 
     #[test]
     fn honest_hello_binds_the_session_key() {
         let f = fixture();
-        let hello = SessionHello::sign(&f.node, &f.session.public(), f.nonce);
+        let hello = SessionHello::sign(&f.node, &f.session.public(), f.nonce, &f.verifier);
         let session = verify_hello(
             &hello,
             &HelloContext {
                 nonce: &f.nonce,
                 known_nodes: &f.known,
+                verifier: &f.verifier,
             },
         )
         .expect("honest");
@@ -190,17 +208,27 @@ mod tests {
     fn each_lie_has_its_reason() {
         let f = fixture();
         let stranger = NodeKey::from_seed([9; 32]);
-        let honest = SessionHello::sign(&f.node, &f.session.public(), f.nonce);
+        let honest = SessionHello::sign(&f.node, &f.session.public(), f.nonce, &f.verifier);
         let table: Vec<(&str, SessionHello, RejectReason)> = vec![
             (
                 "old nonce",
-                SessionHello::sign(&f.node, &f.session.public(), ServerNonce([8; 32])),
+                SessionHello::sign(
+                    &f.node,
+                    &f.session.public(),
+                    ServerNonce([8; 32]),
+                    &f.verifier,
+                ),
                 RejectReason::WrongSessionNonce,
             ),
             (
                 "unregistered node",
-                SessionHello::sign(&stranger, &f.session.public(), f.nonce),
+                SessionHello::sign(&stranger, &f.session.public(), f.nonce, &f.verifier),
                 RejectReason::UnknownNode,
+            ),
+            (
+                "signed for another verifier (an impostor passing it on)",
+                SessionHello::sign(&f.node, &f.session.public(), f.nonce, &stranger.public()),
+                RejectReason::BadSignature,
             ),
             (
                 "session key swapped after signing",
@@ -215,7 +243,7 @@ mod tests {
                 SessionHello {
                     signature: f.session.sign(
                         HELLO_DOMAIN,
-                        &hello_body(&honest.node, &honest.session_key, &f.nonce),
+                        &hello_body(&honest.node, &honest.session_key, &f.nonce, &f.verifier),
                     ),
                     ..honest.clone()
                 },
@@ -225,6 +253,7 @@ mod tests {
         let ctx = HelloContext {
             nonce: &f.nonce,
             known_nodes: &f.known,
+            verifier: &f.verifier,
         };
         for (name, hello, want) in table {
             assert_eq!(verify_hello(&hello, &ctx), Err(want), "{name}");
@@ -234,10 +263,14 @@ mod tests {
     #[test]
     fn signing_bytes_layout_is_fixed() {
         let f = fixture();
-        let hello = SessionHello::sign(&f.node, &f.session.public(), f.nonce);
-        let bytes = hello.signing_bytes();
-        assert_eq!(bytes.len(), 2 + HELLO_DOMAIN.len() + 96);
-        assert_eq!(&bytes[2 + HELLO_DOMAIN.len()..][64..], &[7; 32]);
+        let hello = SessionHello::sign(&f.node, &f.session.public(), f.nonce, &f.verifier);
+        let bytes = hello.signing_bytes(&f.verifier);
+        assert_eq!(bytes.len(), 2 + HELLO_DOMAIN.len() + 128);
+        assert_eq!(&bytes[2 + HELLO_DOMAIN.len()..][64..96], &[7; 32]);
+        assert_eq!(
+            &bytes[2 + HELLO_DOMAIN.len()..][96..],
+            f.verifier.as_bytes()
+        );
         assert!(f.node.public().verify(
             HELLO_DOMAIN,
             &bytes[2 + HELLO_DOMAIN.len()..],

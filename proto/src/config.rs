@@ -98,6 +98,11 @@ pub struct NodeRef {
 pub struct VerifierConfig {
     /// gRPC endpoint URL, e.g. `http://depin-operator.depin-system.svc:50051`.
     pub endpoint: String,
+    /// The verifier's ed25519 public key (hex). When set the agent refuses any verifier
+    /// whose ServerHello shows another key (an impostor on the network) and keeps its
+    /// unacknowledged results for the real one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
 }
 
 /// Hotspot role settings.

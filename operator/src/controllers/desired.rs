@@ -38,6 +38,7 @@ pub fn agent_config<K: NodeKind>(
         },
         verifier: VerifierConfig {
             endpoint: defaults.verifier_endpoint.clone(),
+            public_key: defaults.verifier_key.clone(),
         },
         identity_key_file: format!("{IDENTITY_DIR}/{IDENTITY_KEY}"),
         http_port: depin_proto::config::AGENT_HTTP_PORT,

@@ -63,6 +63,12 @@ pub fn build_secret(
 
 /// Reads the public key out of an identity Secret, naming the Secret and key on failure.
 pub fn public_key_of(secret: &Secret) -> Result<PublicKey> {
+    key_of(secret).map(|k| k.public())
+}
+
+/// The key pair an identity Secret holds; errors name the Secret and the data key, never
+/// the key material.
+pub fn key_of(secret: &Secret) -> Result<NodeKey> {
     let name = secret.metadata.name.clone().unwrap_or_default();
     let problem = |p: &str| Error::Identity {
         secret: name.clone(),
@@ -76,9 +82,7 @@ pub fn public_key_of(secret: &Secret) -> Result<PublicKey> {
     let text = std::str::from_utf8(&seed.0)
         .map_err(|_| problem(&format!("{IDENTITY_KEY} is not text")))?;
     // The error names only the key, never its content.
-    NodeKey::from_hex(text, "ed25519.key")
-        .map(|k| k.public())
-        .map_err(|e| problem(&e.to_string()))
+    NodeKey::from_hex(text, "ed25519.key").map_err(|e| problem(&e.to_string()))
 }
 
 /// Makes sure node `name` has an identity and returns it. A generated Secret is created

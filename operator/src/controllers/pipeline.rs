@@ -219,7 +219,10 @@ async fn reconcile_node<K: NodeKind>(node: &K, ctx: &Context) -> Result<Action> 
             known,
         )
         .await?;
-        let defaults = AgentDefaults::from_config(&ctx.config);
+        let defaults = AgentDefaults {
+            verifier_key: ctx.verifier_key.map(|k| k.to_hex()),
+            ..AgentDefaults::from_config(&ctx.config)
+        };
         let fitted = node.fit(&ctx.client, settings).await?;
         let desired = desired::build(
             node,

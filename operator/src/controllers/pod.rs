@@ -34,6 +34,8 @@ pub struct AgentDefaults {
     pub pull_policy: String,
     /// Verifier endpoint written into agent configs.
     pub verifier_endpoint: String,
+    /// The verifier's public key (hex), which agents pin; None: not pinned.
+    pub verifier_key: Option<String>,
 }
 
 impl AgentDefaults {
@@ -43,6 +45,7 @@ impl AgentDefaults {
             image: config.agent_image.clone(),
             pull_policy: config.agent_image_pull_policy.clone(),
             verifier_endpoint: config.verifier_endpoint(),
+            verifier_key: None,
         }
     }
 }

@@ -14,6 +14,7 @@
 
 pub mod decide;
 pub mod health;
+pub mod key;
 pub mod metrics;
 pub mod persist;
 pub mod session;
@@ -220,6 +221,26 @@ impl Verifier {
         registry: &prometheus::Registry,
         shutdown: Shutdown,
     ) -> Result<Arc<Self>, prometheus::Error> {
+        Self::with_key(
+            settings,
+            NodeKey::generate(),
+            index,
+            sink,
+            registry,
+            shutdown,
+        )
+    }
+
+    /// [`Self::new`] signing receipts with `key` (the operator's verifier-key Secret, which
+    /// agents pin).
+    pub fn with_key(
+        settings: Settings,
+        key: NodeKey,
+        index: NodeIndex,
+        sink: Arc<dyn TallySink>,
+        registry: &prometheus::Registry,
+        shutdown: Shutdown,
+    ) -> Result<Arc<Self>, prometheus::Error> {
         let metrics = VerifierMetrics::register(registry)?;
         // A fresh secret per start: challenges issued by a previous leader can no longer be
         // verified here, which the ledger's counting rule accounts for (UnknownChallenge).
@@ -264,7 +285,7 @@ impl Verifier {
             started_ms: now_ms(),
             metrics,
             health,
-            key: NodeKey::generate(),
+            key,
             shutdown,
         }))
     }
@@ -456,6 +477,7 @@ pub async fn serve_beside(
 pub async fn run(
     client: kube::Client,
     config: &Config,
+    key: NodeKey,
     registry: &prometheus::Registry,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
@@ -469,7 +491,7 @@ pub async fn run(
         shutdown.clone(),
     ));
     let sink = Arc::new(sink::KubeSink::new(client));
-    let verifier = Verifier::new(settings, index, sink, registry, shutdown)?;
+    let verifier = Verifier::with_key(settings, key, index, sink, registry, shutdown)?;
     let listener = tokio::net::TcpListener::bind(config.grpc_addr).await?;
     tracing::info!(addr = %config.grpc_addr, key = %verifier.public_key(), "verifier listening");
     serve_beside(verifier, listener, vec![("node-watch", feed)]).await

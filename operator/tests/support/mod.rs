@@ -86,10 +86,22 @@ pub async fn start(
     sink: Arc<dyn TallySink>,
     addr: &str,
 ) -> Running {
+    start_with_key(settings, NodeKey::generate(), index, sink, addr).await
+}
+
+/// [`start`] with the verifier signing as `key`.
+pub async fn start_with_key(
+    settings: Settings,
+    key: NodeKey,
+    index: NodeIndex,
+    sink: Arc<dyn TallySink>,
+    addr: &str,
+) -> Running {
     settings.check().unwrap();
     let registry = prometheus::Registry::new();
     let (stop, shutdown) = depin_operator::Shutdown::never();
-    let verifier = Verifier::new(settings, index.clone(), sink, &registry, shutdown).unwrap();
+    let verifier =
+        Verifier::with_key(settings, key, index.clone(), sink, &registry, shutdown).unwrap();
     index.mark_ready();
     let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -174,6 +186,7 @@ pub fn agent_config(role: Role, name: &str, endpoint: &str) -> AgentConfig {
         },
         verifier: VerifierConfig {
             endpoint: endpoint.into(),
+            public_key: None,
         },
         identity_key_file: "unused".into(),
         http_port: 0,
@@ -259,7 +272,8 @@ impl Scripted {
         };
         let nonce = ServerNonce(hello.nonce.as_slice().try_into().unwrap());
         let session_key = NodeKey::generate();
-        let signed = SessionHello::sign(&node, &session_key.public(), nonce);
+        let verifier = wire::key_from_wire(&hello.verifier_key).unwrap();
+        let signed = SessionHello::sign(&node, &session_key.public(), nonce, &verifier);
         tx.send(v1::AgentMessage {
             body: Some(Out::Hello(wire::hello_to_wire(&signed, "test", "0"))),
         })

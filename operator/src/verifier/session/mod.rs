@@ -282,6 +282,7 @@ async fn accept(
         &HelloContext {
             nonce,
             known_nodes: &v.index,
+            verifier: &v.public_key(),
         },
     )
     .map_err(|reason| refuse(v, kind, reason))?;
