@@ -73,6 +73,7 @@ fn settings(period_ms: u64) -> Settings {
         write_retry_delay: Duration::from_millis(10),
         write_retries: 2,
         hello_timeout: Duration::from_secs(10),
+        seal_audit_max_bytes: depin_proof::storage::MAX_SECTOR_BYTES,
     }
 }
 

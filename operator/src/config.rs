@@ -97,6 +97,15 @@ pub struct Config {
     /// Leaves challenged per sector per deadline (k; 46 catches 10 % data loss with p ≥ 0.99).
     #[arg(long, env = "DEPIN_STORAGE_CHALLENGES", default_value_t = depin_proof::storage::DEFAULT_CHALLENGES_PER_DEADLINE)]
     pub storage_challenges: u32,
+    /// Largest sector whose seal the verifier audits before challenging it (the audit packs
+    /// the sector again: one honest seal of CPU, the sector's size in memory). Larger
+    /// sectors are challenged unaudited, as before the audit existed; 0 audits none.
+    #[arg(
+        long,
+        env = "DEPIN_STORAGE_SEAL_AUDIT_MAX_BYTES",
+        default_value_t = 1073741824
+    )]
+    pub storage_seal_audit_max_bytes: u64,
     /// GPU round length: each GpuWorker gets one challenge per round (however many sessions
     /// it opens) and a round it does not settle is recorded as a `NoResponse` miss.
     #[arg(long, env = "DEPIN_GPU_CHALLENGE_INTERVAL", default_value = "60", value_parser = parse_seconds)]

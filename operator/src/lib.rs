@@ -144,7 +144,8 @@ impl Shutdown {
 
     /// Whether shutdown has been requested (a task that ended then ended on purpose).
     pub fn requested(&self) -> bool {
-        *self.0.borrow()
+        // A dropped sender means shutting down too (as in `signal`).
+        *self.0.borrow() || self.0.has_changed().is_err()
     }
 
     /// A handle that never fires, for tests that stop by dropping the runtime.

@@ -10,7 +10,7 @@ use depin_operator::verifier::persist::sink::{MemorySink, SinkError, TallySink};
 use depin_operator::verifier::state::index::{Declared, NodeIndex};
 use depin_proof::RejectReason;
 use depin_proof::identity::NodeKey;
-use depin_proof::storage::{SectorId, StorageParams, answer_challenge, commit_sector};
+use depin_proof::storage::{SectorId, StorageParams, answer_challenge};
 use depin_proto::config::Role;
 use depin_proto::v1::{self, agent_message::Body as Out, verifier_message::Body as In};
 use depin_proto::wire::{self, Filed};
@@ -109,13 +109,20 @@ async fn an_unregistered_key_is_refused_with_unknown_node() {
     verifier.stop().await;
 }
 
-/// A scripted storage node with one in-memory sector; returns its first challenge.
+/// A scripted storage node with one in-memory sector, sealed like a real agent's (the
+/// verifier challenges a root only once its seal checks out); returns its first challenge.
 async fn scripted_storage(
     endpoint: &str,
     node: NodeKey,
 ) -> (Scripted, Vec<u8>, depin_proof::storage::SectorTree) {
-    let data: Vec<u8> = (0..SECTOR).map(|i| (i % 251) as u8).collect();
-    let tree = commit_sector(SectorId(0), &data, depin_proof::storage::DEFAULT_LEAF_SIZE);
+    let (sealed, tree) = depin_proof::storage::commit_sealed(
+        &node.public(),
+        SectorId(0),
+        SECTOR,
+        &StorageParams::default(),
+    )
+    .unwrap();
+    let data = sealed.to_bytes();
     let mut agent = Scripted::open(endpoint, node).await.unwrap();
     let signed = tree.sign(&agent.node);
     agent
@@ -596,6 +603,7 @@ async fn silent_connections_cannot_take_a_nodes_session_slot() {
     let tight = Settings {
         max_sessions: 1,
         hello_timeout: Duration::from_secs(4),
+        seal_audit_max_bytes: depin_proof::storage::MAX_SECTOR_BYTES,
         ..settings()
     };
     let budget = depin_operator::verifier::handshake_budget(tight.max_sessions);

@@ -31,11 +31,14 @@ async fn recommit_after_every_challenge(
     mut agent: Scripted,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> Vec<String> {
-    let first = commit_sector(
+    // Its first root is an honest seal (it did the packing once, then threw it away).
+    let (_, first) = depin_proof::storage::commit_sealed(
+        &agent.node.public(),
         SectorId(0),
-        &sector_data(1),
-        depin_proof::storage::DEFAULT_LEAF_SIZE,
-    );
+        SECTOR,
+        &StorageParams::default(),
+    )
+    .expect("seals");
     agent
         .send(Out::SectorCommitments(v1::SectorCommitments {
             commitments: vec![wire::commitment_to_wire(&first.sign(&agent.node))],
@@ -153,5 +156,144 @@ async fn a_root_swapped_after_the_challenge_is_refused_and_earns_nothing() {
         closed.paid_to(&rogue),
         0,
         "the root swapper was paid: {r:?}"
+    );
+}
+
+/// The rogue's play: commit the root of an all-zero sector (nothing to store: every leaf is
+/// regenerated in microseconds) and answer every challenge it gets from zeros. Returns
+/// how many challenges came.
+async fn zeros_instead_of_the_seal(
+    mut agent: Scripted,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> usize {
+    let zeros = vec![0u8; usize::try_from(SECTOR).expect("fits")];
+    let tree = commit_sector(SectorId(0), &zeros, depin_proof::storage::DEFAULT_LEAF_SIZE);
+    agent
+        .send(Out::SectorCommitments(v1::SectorCommitments {
+            commitments: vec![wire::commitment_to_wire(&tree.sign(&agent.node))],
+        }))
+        .await;
+    let mut challenged = 0;
+    while !*stop.borrow() {
+        let next = tokio::time::timeout(Duration::from_millis(300), agent.next()).await;
+        let Ok(Ok(In::StorageChallenge(w))) = next else {
+            continue;
+        };
+        challenged += 1;
+        let (challenge, k) = wire::storage_challenge_from_wire(&w).expect("challenge");
+        let params = StorageParams {
+            challenges_per_deadline: k,
+            ..StorageParams::default()
+        };
+        let response = answer_challenge(
+            &tree,
+            &challenge,
+            &mut std::io::Cursor::new(&zeros),
+            &agent.node.public(),
+            &agent.session_key,
+            &params,
+        )
+        .expect("answers");
+        let filed = Filed {
+            challenge: wire::challenge_from_wire(&w.challenge_id).expect("id"),
+            session_key: agent.session_key.public(),
+            message: response,
+        };
+        agent
+            .send(Out::StorageResponse(wire::storage_response_to_wire(&filed)))
+            .await;
+    }
+    challenged
+}
+
+/// A root over anything but the node's own seal (here: zeros, which a cheater regenerates
+/// instead of storing) fails the verifier's seal audit: `WrongSeal` is recorded, the sector
+/// is never challenged, and the closed epoch pays it nothing while the honest (sealed)
+/// node beside it is paid. Without the audit the zero sector's answers are valid Merkle
+/// proofs and it would be paid like the honest one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsealed_root_is_never_challenged_and_earns_nothing() {
+    let (index, sink) = (NodeIndex::new(), Arc::new(MemorySink::default()));
+    epoch::register_policy(&index, "default", EPOCH_SECONDS);
+    let (honest_key, rogue_key) = (NodeKey::generate(), NodeKey::generate());
+    let honest = entry(
+        Role::Storage,
+        "honest",
+        &honest_key.public(),
+        storage_declared(1),
+    );
+    let rogue = entry(
+        Role::Storage,
+        "zeros",
+        &rogue_key.public(),
+        storage_declared(1),
+    );
+    index.upsert(honest.clone());
+    index.upsert(rogue.clone());
+    let verifier = start(settings(), index, sink.clone(), "127.0.0.1:0").await;
+    let honest_agent = storage_agent(&verifier.endpoint, "honest", honest_key, 1);
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let session = Scripted::open(&verifier.endpoint, rogue_key)
+        .await
+        .expect("opens");
+    let play = tokio::spawn(zeros_instead_of_the_seal(session, stop));
+    // Both roots audited first (on a loaded machine packing and auditing take a while),
+    // then one whole epoch is played and closed.
+    let audits = |result: &str| {
+        verifier
+            .verifier
+            .metrics
+            .seal_audits
+            .with_label_values(&[result])
+            .get()
+    };
+    eventually(60, "both roots audited", || {
+        audits("WrongSeal") >= 1 && audits("Sealed") >= 1
+    })
+    .await;
+    // Two whole epochs, so a loaded machine that makes the honest node miss its few
+    // deadlines in one still shows it paid in the other.
+    let n = epoch::start_of_next_epoch(EPOCH_SECONDS).await;
+    epoch::end_of_epoch(n + 1, EPOCH_SECONDS, Duration::from_millis(500)).await;
+    stop_tx.send(true).expect("stop");
+    let challenged = play.await.expect("rogue ran");
+    honest_agent.stop().await;
+    let m = &verifier.verifier.metrics;
+    let wrong = m.seal_audits.with_label_values(&["WrongSeal"]).get();
+    let sealed = m.seal_audits.with_label_values(&["Sealed"]).get();
+    verifier.stop().await;
+
+    assert_eq!(challenged, 0, "an unsealed root is never challenged");
+    assert_eq!(
+        (wrong, sealed),
+        (1, 1),
+        "one audit each: zeros refused, honest passed"
+    );
+    let rogue_status = sink.tallies("fleet", "zeros");
+    let wrong_seals: u64 = [rogue_status.proofs, rogue_status.previous]
+        .iter()
+        .flatten()
+        .filter_map(|t| t.rejected_by_reason.get("WrongSeal"))
+        .sum();
+    assert_eq!(wrong_seals, 1, "the owner sees why");
+    let policy = epoch::policy(&epoch::policy_yaml(EPOCH_SECONDS));
+    let mut honest_paid = 0;
+    for e in [n, n + 1] {
+        let closed = epoch::close(&sink, &[&honest, &rogue], &policy, e);
+        let r = &closed.result;
+        assert_eq!(
+            closed.paid_to(&rogue),
+            0,
+            "the zero sector was paid in {e}: {r:?}"
+        );
+        honest_paid += closed.paid_to(&honest);
+    }
+    let h = sink.tallies("fleet", "honest");
+    assert!(
+        honest_paid > 0,
+        "honest storage unpaid in {n} and {}: {:?} / {:?}",
+        n + 1,
+        h.proofs,
+        h.previous
     );
 }

@@ -25,7 +25,7 @@ pub const SESSION_REFUSALS: [&str; 5] = [
 
 /// Long-lived verifier tasks whose early end stops the verifier (label values of
 /// `verifier_task_failures_total`).
-pub const SUPERVISED_TASKS: [&str; 2] = ["gpu-rounds", "node-watch"];
+pub const SUPERVISED_TASKS: [&str; 3] = ["gpu-rounds", "node-watch", "seal-audits"];
 
 /// Everything the verifier counts.
 #[derive(Clone)]
@@ -38,6 +38,8 @@ pub struct VerifierMetrics {
     pub verification_duration: HistogramVec,
     /// Open, authenticated sessions, by node kind.
     pub active_sessions: IntGaugeVec,
+    /// Seal audits of new sector roots, by result (`Sealed` or the reject reason).
+    pub seal_audits: IntCounterVec,
     /// The session limit now (`--max-sessions`, or sized from the fleet).
     pub session_limit: IntGauge,
     /// Challenges sent, by node kind.
@@ -84,6 +86,13 @@ impl VerifierMetrics {
         let active_sessions = IntGaugeVec::new(
             Opts::new("verifier_sessions_active", "Authenticated agent sessions."),
             &["kind"],
+        )?;
+        let seal_audits = IntCounterVec::new(
+            Opts::new(
+                "verifier_seal_audits_total",
+                "Seal audits of new sector roots (the sector packed again), by result.",
+            ),
+            &["result"],
         )?;
         let session_limit = IntGauge::new(
             "verifier_session_limit",
@@ -141,6 +150,10 @@ impl VerifierMetrics {
         registry.register(Box::new(verification_duration.clone()))?;
         registry.register(Box::new(active_sessions.clone()))?;
         registry.register(Box::new(session_limit.clone()))?;
+        registry.register(Box::new(seal_audits.clone()))?;
+        for result in ["Sealed", "WrongSeal", "WrongSectorSize"] {
+            seal_audits.with_label_values(&[result]);
+        }
         registry.register(Box::new(sector_commitments.clone()))?;
         registry.register(Box::new(sessions_refused.clone()))?;
         registry.register(Box::new(tally_writes.clone()))?;
@@ -171,6 +184,7 @@ impl VerifierMetrics {
             verification_duration,
             active_sessions,
             session_limit,
+            seal_audits,
             challenges_issued,
             deadlines_missed,
             sector_commitments,

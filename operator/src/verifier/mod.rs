@@ -71,6 +71,8 @@ pub struct Settings {
     pub write_retries: usize,
     /// Time an agent has to send its hello.
     pub hello_timeout: Duration,
+    /// Largest sector whose seal is audited before it is challenged (`seal::audit`).
+    pub seal_audit_max_bytes: u64,
 }
 
 /// The beacon tick when none is set: Helium's 60 s, or one storage deadline if shorter, so
@@ -126,6 +128,7 @@ impl Settings {
             write_retry_delay: Duration::from_millis(200),
             write_retries: 5,
             hello_timeout: Duration::from_secs(10),
+            seal_audit_max_bytes: config.storage_seal_audit_max_bytes,
         };
         settings.check()?;
         Ok(settings)
@@ -207,6 +210,11 @@ pub struct Verifier {
     meters_restored: tokio::sync::OnceCell<()>,
     /// Set once every HotspotGateway's recorded PoC history is back in `poc`.
     poc_restored: tokio::sync::OnceCell<()>,
+    /// New sector roots waiting for their seal audit, and the queue's far end until the
+    /// audit task (started by `serve`) takes it.
+    seal_audits: tokio::sync::mpsc::UnboundedSender<session::seal::SealAudit>,
+    seal_queue:
+        std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<session::seal::SealAudit>>>,
     shutdown: Shutdown,
 }
 
@@ -270,11 +278,14 @@ impl Verifier {
             metrics.clone(),
             health.clone(),
         );
+        let (seal_audits, seal_queue) = session::seal::queue();
         Ok(Arc::new(Self {
             limits: session::limits::SessionLimits::new(settings.max_sessions),
             live: session::LiveSessions::default(),
             meters_restored: tokio::sync::OnceCell::new(),
             poc_restored: tokio::sync::OnceCell::new(),
+            seal_audits,
+            seal_queue: std::sync::Mutex::new(Some(seal_queue)),
             settings,
             beacon,
             index,
@@ -354,6 +365,18 @@ impl Verifier {
             })
             .await
             .map(|_| ())
+    }
+
+    /// Queues `commitment`'s seal audit; the sector is challenged once it passes.
+    pub fn audit_seal(
+        &self,
+        entry: state::index::NodeEntry,
+        commitment: depin_proof::storage::SectorCommitment,
+    ) {
+        // Fails only once the audit task is gone, which stops the verifier anyway.
+        let _ = self
+            .seal_audits
+            .send(session::seal::SealAudit { entry, commitment });
     }
 
     /// GPU round length, ms (`--gpu-challenge-interval`).
@@ -436,6 +459,17 @@ pub async fn serve_beside(
         "gpu-rounds",
         tokio::spawn(session::rounds::account(verifier.clone())),
     ));
+    let queue = verifier
+        .seal_queue
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+    if let Some(queue) = queue {
+        tasks.push((
+            "seal-audits",
+            tokio::spawn(session::seal::audit(verifier.clone(), queue)),
+        ));
+    }
     let service = depin_proto::v1::verifier_server::VerifierServer::new(
         session::VerifierService::new(verifier.clone()),
     )
@@ -529,6 +563,11 @@ mod tests {
     #[test]
     fn defaults_work_and_short_periods_shorten_the_tick() {
         let defaults = parse(&[]).expect("defaults are valid");
+        assert_eq!(
+            defaults.seal_audit_max_bytes,
+            depin_proof::storage::MAX_SECTOR_BYTES,
+            "every sector size is audited by default"
+        );
         assert_eq!(defaults.entropy.tick_ms, 60_000);
         assert_eq!(defaults.storage.proving_period_ms, 86_400_000);
         assert_eq!(defaults.gpu.n, 256);

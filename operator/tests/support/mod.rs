@@ -59,6 +59,7 @@ pub fn settings() -> Settings {
         write_retry_delay: Duration::from_millis(10),
         write_retries: 2,
         hello_timeout: Duration::from_secs(5),
+        seal_audit_max_bytes: depin_proof::storage::MAX_SECTOR_BYTES,
     }
 }
 

@@ -8,6 +8,7 @@ mod meter;
 mod poc;
 mod respond;
 pub(crate) mod rounds;
+pub mod seal;
 
 use super::Verifier;
 use super::now_ms;
@@ -100,6 +101,9 @@ fn receipt_message(
 ) -> v1::VerifierMessage {
     message(Out::Receipt(wire::receipt_to_wire(receipt, original)))
 }
+
+/// How often a session looks for sectors whose seal audit has passed.
+const SEAL_POLL_MS: u64 = 250;
 
 /// Refuses a hello: counted under the node's kind (Unknown when no CR has the key).
 fn refuse(v: &Verifier, kind: &str, reason: RejectReason) -> Status {
@@ -368,17 +372,20 @@ impl Live {
 
     fn next_wake(&self) -> Instant {
         let now = now_ms();
-        let due = {
+        let (due, auditing) = {
             let ledger = ledger::lock(&self.ledger);
-            self.schedule.next_due(
+            let due = self.schedule.next_due(
                 &ledger.sectors,
                 &self.v.settings.storage,
                 &self.v.settings.entropy,
                 now,
-            )
+            );
+            (due, !ledger.unsealed.is_empty())
         };
-        // Nothing due: look again in a minute (new commitments arrive as messages anyway).
-        let wait = due.map_or(60_000, |at| at.saturating_sub(now));
+        // Nothing due: look again in a minute (new commitments arrive as messages anyway),
+        // or soon while a sector's seal audit may pass and make it due.
+        let idle = if auditing { SEAL_POLL_MS } else { 60_000 };
+        let wait = due.map_or(idle, |at| at.saturating_sub(now).min(idle));
         Instant::now() + Duration::from_millis(wait)
     }
 

@@ -221,7 +221,12 @@ impl Live {
             .iter()
             .map(|w| {
                 let verdict = wire::commitment_from_wire(self.session.node, w).and_then(|signed| {
-                    let accepted = ledger.sectors.get(&signed.commitment.sector).copied();
+                    let sector = signed.commitment.sector;
+                    let accepted = ledger
+                        .sectors
+                        .get(&sector)
+                        .or_else(|| ledger.unsealed.get(&sector))
+                        .copied();
                     decide::storage::commitment(
                         &signed,
                         &v.settings.storage,
@@ -236,9 +241,17 @@ impl Live {
                     .with_label_values(&[label])
                     .inc();
                 if let Ok(verified) = &verdict {
-                    ledger
-                        .sectors
-                        .insert(verified.commitment.sector, verified.commitment);
+                    // A new root is challenged only once its seal checks out (a root over
+                    // anything but this node's packing could be answered from a tree).
+                    let c = verified.commitment;
+                    if c.sector_bytes > v.settings.seal_audit_max_bytes {
+                        // Beyond the audit's memory budget: challenged unaudited.
+                        ledger.sectors.insert(c.sector, c);
+                    } else if ledger.sectors.get(&c.sector) != Some(&c)
+                        && ledger.unsealed.insert(c.sector, c).is_none()
+                    {
+                        v.audit_seal(entry.clone(), c);
+                    }
                 }
                 v1::CommitmentReceipt {
                     sector: w.sector,

@@ -123,8 +123,12 @@ impl Issued {
 /// Everything the verifier knows about one node.
 #[derive(Debug, Default)]
 pub struct NodeLedger {
-    /// Accepted sector commitments (agents re-send them on every session).
+    /// Accepted sector commitments whose seal was verified: the sectors challenged
+    /// (agents re-send their commitments on every session).
     pub sectors: BTreeMap<SectorId, SectorCommitment>,
+    /// Commitments that passed every other rule and wait for their seal audit (the
+    /// verifier packs the sector again): frozen like accepted ones, never challenged.
+    pub unsealed: BTreeMap<SectorId, SectorCommitment>,
     /// Challenges by id.
     pub challenges: HashMap<ChallengeId, Issued>,
     /// GPU rounds issued to this node (any session) and their challenge, until accounted.
