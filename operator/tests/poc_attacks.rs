@@ -457,6 +457,26 @@ async fn fake_hotspot(
     }
 }
 
+/// Registers each fake as a HotspotGateway with an owner of its own (no owner verification).
+fn register_fakes(index: &NodeIndex, fakes: &[Fake]) -> Vec<NodeEntry> {
+    fakes
+        .iter()
+        .map(|fake| {
+            let e = entry(
+                Role::Hotspot,
+                fake.name,
+                &fake.key.public(),
+                Declared::Hotspot(hotspot_info(
+                    fake.cell,
+                    &format!("fake-owner-{}", fake.name),
+                )),
+            );
+            index.upsert(e.clone());
+            e
+        })
+        .collect()
+}
+
 fn now() -> u64 {
     u64::try_from(
         std::time::SystemTime::now()
@@ -520,22 +540,7 @@ async fn a_fake_ring_is_paid_but_its_mute_beaconer_voids_its_pocs_and_a_pentagon
     let verifier = start(settings, index.clone(), sink.clone(), "127.0.0.1:0").await;
     let fleet = honest_fleet(&index, &verifier.endpoint, &["127.0.0.1/32"]).await;
     let fakes = ring();
-    let fake_entries: Vec<NodeEntry> = fakes
-        .iter()
-        .map(|fake| {
-            let e = entry(
-                Role::Hotspot,
-                fake.name,
-                &fake.key.public(),
-                Declared::Hotspot(hotspot_info(
-                    fake.cell,
-                    &format!("fake-owner-{}", fake.name),
-                )),
-            );
-            index.upsert(e.clone());
-            e
-        })
-        .collect();
+    let fake_entries = register_fakes(&index, &fakes);
     let (announce, _) = broadcast::channel(64);
     let (stop, stop_rx) = watch::channel(false);
     let tasks: Vec<_> = fakes
@@ -631,22 +636,7 @@ async fn a_restarted_verifier_keeps_the_mute_beaconer_void() {
         .into_iter()
         .filter(|f| !f.name.starts_with("pent"))
         .collect();
-    let entries: Vec<NodeEntry> = fakes
-        .iter()
-        .map(|fake| {
-            let e = entry(
-                Role::Hotspot,
-                fake.name,
-                &fake.key.public(),
-                Declared::Hotspot(hotspot_info(
-                    fake.cell,
-                    &format!("fake-owner-{}", fake.name),
-                )),
-            );
-            index.upsert(e.clone());
-            e
-        })
-        .collect();
+    let entries = register_fakes(&index, &fakes);
     let play = |endpoint: &str| {
         let (announce, _) = broadcast::channel(64);
         let (stop, stop_rx) = watch::channel(false);

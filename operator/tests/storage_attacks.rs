@@ -4,7 +4,7 @@
 mod support;
 
 use depin_operator::verifier::persist::sink::MemorySink;
-use depin_operator::verifier::state::index::NodeIndex;
+use depin_operator::verifier::state::index::{NodeEntry, NodeIndex};
 use depin_proof::identity::NodeKey;
 use depin_proof::storage::{SectorId, StorageParams, answer_challenge, commit_sector};
 use depin_proto::config::Role;
@@ -22,6 +22,68 @@ fn sector_data(seed: u8) -> Vec<u8> {
     (0..SECTOR)
         .map(|i| ((i % 251) as u8).wrapping_add(seed))
         .collect()
+}
+
+/// Answers storage challenge `w` from `data` under `tree`, as an honest prover would.
+async fn answer(
+    agent: &mut Scripted,
+    tree: &depin_proof::storage::SectorTree,
+    data: &[u8],
+    w: &v1::StorageChallenge,
+) {
+    let (challenge, k) = wire::storage_challenge_from_wire(w).expect("challenge");
+    let params = StorageParams {
+        challenges_per_deadline: k,
+        ..StorageParams::default()
+    };
+    let response = answer_challenge(
+        tree,
+        &challenge,
+        &mut std::io::Cursor::new(data),
+        &agent.node.public(),
+        &agent.session_key,
+        &params,
+    )
+    .expect("answers");
+    let filed = Filed {
+        challenge: wire::challenge_from_wire(&w.challenge_id).expect("id"),
+        session_key: agent.session_key.public(),
+        message: response,
+    };
+    agent
+        .send(Out::StorageResponse(wire::storage_response_to_wire(&filed)))
+        .await;
+}
+
+/// One honest storage node and one rogue of one sector each, registered under the test
+/// policy, with a verifier running; returns their entries and keys.
+async fn honest_and_rogue(
+    rogue_name: &str,
+) -> (
+    Arc<MemorySink>,
+    Running,
+    (NodeEntry, NodeKey),
+    (NodeEntry, NodeKey),
+) {
+    let (index, sink) = (NodeIndex::new(), Arc::new(MemorySink::default()));
+    epoch::register_policy(&index, "default", EPOCH_SECONDS);
+    let (honest_key, rogue_key) = (NodeKey::generate(), NodeKey::generate());
+    let honest = entry(
+        Role::Storage,
+        "honest",
+        &honest_key.public(),
+        storage_declared(1),
+    );
+    let rogue = entry(
+        Role::Storage,
+        rogue_name,
+        &rogue_key.public(),
+        storage_declared(1),
+    );
+    index.upsert(honest.clone());
+    index.upsert(rogue.clone());
+    let verifier = start(settings(), index, sink.clone(), "127.0.0.1:0").await;
+    (sink, verifier, (honest, honest_key), (rogue, rogue_key))
 }
 
 /// The rogue's play: it committed a root for data it threw away; at every challenge it
@@ -60,28 +122,7 @@ async fn recommit_after_every_challenge(
                         commitments: vec![wire::commitment_to_wire(&tree.sign(&agent.node))],
                     }))
                     .await;
-                let (challenge, k) = wire::storage_challenge_from_wire(&w).expect("challenge");
-                let params = StorageParams {
-                    challenges_per_deadline: k,
-                    ..StorageParams::default()
-                };
-                let response = answer_challenge(
-                    &tree,
-                    &challenge,
-                    &mut std::io::Cursor::new(&data),
-                    &agent.node.public(),
-                    &agent.session_key,
-                    &params,
-                )
-                .expect("answers");
-                let filed = Filed {
-                    challenge: wire::challenge_from_wire(&w.challenge_id).expect("id"),
-                    session_key: agent.session_key.public(),
-                    message: response,
-                };
-                agent
-                    .send(Out::StorageResponse(wire::storage_response_to_wire(&filed)))
-                    .await;
+                answer(&mut agent, &tree, &data, &w).await;
             }
             In::CommitmentReceipts(r) => {
                 verdicts.extend(r.receipts.into_iter().map(|c| {
@@ -100,24 +141,8 @@ async fn recommit_after_every_challenge(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_root_swapped_after_the_challenge_is_refused_and_earns_nothing() {
-    let (index, sink) = (NodeIndex::new(), Arc::new(MemorySink::default()));
-    epoch::register_policy(&index, "default", EPOCH_SECONDS);
-    let (honest_key, rogue_key) = (NodeKey::generate(), NodeKey::generate());
-    let honest = entry(
-        Role::Storage,
-        "honest",
-        &honest_key.public(),
-        storage_declared(1),
-    );
-    let rogue = entry(
-        Role::Storage,
-        "recommitter",
-        &rogue_key.public(),
-        storage_declared(1),
-    );
-    index.upsert(honest.clone());
-    index.upsert(rogue.clone());
-    let verifier = start(settings(), index, sink.clone(), "127.0.0.1:0").await;
+    let (sink, verifier, (honest, honest_key), (rogue, rogue_key)) =
+        honest_and_rogue("recommitter").await;
     let n = epoch::start_of_next_epoch(EPOCH_SECONDS).await;
     let honest_agent = storage_agent(&verifier.endpoint, "honest", honest_key, 1);
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
@@ -180,28 +205,7 @@ async fn zeros_instead_of_the_seal(
             continue;
         };
         challenged += 1;
-        let (challenge, k) = wire::storage_challenge_from_wire(&w).expect("challenge");
-        let params = StorageParams {
-            challenges_per_deadline: k,
-            ..StorageParams::default()
-        };
-        let response = answer_challenge(
-            &tree,
-            &challenge,
-            &mut std::io::Cursor::new(&zeros),
-            &agent.node.public(),
-            &agent.session_key,
-            &params,
-        )
-        .expect("answers");
-        let filed = Filed {
-            challenge: wire::challenge_from_wire(&w.challenge_id).expect("id"),
-            session_key: agent.session_key.public(),
-            message: response,
-        };
-        agent
-            .send(Out::StorageResponse(wire::storage_response_to_wire(&filed)))
-            .await;
+        answer(&mut agent, &tree, &zeros, &w).await;
     }
     challenged
 }
@@ -213,24 +217,8 @@ async fn zeros_instead_of_the_seal(
 /// proofs and it would be paid like the honest one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unsealed_root_is_never_challenged_and_earns_nothing() {
-    let (index, sink) = (NodeIndex::new(), Arc::new(MemorySink::default()));
-    epoch::register_policy(&index, "default", EPOCH_SECONDS);
-    let (honest_key, rogue_key) = (NodeKey::generate(), NodeKey::generate());
-    let honest = entry(
-        Role::Storage,
-        "honest",
-        &honest_key.public(),
-        storage_declared(1),
-    );
-    let rogue = entry(
-        Role::Storage,
-        "zeros",
-        &rogue_key.public(),
-        storage_declared(1),
-    );
-    index.upsert(honest.clone());
-    index.upsert(rogue.clone());
-    let verifier = start(settings(), index, sink.clone(), "127.0.0.1:0").await;
+    let (sink, verifier, (honest, honest_key), (rogue, rogue_key)) =
+        honest_and_rogue("zeros").await;
     let honest_agent = storage_agent(&verifier.endpoint, "honest", honest_key, 1);
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let session = Scripted::open(&verifier.endpoint, rogue_key)
