@@ -68,9 +68,12 @@ async fn honest_and_rogue(
     let (index, sink) = (NodeIndex::new(), Arc::new(MemorySink::default()));
     epoch::register_policy(&index, "default", EPOCH_SECONDS);
     let (honest_key, rogue_key) = (NodeKey::generate(), NodeKey::generate());
+    // Named after the rogue: tests in this binary run at once, and an agent's scratch
+    // directory is named after its node.
+    let honest_name = format!("honest-beside-{rogue_name}");
     let honest = entry(
         Role::Storage,
-        "honest",
+        &honest_name,
         &honest_key.public(),
         storage_declared(1),
     );
@@ -144,7 +147,7 @@ async fn a_root_swapped_after_the_challenge_is_refused_and_earns_nothing() {
     let (sink, verifier, (honest, honest_key), (rogue, rogue_key)) =
         honest_and_rogue("recommitter").await;
     let n = epoch::start_of_next_epoch(EPOCH_SECONDS).await;
-    let honest_agent = storage_agent(&verifier.endpoint, "honest", honest_key, 1);
+    let honest_agent = storage_agent(&verifier.endpoint, &honest.id.name, honest_key, 1);
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let session = Scripted::open(&verifier.endpoint, rogue_key)
         .await
@@ -219,7 +222,7 @@ async fn zeros_instead_of_the_seal(
 async fn an_unsealed_root_is_never_challenged_and_earns_nothing() {
     let (sink, verifier, (honest, honest_key), (rogue, rogue_key)) =
         honest_and_rogue("zeros").await;
-    let honest_agent = storage_agent(&verifier.endpoint, "honest", honest_key, 1);
+    let honest_agent = storage_agent(&verifier.endpoint, &honest.id.name, honest_key, 1);
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let session = Scripted::open(&verifier.endpoint, rogue_key)
         .await
@@ -276,7 +279,7 @@ async fn an_unsealed_root_is_never_challenged_and_earns_nothing() {
         );
         honest_paid += closed.paid_to(&honest);
     }
-    let h = sink.tallies("fleet", "honest");
+    let h = sink.tallies("fleet", &honest.id.name);
     assert!(
         honest_paid > 0,
         "honest storage unpaid in {n} and {}: {:?} / {:?}",
