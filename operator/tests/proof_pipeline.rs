@@ -603,7 +603,6 @@ async fn silent_connections_cannot_take_a_nodes_session_slot() {
     let tight = Settings {
         max_sessions: 1,
         hello_timeout: Duration::from_secs(4),
-        seal_audit_max_bytes: depin_proof::storage::MAX_SECTOR_BYTES,
         ..settings()
     };
     let budget = depin_operator::verifier::handshake_budget(tight.max_sessions);

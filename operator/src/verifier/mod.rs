@@ -316,6 +316,23 @@ impl Verifier {
         decide::in_time(epoch, work_ms, now_ms(), result)
     }
 
+    /// What is durable for every node of `role` (read from the sink, not the watch cache,
+    /// so the previous leader's last write is seen); nodes whose CR is gone are skipped.
+    async fn recorded(
+        &self,
+        role: depin_proto::config::Role,
+    ) -> Result<Vec<(state::index::NodeEntry, decide::tally::NodeTallies)>, String> {
+        let mut recorded = Vec::new();
+        for entry in self.index.of_role(role) {
+            match self.recorder.load(&entry).await {
+                Ok(tallies) => recorded.push((entry, tallies)),
+                Err(recorder::RecordError::Gone(_)) => {}
+                Err(err) => return Err(format!("{}: {err}", entry.id)),
+            }
+        }
+        Ok(recorded)
+    }
+
     /// Reads every MeterBridge's `status.meter` back into `meters`, once, before any
     /// reading is judged: a chain continues from its recorded tip (no rollback across a
     /// restart) and every recorded serial claim competes (no squatter speaking first).
@@ -323,12 +340,7 @@ impl Verifier {
     pub async fn restore_meters(&self) -> Result<(), String> {
         self.meters_restored
             .get_or_try_init(|| async {
-                for entry in self.index.of_role(depin_proto::config::Role::Meter) {
-                    let tallies = match self.recorder.load(&entry).await {
-                        Ok(tallies) => tallies,
-                        Err(recorder::RecordError::Gone(_)) => continue,
-                        Err(err) => return Err(format!("{}: {err}", entry.id)),
-                    };
+                for (entry, tallies) in self.recorded(depin_proto::config::Role::Meter).await? {
                     if let Some(record) = tallies.meter {
                         let (chain, claim) = persist::meter::from_status(entry.key, &record)
                             .map_err(|err| format!("{}: {err}", entry.id))?;
@@ -348,14 +360,12 @@ impl Verifier {
     pub async fn restore_poc(&self) -> Result<(), String> {
         self.poc_restored
             .get_or_try_init(|| async {
-                let mut records = Vec::new();
-                for entry in self.index.of_role(depin_proto::config::Role::Hotspot) {
-                    match self.recorder.load(&entry).await {
-                        Ok(tallies) => records.extend(tallies.poc.map(|r| (entry.key, r))),
-                        Err(recorder::RecordError::Gone(_)) => {}
-                        Err(err) => return Err(format!("{}: {err}", entry.id)),
-                    }
-                }
+                let records: Vec<_> = self
+                    .recorded(depin_proto::config::Role::Hotspot)
+                    .await?
+                    .into_iter()
+                    .filter_map(|(entry, tallies)| tallies.poc.map(|r| (entry.key, r)))
+                    .collect();
                 let mut state = self.poc.lock();
                 for (key, record) in &records {
                     state.history.restore(*key, record);
