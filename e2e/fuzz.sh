@@ -31,6 +31,8 @@ for target in $(cargo +nightly fuzz list); do
     echo "fuzz $target: $(grep -E '^#[0-9]+.*DONE' "$work/$target.log" | tail -1)"
   else
     echo "fuzz $target: FAILED"
+    # The panic message sits above libFuzzer's report; show both.
+    grep -A4 -m3 'panicked at' "$work/$target.log" || true
     tail -40 "$work/$target.log"
     failed+=("$target")
   fi

@@ -62,17 +62,25 @@ fuzz_target!(|data: &[u8]| {
     let _ = live.forwarder.send(data);
     let token = TOKEN.fetch_add(1, Ordering::Relaxed);
     let probe = push_data(token, MacAddress::from([0xfe; 8]), vec![]);
-    live.forwarder
-        .send(&encode(&probe).expect("encodes"))
-        .expect("send");
+    let probe = encode(&probe).expect("encodes");
+    loop {
+        match live.forwarder.send(&probe) {
+            Ok(_) => break,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => panic!("sending the probe: {e}"),
+        }
+    }
     let want = [2, (token >> 8) as u8, token as u8, 1];
     let mut buf = [0u8; 65_536];
     // Answers to the input itself (a PUSH_ACK or PULL_ACK) may come first.
     loop {
-        let n = live
-            .forwarder
-            .recv(&mut buf)
-            .expect("the receive loop still answers");
+        let n = match live.forwarder.recv(&mut buf) {
+            Ok(n) => n,
+            // libFuzzer's -timeout watchdog is a SIGALRM every second; it interrupts a
+            // blocking recv without anything being wrong with the endpoint.
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => panic!("the receive loop still answers: {e}"),
+        };
         if buf[..n] == want {
             break;
         }
