@@ -194,6 +194,9 @@ pub struct SectorStatus {
     /// Latest proving period with a recorded proof.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_proven_period: Option<u64>,
+    /// Proven periods whose deadline is not accounted yet.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unaccounted_proofs: Vec<u64>,
     /// Latest proving period declared faulty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub declared_fault_period: Option<u64>,

@@ -438,10 +438,10 @@ impl TallySink for FlakySink {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_receipt_without_a_durable_write_and_the_resend_counts_once() {
     let index = NodeIndex::new();
-    // Initial attempt + 2 retries fail: the write is given up and the session cut.
+    // Writes fail only once armed (below), after the sector ledger is durable.
     let sink = Arc::new(FlakySink {
         inner: MemorySink::default(),
-        failures: AtomicUsize::new(3),
+        failures: AtomicUsize::new(0),
     });
     index.upsert(entry(
         Role::Storage,
@@ -461,6 +461,12 @@ async fn no_receipt_without_a_durable_write_and_the_resend_counts_once() {
         })
         .await;
     let response = answer(&agent, &data, &tree, &challenge);
+    eventually(20, "the accepted sector is durable", || {
+        sink.inner.tallies("fleet", "sn").storage.is_some()
+    })
+    .await;
+    // Initial attempt + 2 retries fail: the write is given up and the session cut.
+    sink.failures.store(3, Ordering::SeqCst);
     agent.send(response.clone()).await;
     let cut = loop {
         match agent.next().await {
@@ -470,7 +476,7 @@ async fn no_receipt_without_a_durable_write_and_the_resend_counts_once() {
         }
     };
     assert_eq!(cut.code(), tonic::Code::Unavailable);
-    assert!(sink.inner.tally("fleet", "sn").is_none());
+    assert_eq!(sink.inner.tally("fleet", "sn").map_or(0, |t| t.accepted), 0);
     // The agent reconnects and resends the same response (signed by its old session key).
     let mut again = Scripted::open(&verifier.endpoint, key(8)).await.unwrap();
     again.send(response).await;

@@ -128,8 +128,10 @@ async fn recommit_after_every_challenge(
                 answer(&mut agent, &tree, &data, &w).await;
             }
             In::CommitmentReceipts(r) => {
+                // An accepted reset names itself (SectorReset): the root is taken only
+                // once audited, and then as a penalised reset.
                 verdicts.extend(r.receipts.into_iter().map(|c| {
-                    if c.accepted {
+                    if c.reason.is_empty() {
                         "Accepted".to_string()
                     } else {
                         c.reason

@@ -1,25 +1,20 @@
 //! Per-node health the dashboards and alerts watch: when each node last had a proof
 //! accepted, and each storage node's Storj-style audit reputation.
 //!
-//! Both live in memory and in gauges only. After a restart a node's last-proof time
-//! reappears with its next accepted proof, and reputation starts again from the trusted
-//! prior (α = 1000): rewards do not read this score (they use the epoch's success ratio
-//! from the durable tallies), so a restart can only delay a reputation alert, never pay
-//! a disqualified node.
+//! The last-proof time lives in memory and reappears after a restart with the node's next
+//! accepted proof. The reputation gauge mirrors the durable sector ledger
+//! (`status.storage`, which rewards read): it is set from the ledger on every write of
+//! it, so after a restart it shows the restored score, not a fresh prior.
 
 use crate::verifier::state::index::NodeId;
-use depin_proof::storage::{Reputation, ReputationParams};
 use prometheus::{GaugeVec, Opts, Registry};
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::{Mutex, PoisonError};
 
-/// The gauges and the reputation state behind them.
+/// The gauges.
 pub struct NodeHealth {
-    /// Audit parameters (Storj defaults).
-    params: ReputationParams,
-    /// Each storage node's reputation, by `namespace/name` (a re-created CR is the same
-    /// operator-visible node; its deletion resets it).
-    storage: Mutex<HashMap<String, Reputation>>,
+    /// Storage nodes with a reputation series, by `namespace/name`.
+    storage: Mutex<HashSet<String>>,
     /// `node_last_proof_timestamp_seconds{namespace,kind,node}`.
     last_proof: GaugeVec,
     /// `storage_reputation{namespace,node}`.
@@ -28,10 +23,7 @@ pub struct NodeHealth {
 
 impl NodeHealth {
     /// Registers the gauges on `registry`.
-    pub fn register(
-        registry: &Registry,
-        params: ReputationParams,
-    ) -> Result<Self, prometheus::Error> {
+    pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
         let last_proof = GaugeVec::new(
             Opts::new(
                 "node_last_proof_timestamp_seconds",
@@ -49,7 +41,6 @@ impl NodeHealth {
         registry.register(Box::new(last_proof.clone()))?;
         registry.register(Box::new(reputation.clone()))?;
         Ok(Self {
-            params,
             storage: Mutex::default(),
             last_proof,
             reputation,
@@ -63,29 +54,15 @@ impl NodeHealth {
             .set(now_ms as f64 / 1000.0);
     }
 
-    /// One storage audit of `node`: a recorded response (`passed` = accepted) or a missed
-    /// deadline (`passed` = false). Returns the new score.
-    pub fn audit(&self, node: &NodeId, passed: bool) -> f64 {
-        let score = {
-            let mut storage = self.storage.lock().unwrap_or_else(PoisonError::into_inner);
-            let reputation = storage
-                .entry(key(node))
-                .or_insert_with(|| Reputation::new(&self.params));
-            *reputation = reputation.after_audit(passed, &self.params);
-            reputation.score()
-        };
+    /// `node`'s audit reputation as its ledger now holds it.
+    pub fn reputation(&self, node: &NodeId, score: f64) {
+        self.storage
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key(node));
         self.reputation
             .with_label_values(&[&node.namespace, &node.name])
             .set(score);
-        score
-    }
-
-    /// Whether `node`'s score is below the disqualification threshold.
-    pub fn disqualified(&self, node: &NodeId) -> bool {
-        let storage = self.storage.lock().unwrap_or_else(PoisonError::into_inner);
-        storage
-            .get(&key(node))
-            .is_some_and(|r| r.score() < self.params.disqualify_below)
     }
 
     /// Drops a deleted node's series so dashboards stop showing it.
@@ -98,7 +75,7 @@ impl NodeHealth {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&key(node));
-        if had.is_some() {
+        if had {
             let _ = self
                 .reputation
                 .remove_label_values(&[&node.namespace, &node.name]);
@@ -136,40 +113,21 @@ mod tests {
     }
 
     #[test]
-    fn failed_audits_lower_the_score_until_disqualified_and_passes_do_not() {
+    fn the_reputation_gauge_follows_the_ledger_and_goes_with_the_node() {
         let registry = Registry::new();
-        let health = NodeHealth::register(&registry, ReputationParams::default()).unwrap();
-        let (honest, flaky) = (node("sn-ok"), node("sn-bad"));
-        for _ in 0..10 {
-            assert_eq!(health.audit(&honest, true), 1.0);
-        }
-        let mut scores = Vec::new();
-        for _ in 0..41 {
-            scores.push(health.audit(&flaky, false));
-        }
-        assert!(
-            scores.windows(2).all(|w| w[1] < w[0]),
-            "each failure lowers it"
-        );
-        // Storj: 1000 trusted audits' worth of prior falls below 0.96 after 41 failures.
-        assert!(
-            scores[39] >= 0.96 && scores[40] < 0.96,
-            "{:?}",
-            &scores[38..]
-        );
-        assert!(health.disqualified(&flaky) && !health.disqualified(&honest));
-        assert_eq!(
-            gauge(&registry, "storage_reputation", "sn-bad"),
-            Some(scores[40])
-        );
-        health.forget(&flaky);
+        let health = NodeHealth::register(&registry).unwrap();
+        health.reputation(&node("sn-bad"), 0.95);
+        assert_eq!(gauge(&registry, "storage_reputation", "sn-bad"), Some(0.95));
+        health.reputation(&node("sn-bad"), 0.9);
+        assert_eq!(gauge(&registry, "storage_reputation", "sn-bad"), Some(0.9));
+        health.forget(&node("sn-bad"));
         assert_eq!(gauge(&registry, "storage_reputation", "sn-bad"), None);
     }
 
     #[test]
     fn last_proof_time_is_exported_in_seconds_per_node() {
         let registry = Registry::new();
-        let health = NodeHealth::register(&registry, ReputationParams::default()).unwrap();
+        let health = NodeHealth::register(&registry).unwrap();
         health.accepted(&node("sn-1"), 1_700_000_000_500);
         assert_eq!(
             gauge(&registry, "node_last_proof_timestamp_seconds", "sn-1"),

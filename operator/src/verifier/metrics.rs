@@ -25,7 +25,12 @@ pub const SESSION_REFUSALS: [&str; 5] = [
 
 /// Long-lived verifier tasks whose early end stops the verifier (label values of
 /// `verifier_task_failures_total`).
-pub const SUPERVISED_TASKS: [&str; 3] = ["gpu-rounds", "node-watch", "seal-audits"];
+pub const SUPERVISED_TASKS: [&str; 4] = [
+    "gpu-rounds",
+    "node-watch",
+    "seal-audits",
+    "storage-deadlines",
+];
 
 /// Everything the verifier counts.
 #[derive(Clone)]

@@ -185,8 +185,8 @@ pub struct Verifier {
     pub beacon: Beacon,
     /// Which keys may open sessions.
     pub index: NodeIndex,
-    /// Issued challenges per node.
-    pub ledger: Ledger,
+    /// Issued challenges and storage sector ledgers per node.
+    pub ledger: Arc<Ledger>,
     /// Durable tallies.
     pub recorder: Recorder,
     /// Every meter's reading chain and the fleet's meter serials.
@@ -210,6 +210,8 @@ pub struct Verifier {
     meters_restored: tokio::sync::OnceCell<()>,
     /// Set once every HotspotGateway's recorded PoC history is back in `poc`.
     poc_restored: tokio::sync::OnceCell<()>,
+    /// Set once every StorageNode's recorded sector ledger is back in `ledger`.
+    storage_restored: tokio::sync::OnceCell<()>,
     /// New sector roots waiting for their seal audit, and the queue's far end until the
     /// audit task (started by `serve`) takes it.
     seal_audits: tokio::sync::mpsc::UnboundedSender<session::seal::SealAudit>,
@@ -260,10 +262,8 @@ impl Verifier {
             first_delay: settings.write_retry_delay,
             times: settings.write_retries,
         };
-        let health = Arc::new(health::NodeHealth::register(
-            registry,
-            depin_proof::storage::ReputationParams::default(),
-        )?);
+        let health = Arc::new(health::NodeHealth::register(registry)?);
+        let ledger = Arc::new(Ledger::default());
         let meters = Arc::new(MeterBook::default());
         let (health_of, meters_of) = (health.clone(), meters.clone());
         index.on_remove(Box::new(move |gone| {
@@ -277,6 +277,7 @@ impl Verifier {
             retry,
             metrics.clone(),
             health.clone(),
+            ledger.clone(),
         );
         let (seal_audits, seal_queue) = session::seal::queue();
         Ok(Arc::new(Self {
@@ -284,12 +285,13 @@ impl Verifier {
             live: session::LiveSessions::default(),
             meters_restored: tokio::sync::OnceCell::new(),
             poc_restored: tokio::sync::OnceCell::new(),
+            storage_restored: tokio::sync::OnceCell::new(),
             seal_audits,
             seal_queue: std::sync::Mutex::new(Some(seal_queue)),
             settings,
             beacon,
             index,
-            ledger: Ledger::default(),
+            ledger,
             recorder,
             meters,
             poc: PocBook::new(now_ms()),
@@ -371,6 +373,34 @@ impl Verifier {
                     state.history.restore(*key, record);
                 }
                 tracing::info!(hotspots = records.len(), "PoC history restored");
+                Ok(())
+            })
+            .await
+            .map(|_| ())
+    }
+
+    /// Reads every StorageNode's `status.storage` back into its ledger, once, before any
+    /// commitment is accepted or deadline accounted: accepted roots stay fixed and sealed
+    /// (not audited again), proven periods are not paid twice, reputation carries over.
+    /// Err leaves it to be tried again by the next commitment or sweep.
+    pub async fn restore_storage(&self) -> Result<(), String> {
+        self.storage_restored
+            .get_or_try_init(|| async {
+                let mut restored = Vec::new();
+                for (entry, tallies) in self.recorded(depin_proto::config::Role::Storage).await? {
+                    if let Some(status) = &tallies.storage {
+                        let ledger = persist::storage::from_status(status)
+                            .map_err(|err| format!("{}: {err}", entry.id))?;
+                        restored.push((entry, ledger));
+                    }
+                }
+                for (entry, storage) in &restored {
+                    self.health
+                        .reputation(&entry.id, storage.reputation.score());
+                    state::ledger::lock(&self.ledger.node(&entry.key)).storage = storage.clone();
+                }
+                self.ledger.mark_storage_restored();
+                tracing::info!(nodes = restored.len(), "storage sector ledgers restored");
                 Ok(())
             })
             .await
@@ -468,6 +498,10 @@ pub async fn serve_beside(
     tasks.push((
         "gpu-rounds",
         tokio::spawn(session::rounds::account(verifier.clone())),
+    ));
+    tasks.push((
+        "storage-deadlines",
+        tokio::spawn(session::deadlines::account(verifier.clone())),
     ));
     let queue = verifier
         .seal_queue

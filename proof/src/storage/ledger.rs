@@ -40,6 +40,10 @@ pub struct SectorRecord {
     pub state: SectorState,
     /// Latest proving period with a recorded proof.
     pub last_proven_period: Option<u64>,
+    /// Proven periods whose deadline is not accounted yet, oldest first (at most
+    /// [`MAX_UNACCOUNTED_PROOFS`]): accounting that runs late, after the next period's
+    /// proof, must still find this one, or an honest pass would be counted missed.
+    pub unaccounted_proofs: Vec<u64>,
     /// Latest proving period the node declared a fault for.
     pub declared_fault_period: Option<u64>,
     /// Passes still unpaid after a reset.
@@ -143,6 +147,10 @@ pub struct SectorCounts {
     pub live_bytes: u64,
 }
 
+/// Proven periods a sector remembers until they are accounted: a sweep this many periods
+/// late counts the oldest as unobserved (only passes count there), never a pass as missed.
+pub const MAX_UNACCOUNTED_PROOFS: usize = 16;
+
 /// Most deadlines one accounting call walks: two periods' worth at the default 48 per
 /// period. Older deadlines of a long-stalled sweep are treated as unobserved.
 const MAX_DEADLINES_PER_CALL: u64 = 96;
@@ -179,6 +187,7 @@ impl StorageLedger {
             committed_at_ms: now_ms,
             state: SectorState::default(),
             last_proven_period: None,
+            unaccounted_proofs: Vec::new(),
             declared_fault_period: None,
             vetting_left,
             resets,
@@ -204,6 +213,32 @@ impl StorageLedger {
         Ok(CommitOutcome::Reset { previous_root })
     }
 
+    /// What [`Self::record_proof`] would return, without recording: the verifier decides
+    /// (and makes the tally durable) before the ledger moves on.
+    pub fn proof_bytes(
+        &self,
+        sector: SectorId,
+        period: u64,
+        root: &Hash,
+    ) -> Result<u64, RejectReason> {
+        let record = self
+            .sectors
+            .get(&sector)
+            .filter(|r| r.state.health != SectorHealth::Terminated)
+            .ok_or(RejectReason::UnknownSector)?;
+        if record.commitment.root != *root {
+            return Err(RejectReason::SectorReset);
+        }
+        if record.last_proven_period.is_some_and(|p| p >= period) {
+            return Err(RejectReason::Replay);
+        }
+        Ok(if record.vetting_left > 0 {
+            0
+        } else {
+            record.commitment.sector_bytes
+        })
+    }
+
     /// Records a verified proof of `sector` for proving period `period`, answered against
     /// `root` (the root the challenge was issued for). Returns the bytes it proved for
     /// shares: the sector size, or 0 while the sector is vetting after a reset.
@@ -218,6 +253,10 @@ impl StorageLedger {
             return Err(RejectReason::Replay);
         }
         record.last_proven_period = Some(period);
+        record.unaccounted_proofs.push(period);
+        if record.unaccounted_proofs.len() > MAX_UNACCOUNTED_PROOFS {
+            record.unaccounted_proofs.remove(0);
+        }
         if record.vetting_left > 0 {
             record.vetting_left -= 1;
             return Ok(0);
@@ -310,6 +349,8 @@ impl StorageLedger {
             let Some(record) = self.sectors.get_mut(sector) else {
                 continue;
             };
+            let period = account.deadline.period;
+            record.unaccounted_proofs.retain(|p| *p > period);
             let result = match outcome {
                 DeadlineOutcome::Passed => {
                     totals.passed += 1;
@@ -337,6 +378,14 @@ impl StorageLedger {
                 totals.terminated += 1;
             }
         }
+    }
+}
+
+/// A node with no sectors and Storj's prior (what a verifier starts from for a node whose
+/// status holds no ledger yet).
+impl Default for StorageLedger {
+    fn default() -> Self {
+        Self::new(&ReputationParams::default())
     }
 }
 
@@ -400,7 +449,7 @@ pub fn account_deadline(
                 && r.committed_at_ms <= deadline.opens_at_ms
         })
         .filter_map(|(id, r)| {
-            let outcome = if r.last_proven_period == Some(deadline.period) {
+            let outcome = if r.unaccounted_proofs.contains(&deadline.period) {
                 DeadlineOutcome::Passed
             } else if r.declared_fault_period == Some(deadline.period) {
                 DeadlineOutcome::Faulted

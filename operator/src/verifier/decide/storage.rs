@@ -9,20 +9,20 @@ use depin_proof::identity::PublicKey;
 use depin_proof::receipt::ProofKind;
 use depin_proof::session::KnownNodes;
 use depin_proof::storage::{
-    CommitmentContext, SectorCommitment, SignedSectorCommitment, StorageContext, StorageParams,
-    StorageResponse, VerifiedSectorCommitment, verify_sector_commitment, verify_storage_response,
+    CommitmentContext, SectorCommitment, SectorLookup, SignedSectorCommitment, StorageContext,
+    StorageParams, StorageResponse, VerifiedSectorCommitment, verify_sector_commitment,
+    verify_storage_response,
 };
 use depin_proto::wire::Filed;
 use std::collections::HashSet;
 
-/// A signed sector commitment: valid, from a known node, fitting its declared volume, and
-/// not replacing the root already accepted for its sector (`accepted`).
+/// A signed sector commitment: valid, from a known node, and fitting its declared volume.
+/// What happens to it next is [`admission`]'s.
 pub fn commitment(
     signed: &SignedSectorCommitment,
     params: &StorageParams,
     known_nodes: &dyn KnownNodes,
     declared: &Declared,
-    accepted: Option<&SectorCommitment>,
 ) -> Result<VerifiedSectorCommitment, RejectReason> {
     let ctx = CommitmentContext {
         params,
@@ -30,24 +30,58 @@ pub fn commitment(
     };
     let verified = verify_sector_commitment(signed, &ctx)?;
     fits_declared(declared, &verified.commitment)?;
-    frozen(accepted, &verified.commitment)?;
     Ok(verified)
 }
 
+/// Where a valid commitment goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// The sector's accepted root again (agents re-send commitments on every session).
+    Unchanged,
+    /// The root already waiting for its seal audit.
+    Pending,
+    /// A root to audit before it enters the ledger; `reset`: it replaces an accepted one.
+    Audit {
+        /// Whether an accepted root is being replaced.
+        reset: bool,
+    },
+    /// A root too large to audit: it enters the ledger now.
+    Commit {
+        /// Whether an accepted root is being replaced.
+        reset: bool,
+    },
+}
+
+/// Where `new` goes, given the sector's accepted root (`accepted`: live, not terminated),
+/// the root waiting for its audit (`pending`) and the largest audited sector.
+///
 /// A sector's root is fixed once accepted: challenged leaves are derived from it, so an
-/// agent that could swap it after seeing a challenge would commit a sparse tree holding
-/// just those leaves. The same commitment again (agents re-send them on every session) is
-/// fine; any other is refused as `SectorReset` and the accepted root stays the one proven
-/// against (the full reset, which forfeits the sector's history and re-vets it, is
-/// `depin_proof::storage::StorageLedger::commit`, not yet the verifier's ledger).
-pub fn frozen(
+/// agent that could swap it freely after seeing a challenge would commit a sparse tree
+/// holding just those leaves. A different root is therefore a *reset*
+/// (`depin_proof::storage::StorageLedger::commit`: a failed audit, the sector's history
+/// forfeited, its next pass unpaid), taken only once the new root's seal checks out. A
+/// second root while one is still being audited is refused (`SectorReset`) unpunished:
+/// one audit per sector at a time.
+pub fn admission(
     accepted: Option<&SectorCommitment>,
+    pending: Option<&SectorCommitment>,
     new: &SectorCommitment,
-) -> Result<(), RejectReason> {
-    match accepted {
-        Some(old) if old != new => Err(RejectReason::SectorReset),
-        _ => Ok(()),
+    audit_max_bytes: u64,
+) -> Result<Admission, RejectReason> {
+    if accepted == Some(new) {
+        return Ok(Admission::Unchanged);
     }
+    match pending {
+        Some(p) if p == new => return Ok(Admission::Pending),
+        Some(_) => return Err(RejectReason::SectorReset),
+        None => {}
+    }
+    let reset = accepted.is_some();
+    Ok(if new.sector_bytes > audit_max_bytes {
+        Admission::Commit { reset }
+    } else {
+        Admission::Audit { reset }
+    })
 }
 
 /// A commitment must fit the node's declared volume: sectors of the declared size, and no
@@ -113,15 +147,22 @@ pub fn response(
             params: rules.storage,
             beacon: rules.beacon,
             session,
-            sectors: &ledger.sectors,
+            sectors: &ledger.storage,
             seen: &no_replays, // replays are settled by the ledger above
             now_ms,
         };
         let proof = verify_storage_response(r, &ctx)?;
-        Ok(ledger
-            .sectors
-            .get(&proof.sector)
-            .map_or(0, |c| u128::from(c.sector_bytes)))
+        let root = ledger
+            .storage
+            .commitment(proof.sector)
+            .map(|c| c.root)
+            .ok_or(RejectReason::UnknownSector)?;
+        // A period is paid once, even re-issued by a restarted verifier; a sector vetting
+        // after a reset proves for nothing.
+        let bytes = ledger
+            .storage
+            .proof_bytes(proof.sector, challenge.deadline.period, &root)?;
+        Ok(u128::from(bytes))
     })();
     record(issued, id, result, None, rules, now_ms)
 }
@@ -180,7 +221,15 @@ mod tests {
             let challenge = StorageChallenge::for_deadline(&params, &beacon, SECTOR, deadline);
             let id = challenge.id(&node.public());
             let mut ledger = NodeLedger::default();
-            ledger.sectors.insert(SECTOR, *tree.commitment());
+            let limit = depin_proof::storage::CapacityLimit {
+                sector_bytes: tree.commitment().sector_bytes,
+                capacity_bytes: u64::MAX,
+            };
+            let rp = depin_proof::storage::ReputationParams::default();
+            ledger
+                .storage
+                .commit(tree.commitment(), &limit, 0, &rp)
+                .expect("accepted");
             ledger.issue(id, Challenge::Storage(challenge), &session, u64::MAX);
             let response = answer_challenge(
                 &tree,
@@ -369,7 +418,7 @@ mod tests {
     }
 
     #[test]
-    fn an_accepted_root_cannot_be_replaced() {
+    fn an_accepted_root_is_replaced_only_by_an_audited_reset() {
         let commitment = |root: u8, leaf_count: u64| SectorCommitment {
             sector: SectorId(0),
             sector_bytes: 1024,
@@ -378,35 +427,84 @@ mod tests {
             root: [root; 32],
         };
         let accepted = commitment(1, 16);
+        let pending = commitment(3, 16);
         type Row<'a> = (
             &'a str,
             Option<&'a SectorCommitment>,
+            Option<&'a SectorCommitment>,
             SectorCommitment,
-            Result<(), RejectReason>,
+            u64,
+            Result<Admission, RejectReason>,
         );
         let table: &[Row<'_>] = &[
-            ("a first commitment", None, commitment(1, 16), Ok(())),
+            (
+                "a first commitment",
+                None,
+                None,
+                commitment(1, 16),
+                1024,
+                Ok(Admission::Audit { reset: false }),
+            ),
             (
                 "the same one re-sent on a new session",
                 Some(&accepted),
+                None,
                 commitment(1, 16),
-                Ok(()),
+                1024,
+                Ok(Admission::Unchanged),
             ),
+            (
+                "the root under audit re-sent",
+                None,
+                Some(&pending),
+                commitment(3, 16),
+                1024,
+                Ok(Admission::Pending),
+            ),
+            (
+                "too large to audit",
+                None,
+                None,
+                commitment(1, 16),
+                512,
+                Ok(Admission::Commit { reset: false }),
+            ),
+            // Lies: each replaces the accepted root only as an audited, penalised reset.
             (
                 "a new root after a challenge (sparse tree)",
                 Some(&accepted),
+                None,
                 commitment(2, 16),
-                Err(RejectReason::SectorReset),
+                1024,
+                Ok(Admission::Audit { reset: true }),
             ),
             (
                 "another leaf count",
                 Some(&accepted),
+                None,
                 commitment(1, 8),
+                1024,
+                Ok(Admission::Audit { reset: true }),
+            ),
+            (
+                "a new root, too large to audit",
+                Some(&accepted),
+                None,
+                commitment(2, 16),
+                512,
+                Ok(Admission::Commit { reset: true }),
+            ),
+            (
+                "a second root while one is audited",
+                Some(&accepted),
+                Some(&pending),
+                commitment(4, 16),
+                1024,
                 Err(RejectReason::SectorReset),
             ),
         ];
-        for (name, old, new, want) in table {
-            assert_eq!(frozen(*old, new), *want, "{name}");
+        for (name, old, waiting, new, max, want) in table {
+            assert_eq!(admission(*old, *waiting, new, *max), *want, "{name}");
         }
     }
 }

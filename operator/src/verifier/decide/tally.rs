@@ -38,6 +38,44 @@ pub struct NodeTallies {
     pub poc: Option<depin_crds::PocRecord>,
     /// `status.unclosedProofs`: older epochs not closed yet, oldest first.
     pub unclosed: Vec<ProofTally>,
+    /// `status.storage` (StorageNodes): the sector ledger, written with the tallies so a
+    /// restarted verifier keeps roots, proven periods and reputation.
+    pub storage: Option<depin_crds::StorageLedgerStatus>,
+}
+
+/// What one storage event adds to the epoch's `proofs.storage` besides the ledger itself:
+/// accounted deadlines and resets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StorageDelta {
+    /// Closed deadlines' outcomes.
+    pub totals: depin_proof::storage::AccountTotals,
+    /// Sectors reset (re-committed under a new root).
+    pub resets: u64,
+}
+
+fn add_decimal(text: &mut String, more: u128) {
+    let so_far: u128 = text.parse().unwrap_or(0);
+    *text = so_far.saturating_add(more).to_string();
+}
+
+/// Adds `delta` to the epoch's storage accounting and takes reputation and
+/// disqualification from `ledger` (the node's ledger as written with it), so the reward
+/// math reads them as of the epoch's last write.
+pub fn add_storage(
+    tally: &mut ProofTally,
+    delta: &StorageDelta,
+    ledger: &depin_crds::StorageLedgerStatus,
+) {
+    let storage = tally.storage.get_or_insert_with(Default::default);
+    let t = &delta.totals;
+    storage.missed = storage.missed.saturating_add(t.missed);
+    storage.faulted = storage.faulted.saturating_add(t.faulted);
+    add_decimal(&mut storage.missed_byte_periods, t.missed_byte_periods);
+    add_decimal(&mut storage.faulted_byte_periods, t.faulted_byte_periods);
+    storage.terminated = storage.terminated.saturating_add(t.terminated);
+    storage.resets = storage.resets.saturating_add(delta.resets);
+    storage.reputation = ledger.reputation.score.clone();
+    storage.disqualified = ledger.disqualified;
 }
 
 /// Most tallies of unclosed epochs a node keeps; beyond, the oldest is dropped (an epoch
@@ -102,6 +140,7 @@ pub fn roll_over(stored: NodeTallies, epoch: u64, last_closed: Option<u64>) -> (
                 meter: stored.meter,
                 poc: stored.poc,
                 unclosed: keep_unclosed(stored.unclosed, None, last_closed),
+                storage: stored.storage,
             };
             (tallies, counting)
         }
@@ -112,6 +151,7 @@ pub fn roll_over(stored: NodeTallies, epoch: u64, last_closed: Option<u64>) -> (
                 meter: stored.meter,
                 poc: stored.poc,
                 unclosed: keep_unclosed(stored.unclosed, stored.previous, last_closed),
+                storage: stored.storage,
             },
             epoch,
         ),
@@ -122,6 +162,7 @@ pub fn roll_over(stored: NodeTallies, epoch: u64, last_closed: Option<u64>) -> (
                 meter: stored.meter,
                 poc: stored.poc,
                 unclosed: keep_unclosed(stored.unclosed, None, last_closed),
+                storage: stored.storage,
             },
             epoch,
         ),
@@ -275,6 +316,7 @@ mod tests {
             meter: None,
             poc: None,
             unclosed: Vec::new(),
+            storage: None,
         };
         // (stored, wall-clock epoch) → (proofs, previous, epoch counted in)
         type Row = (NodeTallies, u64, (ProofTally, Option<ProofTally>, u64));
@@ -358,6 +400,43 @@ mod tests {
             epoch_at(5, 0),
             5,
             "a zero epoch length is treated as one second"
+        );
+    }
+
+    #[test]
+    fn storage_accounting_adds_up_and_takes_the_ledgers_reputation() {
+        let mut tally = continue_from(None, 1);
+        let ledger = |score: &str, disqualified| depin_crds::StorageLedgerStatus {
+            reputation: depin_crds::ReputationStatus {
+                alpha: 1.0,
+                beta: 0.0,
+                score: score.into(),
+            },
+            disqualified,
+            ..Default::default()
+        };
+        let missed = StorageDelta {
+            totals: depin_proof::storage::AccountTotals {
+                missed: 2,
+                missed_byte_periods: 2 << 30,
+                ..Default::default()
+            },
+            resets: 0,
+        };
+        let reset = StorageDelta {
+            resets: 1,
+            ..StorageDelta::default()
+        };
+        add_storage(&mut tally, &missed, &ledger("0.99", false));
+        add_storage(&mut tally, &missed, &ledger("0.98", false));
+        add_storage(&mut tally, &reset, &ledger("0.5", true));
+        let storage = tally.storage.expect("storage accounting");
+        assert_eq!((storage.missed, storage.resets), (4, 1));
+        assert_eq!(storage.missed_byte_periods, (4u128 << 30).to_string());
+        assert_eq!(storage.faulted_byte_periods, "0");
+        assert_eq!(
+            (storage.reputation.as_str(), storage.disqualified),
+            ("0.5", true)
         );
     }
 }

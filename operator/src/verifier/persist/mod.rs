@@ -6,4 +6,5 @@
 pub mod meter;
 pub mod recorder;
 pub mod sink;
+pub mod storage;
 pub mod watch;

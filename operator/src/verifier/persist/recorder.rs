@@ -8,12 +8,14 @@
 //! than one write.
 
 use super::sink::{SinkError, TallySink};
-use crate::verifier::decide::tally::{self, NodeTallies};
+use crate::verifier::decide::tally::{self, NodeTallies, StorageDelta};
 use crate::verifier::health::NodeHealth;
 use crate::verifier::metrics::VerifierMetrics;
 use crate::verifier::state::index::{NodeEntry, NodeId, NodeIndex};
+use crate::verifier::state::ledger::{self, Ledger};
 use backon::{ExponentialBuilder, Retryable};
 use depin_proof::RejectReason;
+use depin_proof::identity::PublicKey;
 use depin_proof::receipt::TallySnapshot;
 use depin_proto::config::Role;
 use std::collections::HashMap;
@@ -53,7 +55,13 @@ pub struct Retry {
 }
 
 struct Pending {
-    result: Result<u128, RejectReason>,
+    /// The proof result to count; None for a write that only carries state (a storage
+    /// commitment or closed deadlines).
+    result: Option<Result<u128, RejectReason>>,
+    /// The node's key (StorageNodes: whose sector ledger is written with the batch).
+    key: PublicKey,
+    /// StorageNodes: closed deadlines and resets to add to `proofs.storage`.
+    storage: StorageDelta,
     /// Which part of the node's work earned it (hotspots: beacon or witness).
     part: Option<&'static str>,
     policy: String,
@@ -72,6 +80,8 @@ pub struct Recorder {
     retry: Retry,
     metrics: VerifierMetrics,
     health: Arc<NodeHealth>,
+    /// Storage nodes' sector ledgers, taken as they stand at each write.
+    ledger: Arc<Ledger>,
     writers: Mutex<HashMap<NodeId, mpsc::UnboundedSender<Pending>>>,
 }
 
@@ -84,6 +94,7 @@ impl Recorder {
         retry: Retry,
         metrics: VerifierMetrics,
         health: Arc<NodeHealth>,
+        ledger: Arc<Ledger>,
     ) -> Self {
         Self {
             sink,
@@ -92,6 +103,7 @@ impl Recorder {
             retry,
             metrics,
             health,
+            ledger,
             writers: Mutex::default(),
         }
     }
@@ -112,7 +124,27 @@ impl Recorder {
         result: Result<u128, RejectReason>,
         part: Option<&'static str>,
     ) -> Result<TallySnapshot, RecordError> {
-        self.record_full(node, result, part, None, None).await
+        self.record_full(
+            node,
+            Some(result),
+            part,
+            None,
+            None,
+            StorageDelta::default(),
+        )
+        .await
+    }
+
+    /// A StorageNode write: `result` if there is one to count, `delta` added to
+    /// `proofs.storage`, and the node's sector ledger as it stands at the write.
+    pub async fn record_storage(
+        &self,
+        node: &NodeEntry,
+        result: Option<Result<u128, RejectReason>>,
+        delta: StorageDelta,
+    ) -> Result<TallySnapshot, RecordError> {
+        self.record_full(node, result, None, None, None, delta)
+            .await
     }
 
     /// [`Self::record_part`] for a settled PoC report, with the hotspot's PoC history as
@@ -124,8 +156,15 @@ impl Recorder {
         part: &'static str,
         poc: depin_crds::PocRecord,
     ) -> Result<TallySnapshot, RecordError> {
-        self.record_full(node, result, Some(part), None, Some(poc))
-            .await
+        self.record_full(
+            node,
+            Some(result),
+            Some(part),
+            None,
+            Some(poc),
+            StorageDelta::default(),
+        )
+        .await
     }
 
     /// [`Self::record`] for a meter reading, with the chain as it stands after it
@@ -136,7 +175,15 @@ impl Recorder {
         result: Result<u128, RejectReason>,
         meter: Option<depin_crds::MeterRecord>,
     ) -> Result<TallySnapshot, RecordError> {
-        self.record_full(node, result, None, meter, None).await
+        self.record_full(
+            node,
+            Some(result),
+            None,
+            meter,
+            None,
+            StorageDelta::default(),
+        )
+        .await
     }
 
     /// What is durable for `node` now (read straight from the sink).
@@ -147,14 +194,17 @@ impl Recorder {
     async fn record_full(
         &self,
         node: &NodeEntry,
-        result: Result<u128, RejectReason>,
+        result: Option<Result<u128, RejectReason>>,
         part: Option<&'static str>,
         meter: Option<depin_crds::MeterRecord>,
         poc: Option<depin_crds::PocRecord>,
+        storage: StorageDelta,
     ) -> Result<TallySnapshot, RecordError> {
         let (reply, done) = oneshot::channel();
         let mut pending = Pending {
             result,
+            key: node.key,
+            storage,
             part,
             policy: node.reward_policy.clone(),
             meter,
@@ -169,8 +219,8 @@ impl Recorder {
                     let recorded = done
                         .await
                         .unwrap_or_else(|_| Err(RecordError::Failed("writer stopped".into())));
-                    if recorded.is_ok() {
-                        self.observe(node, result.is_ok());
+                    if recorded.is_ok() && result.is_some_and(|r| r.is_ok()) {
+                        self.health.accepted(&node.id, crate::verifier::now_ms());
                     }
                     return recorded;
                 }
@@ -181,16 +231,6 @@ impl Recorder {
             }
         }
         Err(RecordError::Failed("writer stopped".into()))
-    }
-
-    /// Health gauges follow durable results only, like the receipts.
-    fn observe(&self, node: &NodeEntry, accepted: bool) {
-        if accepted {
-            self.health.accepted(&node.id, crate::verifier::now_ms());
-        }
-        if node.id.role == Role::Storage {
-            self.health.audit(&node.id, accepted);
-        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<NodeId, mpsc::UnboundedSender<Pending>>> {
@@ -209,6 +249,8 @@ impl Recorder {
             sink: self.sink.clone(),
             index: self.index.clone(),
             metrics: self.metrics.clone(),
+            health: self.health.clone(),
+            ledger: self.ledger.clone(),
             retry: self.retry,
             current: None,
         };
@@ -223,6 +265,8 @@ struct Writer {
     sink: Arc<dyn TallySink>,
     index: NodeIndex,
     metrics: VerifierMetrics,
+    health: Arc<NodeHealth>,
+    ledger: Arc<Ledger>,
     retry: Retry,
     /// The durable tally as last written (None until loaded from the sink).
     current: Option<NodeTallies>,
@@ -274,24 +318,47 @@ impl Writer {
             }
         };
         let policy = batch.last().map_or("default", |p| p.policy.as_str());
+        let storage = self.storage_snapshot(batch);
         let epoch_seconds = self.index.epoch_seconds(policy);
         let last_closed = self.index.last_closed_epoch(policy);
         // The epoch is taken again on every attempt: a retry that runs past the epoch's
         // end counts in the new epoch instead of adding to one the reward controller may
         // be closing.
         let attempt = || {
-            let (base, sink, id) = (&base, &self.sink, &self.id);
+            let (base, sink, id, storage) = (&base, &self.sink, &self.id, &storage);
             async move {
-                let (next, snapshots) =
-                    apply_batch(base.clone(), batch, epoch_seconds, last_closed);
+                let (next, snapshots) = apply_batch(
+                    base.clone(),
+                    batch,
+                    storage.clone(),
+                    epoch_seconds,
+                    last_closed,
+                );
                 sink.store(id, &next).await?;
                 Ok((next, snapshots))
             }
         };
         let (next, snapshots) = self.retrying(attempt).await?;
         self.metrics.tally_writes.with_label_values(&["ok"]).inc();
+        if let Some(ledger) = &next.storage {
+            let score = ledger.reputation.score.parse().unwrap_or(0.0);
+            self.health.reputation(&self.id, score);
+        }
         self.current = Some(next);
         Ok(snapshots)
+    }
+
+    /// A StorageNode's sector ledger as it stands now (everything applied to it so far,
+    /// this batch's proofs included), once the ledgers are restored; None otherwise, which
+    /// leaves `status.storage` as it is.
+    fn storage_snapshot(&self, batch: &[Pending]) -> Option<depin_crds::StorageLedgerStatus> {
+        if self.id.role != Role::Storage || !self.ledger.storage_restored() {
+            return None;
+        }
+        let key = batch.last()?.key;
+        let handle = self.ledger.node(&key);
+        let node = ledger::lock(&handle);
+        Some(super::storage::to_status(&node.storage))
     }
 
     async fn retrying<T, F, Fut>(&self, op: F) -> Result<T, RecordError>
@@ -330,6 +397,7 @@ impl Writer {
 fn apply_batch(
     base: NodeTallies,
     batch: &[Pending],
+    storage: Option<depin_crds::StorageLedgerStatus>,
     epoch_seconds: u64,
     last_closed: Option<u64>,
 ) -> (NodeTallies, Vec<TallySnapshot>) {
@@ -343,8 +411,17 @@ fn apply_batch(
     let current = next.proofs.get_or_insert_with(Default::default);
     let snapshots = batch
         .iter()
-        .map(|p| tally::apply(current, epoch, p.result, p.part, &at))
+        .map(|p| match p.result {
+            Some(result) => tally::apply(current, epoch, result, p.part, &at),
+            None => tally::snapshot(current),
+        })
         .collect();
+    if let Some(ledger) = storage {
+        for p in batch {
+            tally::add_storage(current, &p.storage, &ledger);
+        }
+        next.storage = Some(ledger);
+    }
     if let Some(meter) = batch.iter().rev().find_map(|p| p.meter.clone()) {
         next.meter = Some(meter);
     }

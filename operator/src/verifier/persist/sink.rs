@@ -173,6 +173,7 @@ impl TallySink for KubeSink {
                 meter: parse_field(node, status, "meter")?,
                 poc: parse_field(node, status, "poc")?,
                 unclosed: parse_field(node, status, "unclosedProofs")?.unwrap_or_default(),
+                storage: parse_field(node, status, "storage")?,
             })
         })
     }
@@ -198,6 +199,9 @@ impl TallySink for KubeSink {
             }
             if let Some(poc) = &tallies.poc {
                 status.insert("poc".into(), serde_json::json!(poc));
+            }
+            if let Some(storage) = &tallies.storage {
+                status.insert("storage".into(), serde_json::json!(storage));
             }
             if !tallies.unclosed.is_empty() {
                 status.insert("unclosedProofs".into(), serde_json::json!(tallies.unclosed));

@@ -74,8 +74,13 @@ pub fn entry_of<K: NodeKind>(node: &K) -> Option<NodeEntry> {
     let hex = node.node_status()?.public_key.as_deref()?;
     let key = PublicKey::from_hex(hex, "status.publicKey").ok()?;
     let declared = match node.validate() {
+        // What the volume really holds bounds the sectors accepted (the controller writes
+        // it once the claim is bound: a grown spec on a claim that could not expand).
         Ok(RoleSettings::Storage(s)) => Declared::Storage {
-            capacity_bytes: s.capacity_bytes,
+            capacity_bytes: node
+                .node_status()
+                .and_then(|st| st.capacity.as_ref())
+                .map_or(s.capacity_bytes, |c| c.proving_bytes.min(s.capacity_bytes)),
             sector_size_bytes: s.sector_size_bytes,
         },
         Ok(RoleSettings::Gpu(g)) => Declared::Gpu {

@@ -3,6 +3,7 @@
 //! its rule from `decide/`, carry the outcome out → receipts once durable). Protobuf,
 //! channels, metrics and receipt signing live here.
 
+pub mod deadlines;
 pub mod limits;
 mod meter;
 mod poc;
@@ -375,7 +376,7 @@ impl Live {
         let (due, auditing) = {
             let ledger = ledger::lock(&self.ledger);
             let due = self.schedule.next_due(
-                &ledger.sectors,
+                &ledger.storage.live_commitments(),
                 &self.v.settings.storage,
                 &self.v.settings.entropy,
                 now,
@@ -409,10 +410,12 @@ impl Live {
             let mut ledger = ledger::lock(&self.ledger);
             ledger.prune(now);
             let params = &v.settings.storage;
-            for (sector, deadline) in
-                self.schedule
-                    .due_storage(&ledger.sectors, params, &v.settings.entropy, now)
-            {
+            for (sector, deadline) in self.schedule.due_storage(
+                &ledger.storage.live_commitments(),
+                params,
+                &v.settings.entropy,
+                now,
+            ) {
                 let challenge = StorageChallenge::for_deadline(params, &v.beacon, sector, deadline);
                 let id = challenge.id(&node);
                 if ledger.is_settled(&id) {
@@ -461,11 +464,10 @@ impl Live {
                 outgoing.push(message(Out::BeaconChallenge(wire)));
             }
             for id in self.schedule.closed(now) {
+                // Counted here for the dashboard; what a miss costs is the deadline
+                // sweep's (`storage_deadlines`), which sees every node, connected or not.
                 if ledger.mark_missed(&id) {
                     v.metrics.deadlines_missed.with_label_values(&[kind]).inc();
-                    if entry.id.role == Role::Storage {
-                        v.health.audit(&entry.id, false);
-                    }
                 }
             }
         }

@@ -2,17 +2,19 @@
 //! `decide/` under the node's ledger lock, and carry the outcome out (apply the state
 //! transition, count it, reply now, wait for the original receipt, or record first).
 
-use super::{Live, message, receipt_message};
+use super::{Live, message, receipt_message, seal};
+use crate::verifier::decide::storage::Admission;
 use crate::verifier::decide::{self, ChallengeRules, Outcome};
 use crate::verifier::metrics::kind_label;
 use crate::verifier::persist::recorder::RecordError;
 use crate::verifier::state::index::{Declared, NodeEntry};
-use crate::verifier::state::ledger::{self, NodeLedger, State};
+use crate::verifier::state::ledger::{self, Challenge, NodeLedger, State};
 use crate::verifier::{Verifier, now_ms};
 use depin_proof::RejectReason;
 use depin_proof::entropy::ChallengeId;
 use depin_proof::identity::PublicKey;
 use depin_proof::receipt::{ProofKind, Receipt, TallySnapshot};
+use depin_proof::storage::SectorLookup;
 use depin_proto::v1::{self, agent_message::Body as In, verifier_message::Body as Out};
 use depin_proto::wire;
 use std::sync::{Arc, Mutex};
@@ -58,6 +60,12 @@ impl Live {
         };
         let action = match received.body {
             Some(In::SectorCommitments(batch)) => {
+                // Roots are judged against the durable ledger, never a fresh one.
+                v.restore_storage().await.map_err(|err| {
+                    Status::unavailable(format!(
+                        "sector ledgers not restored yet ({err}); reconnect and resend"
+                    ))
+                })?;
                 let receipts = self.commitments(&entry, &batch)?;
                 return self.send(message(Out::CommitmentReceipts(receipts))).await;
             }
@@ -178,14 +186,33 @@ impl Live {
                 part,
             } => {
                 v.metrics.count(kind_label(kind), result.map(|_| ()));
-                match ledger.challenges.get_mut(&challenge) {
-                    Some(issued) => Action::Record {
-                        challenge,
-                        kind,
-                        result,
-                        part,
-                        done: issued.begin_recording(),
-                    },
+                let node_ledger = &mut *ledger;
+                match node_ledger.challenges.get_mut(&challenge) {
+                    Some(issued) => {
+                        if let (Challenge::Storage(c), Ok(_)) = (&issued.challenge, result) {
+                            // The proven period goes into the ledger now, so the status
+                            // write carrying this proof carries it too (a restarted
+                            // verifier then never pays the period again); put back
+                            // should that write fail.
+                            let storage = &mut node_ledger.storage;
+                            if let Some(before) = storage.sectors.get(&c.sector).cloned() {
+                                let root = before.commitment.root;
+                                if storage
+                                    .record_proof(c.sector, c.deadline.period, &root)
+                                    .is_ok()
+                                {
+                                    node_ledger.proofs_recording.insert(challenge, before);
+                                }
+                            }
+                        }
+                        Action::Record {
+                            challenge,
+                            kind,
+                            result,
+                            part,
+                            done: issued.begin_recording(),
+                        }
+                    }
                     // Unreachable: the rule found it under this lock.
                     None => Action::Reply(receipt_message(
                         &unrecorded(v, node, challenge, kind, RejectReason::UnknownChallenge),
@@ -215,51 +242,70 @@ impl Live {
             ));
         }
         let v = &self.v;
+        let now = now_ms();
         let mut ledger = ledger::lock(&self.ledger);
+        let mut entered = Vec::new();
         let receipts = batch
             .commitments
             .iter()
             .map(|w| {
                 let verdict = wire::commitment_from_wire(self.session.node, w).and_then(|signed| {
-                    let sector = signed.commitment.sector;
-                    let accepted = ledger
-                        .sectors
-                        .get(&sector)
-                        .or_else(|| ledger.unsealed.get(&sector))
-                        .copied();
-                    decide::storage::commitment(
+                    let verified = decide::storage::commitment(
                         &signed,
                         &v.settings.storage,
                         &v.index,
                         &entry.declared,
+                    )?;
+                    let c = verified.commitment;
+                    let accepted = ledger.storage.commitment(c.sector).copied();
+                    let admitted = decide::storage::admission(
                         accepted.as_ref(),
-                    )
+                        ledger.unsealed.get(&c.sector),
+                        &c,
+                        v.settings.seal_audit_max_bytes,
+                    )?;
+                    Ok((c, admitted))
                 });
                 let label = verdict.as_ref().map_or_else(|r| r.as_str(), |_| "Accepted");
                 v.metrics
                     .sector_commitments
                     .with_label_values(&[label])
                     .inc();
-                if let Ok(verified) = &verdict {
-                    // A new root is challenged only once its seal checks out (a root over
-                    // anything but this node's packing could be answered from a tree).
-                    let c = verified.commitment;
-                    if c.sector_bytes > v.settings.seal_audit_max_bytes {
+                let mut reset = false;
+                if let Ok((c, admitted)) = &verdict {
+                    match *admitted {
+                        Admission::Unchanged | Admission::Pending => {}
+                        // A new root is challenged only once its seal checks out (a root
+                        // over anything but this node's packing could be answered from a
+                        // tree alone).
+                        Admission::Audit { reset: r } => {
+                            reset = r;
+                            ledger.unsealed.insert(c.sector, *c);
+                            v.audit_seal(entry.clone(), *c);
+                        }
                         // Beyond the audit's memory budget: challenged unaudited.
-                        ledger.sectors.insert(c.sector, c);
-                    } else if ledger.sectors.get(&c.sector) != Some(&c)
-                        && ledger.unsealed.insert(c.sector, c).is_none()
-                    {
-                        v.audit_seal(entry.clone(), c);
+                        Admission::Commit { reset: r } => {
+                            reset = r;
+                            entered.push(seal::enter(entry, &mut ledger, c, now));
+                        }
                     }
                 }
                 v1::CommitmentReceipt {
                     sector: w.sector,
                     accepted: verdict.is_ok(),
-                    reason: verdict.err().map_or(String::new(), |r| r.as_str().into()),
+                    // Taken, but as a reset: the sector's history is forfeited.
+                    reason: match verdict {
+                        Err(r) => r.as_str().into(),
+                        Ok(_) if reset => RejectReason::SectorReset.as_str().into(),
+                        Ok(_) => String::new(),
+                    },
                 }
             })
             .collect();
+        drop(ledger);
+        for outcome in entered {
+            seal::persist(v, entry.clone(), outcome);
+        }
         Ok(v1::CommitmentReceipts { receipts })
     }
 
@@ -351,7 +397,8 @@ impl Settled {
         recorded: Result<TallySnapshot, RecordError>,
         done: &watch::Sender<Option<Receipt>>,
     ) -> Result<v1::VerifierMessage, Status> {
-        let mut ledger = ledger::lock(ledger);
+        let mut guard = ledger::lock(ledger);
+        let ledger = &mut *guard;
         let issued = ledger.challenges.get_mut(&self.challenge);
         match recorded {
             Ok(tally) => {
@@ -366,12 +413,17 @@ impl Settled {
                 if let Some(issued) = issued {
                     issued.state = State::Answered(Box::new(receipt.clone()));
                 }
+                ledger.proofs_recording.remove(&self.challenge);
                 done.send_replace(Some(receipt.clone()));
                 Ok(receipt_message(&receipt, None))
             }
             Err(err) => {
                 if let Some(issued) = issued {
                     issued.recording_failed();
+                }
+                if let Some(before) = ledger.proofs_recording.remove(&self.challenge) {
+                    let sector = before.commitment.sector;
+                    ledger.storage.sectors.insert(sector, before);
                 }
                 Err(Status::unavailable(format!("{err}; reconnect and resend")))
             }

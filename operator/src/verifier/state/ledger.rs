@@ -14,8 +14,11 @@ use depin_proof::gpu::{GpuChallenge, RowRequest, VerifiedGpuCommitment};
 use depin_proof::identity::PublicKey;
 use depin_proof::receipt::{ProofKind, Receipt};
 use depin_proof::session::Session;
-use depin_proof::storage::{SectorCommitment, SectorId, StorageChallenge};
+use depin_proof::storage::{
+    SectorCommitment, SectorId, SectorRecord, StorageChallenge, StorageLedger,
+};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::watch;
 
@@ -123,12 +126,18 @@ impl Issued {
 /// Everything the verifier knows about one node.
 #[derive(Debug, Default)]
 pub struct NodeLedger {
-    /// Accepted sector commitments whose seal was verified: the sectors challenged
-    /// (agents re-send their commitments on every session).
-    pub sectors: BTreeMap<SectorId, SectorCommitment>,
+    /// Storage: the durable sector ledger (`status.storage`): accepted roots whose seal
+    /// was verified, their deadline history, and the node's reputation. Its live sectors
+    /// are the ones challenged (agents re-send their commitments on every session).
+    pub storage: StorageLedger,
     /// Commitments that passed every other rule and wait for their seal audit (the
-    /// verifier packs the sector again): frozen like accepted ones, never challenged.
+    /// verifier packs the sector again): never challenged, and not in `storage` until
+    /// they pass, so a restart forgets them and the agent's next session queues them again.
     pub unsealed: BTreeMap<SectorId, SectorCommitment>,
+    /// Storage proofs applied to `storage` while their tally is being made durable: the
+    /// sector's record before, put back should the write fail (so the agent's resend is
+    /// not refused as a Replay of a period that was never recorded).
+    pub proofs_recording: HashMap<ChallengeId, SectorRecord>,
     /// Challenges by id.
     pub challenges: HashMap<ChallengeId, Issued>,
     /// GPU rounds issued to this node (any session) and their challenge, until accounted.
@@ -212,9 +221,22 @@ impl NodeLedger {
 #[derive(Default)]
 pub struct Ledger {
     nodes: Mutex<HashMap<PublicKey, Arc<Mutex<NodeLedger>>>>,
+    /// Set once every StorageNode's `status.storage` is back in its ledger; before, a
+    /// ledger is not written out (it would overwrite the durable one with an empty one).
+    storage_restored: AtomicBool,
 }
 
 impl Ledger {
+    /// Marks the storage ledgers restored.
+    pub fn mark_storage_restored(&self) {
+        self.storage_restored.store(true, Ordering::Release);
+    }
+
+    /// Whether the storage ledgers are restored (and may be written out).
+    pub fn storage_restored(&self) -> bool {
+        self.storage_restored.load(Ordering::Acquire)
+    }
+
     /// The ledger of `node` (created empty on first use).
     pub fn node(&self, node: &PublicKey) -> Arc<Mutex<NodeLedger>> {
         let mut nodes = self.nodes.lock().unwrap_or_else(PoisonError::into_inner);

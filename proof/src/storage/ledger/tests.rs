@@ -253,3 +253,75 @@ fn closed_since_walks_period_boundaries_and_is_bounded() {
         MAX_DEADLINES_PER_CALL
     );
 }
+
+#[test]
+fn proof_bytes_predicts_record_proof_without_recording() {
+    let rp = ReputationParams::default();
+    let lim = limit(4 * MIB, MIB);
+    let mut ledger = StorageLedger::new(&rp);
+    ledger
+        .commit(&commitment(0, MIB, 1), &lim, 0, &rp)
+        .expect("new");
+    ledger
+        .commit(&commitment(1, MIB, 1), &lim, 0, &rp)
+        .expect("new");
+    ledger
+        .commit(&commitment(1, MIB, 2), &lim, 0, &rp)
+        .expect("reset");
+    // (sector, period, root, expected): each checked, then recorded on a clone.
+    type Row = (u64, u64, u8, Result<u64, RejectReason>);
+    let table: Vec<Row> = vec![
+        (0, 5, 1, Ok(MIB)),                          // honest
+        (1, 5, 2, Ok(0)),                            // vetting after its reset: unpaid
+        (1, 5, 1, Err(RejectReason::SectorReset)),   // against the replaced root
+        (3, 5, 1, Err(RejectReason::UnknownSector)), // never committed
+    ];
+    for (i, (sector, period, root, want)) in table.into_iter().enumerate() {
+        let before = ledger.clone();
+        let got = ledger.proof_bytes(SectorId(sector), period, &[root; 32]);
+        assert_eq!(got, want, "row {i}");
+        assert_eq!(ledger, before, "row {i}: proof_bytes records nothing");
+        let mut recorded = ledger.clone();
+        assert_eq!(
+            recorded.record_proof(SectorId(sector), period, &[root; 32]),
+            want,
+            "row {i}: record_proof agrees"
+        );
+    }
+    ledger
+        .record_proof(SectorId(0), 5, &[1; 32])
+        .expect("recorded");
+    assert_eq!(
+        ledger.proof_bytes(SectorId(0), 5, &[1; 32]),
+        Err(RejectReason::Replay),
+        "a period is paid once (a restarted verifier re-issuing the deadline)"
+    );
+}
+
+#[test]
+fn accounting_that_runs_after_the_next_periods_proof_still_counts_the_pass() {
+    // Sector 0 is due in deadline 0 ([0, 10 s) of each 60 s period).
+    let rp = ReputationParams::default();
+    let sp = params();
+    let mut ledger = StorageLedger::new(&rp);
+    ledger
+        .commit(&commitment(0, MIB, 1), &limit(MIB, MIB), 0, &rp)
+        .expect("new");
+    // Proven in periods 1 and 2 before any accounting ran (a stalled sweep).
+    for period in [1, 2] {
+        ledger
+            .record_proof(SectorId(0), period, &[1; 32])
+            .expect("proven");
+    }
+    // Honest, then the lie it must not become: period 3 was never proven.
+    let totals = ledger.close_deadlines(&sp, &rp, 0, 4 * 60_000);
+    assert_eq!(
+        (totals.passed, totals.missed),
+        (2, 2),
+        "periods 1 and 2 passed (proven late-accounted), 0 and 3 missed"
+    );
+    assert!(
+        ledger.sectors[&SectorId(0)].unaccounted_proofs.is_empty(),
+        "accounted periods are forgotten"
+    );
+}

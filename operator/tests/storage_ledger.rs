@@ -1,0 +1,273 @@
+//! The verifier's durable sector ledger over the real protocol, settled in closed epochs:
+//! missed deadlines cost more than they save, a restarted verifier keeps accepted roots
+//! (not audited again) and reputation, and a disqualified node earns nothing.
+
+mod support;
+
+use depin_operator::verifier::decide::tally::NodeTallies;
+use depin_operator::verifier::persist::sink::{MemorySink, TallySink};
+use depin_operator::verifier::state::index::{NodeEntry, NodeIndex};
+use depin_proof::identity::NodeKey;
+use depin_proof::storage::{
+    CapacityLimit, ReputationParams, SealedSector, SectorId, SectorTree, StorageLedger,
+    StorageParams, answer_challenge, commit_sealed,
+};
+use depin_proto::config::Role;
+use depin_proto::v1::{self, agent_message::Body as Out, verifier_message::Body as In};
+use depin_proto::wire::{self, Filed};
+use std::sync::Arc;
+use std::time::Duration;
+use support::epoch;
+use support::*;
+
+const EPOCH_SECONDS: u64 = 4;
+
+/// A sector this node sealed honestly (the test's agents keep it in memory).
+fn sealed(node: &NodeKey) -> (SealedSector, SectorTree) {
+    commit_sealed(
+        &node.public(),
+        SectorId(0),
+        SECTOR,
+        &StorageParams::default(),
+    )
+    .expect("seals")
+}
+
+/// Answers storage challenge `w` from the sealed sector, as an honest prover would.
+async fn answer(
+    agent: &Scripted,
+    sealed: &SealedSector,
+    tree: &SectorTree,
+    w: &v1::StorageChallenge,
+) {
+    let (challenge, k) = wire::storage_challenge_from_wire(w).expect("challenge");
+    let params = StorageParams {
+        challenges_per_deadline: k,
+        ..StorageParams::default()
+    };
+    let response = answer_challenge(
+        tree,
+        &challenge,
+        &mut std::io::Cursor::new(sealed.to_bytes()),
+        &agent.node.public(),
+        &agent.session_key,
+        &params,
+    )
+    .expect("answers");
+    let filed = Filed {
+        challenge: wire::challenge_from_wire(&w.challenge_id).expect("id"),
+        session_key: agent.session_key.public(),
+        message: response,
+    };
+    agent
+        .send(Out::StorageResponse(wire::storage_response_to_wire(&filed)))
+        .await;
+}
+
+/// Commits the sealed sector, then answers the challenges `answers(i)` picks (i counts
+/// challenges from 0) until `stop`. Returns how many challenges came.
+async fn play(
+    mut agent: Scripted,
+    answers: impl Fn(usize) -> bool,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> usize {
+    let (sector, tree) = sealed(&agent.node);
+    agent
+        .send(Out::SectorCommitments(v1::SectorCommitments {
+            commitments: vec![wire::commitment_to_wire(&tree.sign(&agent.node))],
+        }))
+        .await;
+    let mut challenged = 0;
+    while !*stop.borrow() {
+        let next = tokio::time::timeout(Duration::from_millis(200), agent.next()).await;
+        let Ok(Ok(In::StorageChallenge(w))) = next else {
+            continue;
+        };
+        if answers(challenged) {
+            answer(&agent, &sector, &tree, &w).await;
+        }
+        challenged += 1;
+    }
+    challenged
+}
+
+fn node(index: &NodeIndex, name: &str, key: &NodeKey) -> NodeEntry {
+    let e = entry(Role::Storage, name, &key.public(), storage_declared(1));
+    index.upsert(e.clone());
+    e
+}
+
+/// Runs `honest` (answers everything) and `rogue` (answers what `rogue_answers` picks)
+/// for epochs `n` and `n + 1` on a verifier over `sink`; returns what each was paid.
+async fn two_epochs(
+    sink: Arc<MemorySink>,
+    index: NodeIndex,
+    (honest, honest_key): (&NodeEntry, NodeKey),
+    (rogue, rogue_key): (&NodeEntry, NodeKey),
+    rogue_answers: impl Fn(usize) -> bool + Send + 'static,
+) -> (Running, u128, u128, usize) {
+    let verifier = start(settings(), index, sink.clone(), "127.0.0.1:0").await;
+    // Both play inside the two epochs that are closed, from their first challenge on.
+    let n = epoch::start_of_next_epoch(EPOCH_SECONDS).await;
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let honest_play = tokio::spawn(play(
+        Scripted::open(&verifier.endpoint, honest_key)
+            .await
+            .expect("opens"),
+        |_| true,
+        stop.clone(),
+    ));
+    let rogue_play = tokio::spawn(play(
+        Scripted::open(&verifier.endpoint, rogue_key)
+            .await
+            .expect("opens"),
+        rogue_answers,
+        stop,
+    ));
+    // Settle past the last deadline's accounting grace (2 s) before closing.
+    epoch::end_of_epoch(n + 1, EPOCH_SECONDS, Duration::from_millis(2_600)).await;
+    stop_tx.send(true).expect("stop");
+    let honest_challenged = honest_play.await.expect("honest ran");
+    let rogue_challenged = rogue_play.await.expect("rogue ran");
+    assert!(
+        honest_challenged >= 3 && rogue_challenged >= 3,
+        "{honest_challenged} / {rogue_challenged}"
+    );
+    let policy = epoch::policy(&epoch::policy_yaml(EPOCH_SECONDS));
+    let (mut honest_paid, mut rogue_paid) = (0, 0);
+    for e in [n, n + 1] {
+        let closed = epoch::close(&sink, &[honest, rogue], &policy, e);
+        honest_paid += closed.paid_to(honest);
+        rogue_paid += closed.paid_to(rogue);
+    }
+    (verifier, honest_paid, rogue_paid, rogue_challenged)
+}
+
+/// A node that keeps half its data answers half its deadlines. Each miss costs twice the
+/// byte-periods a pass earns (`2 × missed`), so answering one deadline in two earns
+/// max(0, P/2 − 2 · P/2) = 0, while the honest node beside it is paid. Before the verifier
+/// accounted deadlines, it earned exactly half the honest share.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answering_half_the_deadlines_earns_nothing() {
+    let (index, sink) = (NodeIndex::new(), Arc::new(MemorySink::default()));
+    epoch::register_policy(&index, "default", EPOCH_SECONDS);
+    let (honest_key, rogue_key) = (NodeKey::generate(), NodeKey::generate());
+    let honest = node(&index, "ledger-honest-half", &honest_key);
+    let rogue = node(&index, "ledger-half", &rogue_key);
+    let (verifier, honest_paid, rogue_paid, _) = two_epochs(
+        sink.clone(),
+        index,
+        (&honest, honest_key),
+        (&rogue, rogue_key),
+        |i| i % 2 == 0,
+    )
+    .await;
+    verifier.stop().await;
+    let rogue_status = sink.tallies("fleet", "ledger-half");
+    let missed: u64 = [rogue_status.proofs, rogue_status.previous]
+        .iter()
+        .flatten()
+        .filter_map(|t| t.storage.as_ref().map(|s| s.missed))
+        .sum();
+    assert!(missed >= 1, "the skipped deadlines are recorded as missed");
+    let ledger = rogue_status.storage.expect("status.storage written");
+    assert!(
+        ledger.reputation.score.parse::<f64>().expect("score") < 1.0,
+        "misses are failed audits: {:?}",
+        ledger.reputation
+    );
+    assert!(honest_paid > 0, "the honest node is paid");
+    assert_eq!(rogue_paid, 0, "half the deadlines earned {rogue_paid}");
+}
+
+/// A restarted verifier takes each accepted root back from `status.storage`: the sector is
+/// challenged at once, without a second seal audit (a failover used to re-audit every
+/// sector of the fleet, ~10 s each at 1 GiB), and the reputation it had carries over. Here
+/// the restored reputation is one failed audit above the threshold (as a previous leader
+/// left it): the first deadline this node then misses disqualifies it, and the closed
+/// epochs pay it nothing although it proved deadlines, while the honest node is paid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_verifier_keeps_roots_and_reputation_and_disqualification_pays_nothing() {
+    let (index, sink) = (NodeIndex::new(), Arc::new(MemorySink::default()));
+    epoch::register_policy(&index, "default", EPOCH_SECONDS);
+    let (honest_key, rogue_key) = (NodeKey::generate(), NodeKey::generate());
+    let honest = node(&index, "ledger-honest-dq", &honest_key);
+    let rogue = node(&index, "ledger-dq", &rogue_key);
+    // What the previous leader left: the rogue's sealed root accepted, and 40 failed
+    // audits behind it (0.999^40 prior: one more failure crosses 0.96).
+    let rp = ReputationParams::default();
+    let mut left = StorageLedger::new(&rp);
+    let (_, tree) = sealed(&rogue_key);
+    let limit = CapacityLimit {
+        sector_bytes: SECTOR,
+        capacity_bytes: SECTOR,
+    };
+    left.commit(tree.commitment(), &limit, 0, &rp)
+        .expect("accepted");
+    for _ in 0..40 {
+        left.reputation = left.reputation.after_audit(false, &rp);
+    }
+    assert!(left.reputation.score() >= rp.disqualify_below);
+    let status = depin_operator::verifier::persist::storage::to_status(&left);
+    sink.store(
+        &rogue.id,
+        &NodeTallies {
+            storage: Some(status),
+            ..NodeTallies::default()
+        },
+    )
+    .await
+    .expect("seeded");
+
+    // The rogue answers its first two challenges, then stops.
+    let (verifier, honest_paid, rogue_paid, _) = two_epochs(
+        sink.clone(),
+        index,
+        (&honest, honest_key),
+        (&rogue, rogue_key),
+        |i| i < 2,
+    )
+    .await;
+    let audits = |result: &str| {
+        verifier
+            .verifier
+            .metrics
+            .seal_audits
+            .with_label_values(&[result])
+            .get()
+    };
+    let (sealed_audits, wrong) = (audits("Sealed"), audits("WrongSeal"));
+    verifier.stop().await;
+
+    assert_eq!(
+        (sealed_audits, wrong),
+        (1, 0),
+        "only the honest node's new root is audited; the restored one is not"
+    );
+    let rogue_status = sink.tallies("fleet", "ledger-dq");
+    let accepted: u64 = [&rogue_status.proofs, &rogue_status.previous]
+        .into_iter()
+        .flatten()
+        .chain(&rogue_status.unclosed)
+        .map(|t| t.accepted)
+        .sum();
+    assert!(
+        accepted >= 1,
+        "the restored root was challenged and proven: {rogue_status:?}"
+    );
+    let ledger = rogue_status.storage.expect("status.storage");
+    assert!(
+        ledger.disqualified,
+        "one more miss disqualifies: {:?}",
+        ledger.reputation
+    );
+    assert!(
+        rogue_status
+            .proofs
+            .and_then(|t| t.storage)
+            .is_some_and(|s| s.disqualified),
+        "the epoch's tally says so for the reward controller"
+    );
+    assert!(honest_paid > 0, "the honest node is paid");
+    assert_eq!(rogue_paid, 0, "a disqualified node earned {rogue_paid}");
+}
