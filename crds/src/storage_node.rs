@@ -200,6 +200,9 @@ pub struct SectorStatus {
     /// Latest proving period declared faulty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub declared_fault_period: Option<u64>,
+    /// Declared-faulty periods whose deadline is not accounted yet.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unaccounted_faults: Vec<u64>,
     /// Passes still unpaid after a reset.
     #[serde(default)]
     pub vetting_left: u32,

@@ -95,5 +95,10 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(witness_report_to_wire(&report), w);
             }
         }
+        Some(Body::FaultDeclaration(w)) => {
+            if let Ok(declaration) = depin_proto::wire::fault_declaration_from_wire(&w) {
+                assert_eq!(depin_proto::wire::fault_declaration_to_wire(&declaration), w);
+            }
+        }
     }
 });

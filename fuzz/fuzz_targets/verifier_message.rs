@@ -96,5 +96,10 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(beacon_challenge_to_wire(&entropy), w);
             }
         }
+        Some(Body::FaultReceipt(w)) => {
+            if let Some(reason) = RejectReason::from_name(&w.reason) {
+                assert_eq!(reason.as_str(), w.reason);
+            }
+        }
     }
 });

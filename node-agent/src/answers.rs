@@ -7,6 +7,7 @@ use depin_proof::RejectReason;
 use depin_proof::entropy::ChallengeId;
 use depin_proof::identity::{NodeKey, PublicKey};
 use depin_proof::receipt::{ProofKind, Receipt};
+use depin_proof::storage::FaultDeclaration;
 use depin_proto::gpu_wire;
 use depin_proto::v1::{self, agent_message::Body as Out, verifier_message::Body as In};
 use depin_proto::wire::{self, Filed};
@@ -53,6 +54,17 @@ impl Prover {
                 }
             }
             Some(In::Receipt(w)) => self.on_receipt(&w, verifier, memory),
+            Some(In::FaultReceipt(r)) => {
+                if r.accepted {
+                    tracing::warn!(
+                        sector = r.sector,
+                        period = r.period,
+                        "sector declared faulty for its next deadline"
+                    );
+                } else {
+                    tracing::error!(sector = r.sector, period = r.period, reason = %r.reason, "fault declaration refused");
+                }
+            }
             Some(In::CommitmentReceipts(r)) => {
                 let refused: Vec<String> = r
                     .receipts
@@ -104,11 +116,12 @@ impl Prover {
             return;
         }
         memory.in_flight.insert(id);
-        let (storage, key, done, at) = (
+        let (storage, key, done, at, out) = (
             storage.clone(),
             session_key.clone(),
             memory.done_tx.clone(),
             Instant::now(),
+            tx.clone(),
         );
         tokio::task::spawn_blocking(move || {
             let result = storage.answer(&challenge, k, &key).map(|response| {
@@ -125,10 +138,26 @@ impl Prover {
                     message,
                     at,
                 },
-                Err(err) => Done::Failed {
-                    challenge: id,
-                    error: format!("sector {}: {err}", challenge.sector.0),
-                },
+                Err(err) => {
+                    // The sector cannot be read now: declare its next deadline faulty, far
+                    // ahead of that deadline's cutoff. A declared fault costs half a miss
+                    // and is no failed audit; should the sector be readable again by then,
+                    // its proof still counts as a pass.
+                    let next = FaultDeclaration::sign(
+                        &key,
+                        challenge.sector,
+                        challenge.deadline.period + 1,
+                        challenge.deadline.index,
+                    );
+                    let declaration = agent_message(Out::FaultDeclaration(
+                        wire::fault_declaration_to_wire(&next),
+                    ));
+                    let _ = out.blocking_send(declaration);
+                    Done::Failed {
+                        challenge: id,
+                        error: format!("sector {}: {err}", challenge.sector.0),
+                    }
+                }
             });
         });
     }

@@ -271,3 +271,141 @@ async fn a_restarted_verifier_keeps_roots_and_reputation_and_disqualification_pa
     assert!(honest_paid > 0, "the honest node is paid");
     assert_eq!(rogue_paid, 0, "a disqualified node earned {rogue_paid}");
 }
+
+/// A node whose sector cannot be read declares its next deadline faulty instead of letting
+/// it pass unanswered. Over the real protocol: a declaration for the next period is
+/// accepted, one for the deadline already open is refused (`LateFaultDeclaration`), the
+/// declared deadlines are accounted Faulted (half a miss, no failed audit: only the one
+/// undeclared miss lowers reputation), and the closed epochs pay the node nothing for
+/// deadlines it did not prove while the honest node is paid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declared_fault_costs_half_a_miss_and_no_audit() {
+    let (index, sink) = (NodeIndex::new(), Arc::new(MemorySink::default()));
+    epoch::register_policy(&index, "default", EPOCH_SECONDS);
+    let (honest_key, faulty_key) = (NodeKey::generate(), NodeKey::generate());
+    let honest = node(&index, "ledger-honest-fault", &honest_key);
+    let faulty = node(&index, "ledger-fault", &faulty_key);
+    let verifier = start(settings(), index, sink.clone(), "127.0.0.1:0").await;
+    let n = epoch::start_of_next_epoch(EPOCH_SECONDS).await;
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let honest_play = tokio::spawn(play(
+        Scripted::open(&verifier.endpoint, honest_key)
+            .await
+            .expect("opens"),
+        |_| true,
+        stop.clone(),
+    ));
+    // The faulty node: proves its first deadline, then at every later challenge declares
+    // the next one faulty (and, once, the open one) and answers nothing.
+    let mut agent = Scripted::open(&verifier.endpoint, faulty_key)
+        .await
+        .expect("opens");
+    let (sector, tree) = sealed(&agent.node);
+    agent
+        .send(Out::SectorCommitments(v1::SectorCommitments {
+            commitments: vec![wire::commitment_to_wire(&tree.sign(&agent.node))],
+        }))
+        .await;
+    let (mut challenged, mut receipts) = (0, Vec::new());
+    let until = tokio::time::Instant::now() + epoch_end_in(n + 1, Duration::from_millis(2_600));
+    while tokio::time::Instant::now() < until {
+        let next = tokio::time::timeout(Duration::from_millis(200), agent.next()).await;
+        match next {
+            Ok(Ok(In::StorageChallenge(w))) => {
+                if challenged == 0 {
+                    answer(&agent, &sector, &tree, &w).await;
+                } else {
+                    let (c, _) = wire::storage_challenge_from_wire(&w).expect("challenge");
+                    let mut periods = vec![c.deadline.period + 1];
+                    if challenged == 1 {
+                        periods.push(c.deadline.period); // too late: its window is open
+                    }
+                    for period in periods {
+                        let d = depin_proof::storage::FaultDeclaration::sign(
+                            &agent.session_key,
+                            c.sector,
+                            period,
+                            c.deadline.index,
+                        );
+                        agent
+                            .send(Out::FaultDeclaration(wire::fault_declaration_to_wire(&d)))
+                            .await;
+                    }
+                }
+                challenged += 1;
+            }
+            Ok(Ok(In::FaultReceipt(r))) => receipts.push((r.accepted, r.reason)),
+            _ => {}
+        }
+    }
+    stop_tx.send(true).expect("stop");
+    honest_play.await.expect("honest ran");
+    let declared = verifier
+        .verifier
+        .metrics
+        .fault_declarations
+        .with_label_values(&["Accepted"])
+        .get();
+    verifier.stop().await;
+
+    assert!(challenged >= 4, "{challenged} challenges");
+    assert!(
+        receipts.iter().any(|(ok, _)| *ok),
+        "a declaration for the next period is accepted: {receipts:?}"
+    );
+    assert!(
+        receipts
+            .iter()
+            .any(|(ok, why)| !*ok && why == "LateFaultDeclaration"),
+        "one for the open deadline is refused: {receipts:?}"
+    );
+    assert!(declared >= 2);
+    let status = sink.tallies("fleet", "ledger-fault");
+    let tallies: Vec<_> = [&status.proofs, &status.previous]
+        .into_iter()
+        .flatten()
+        .chain(&status.unclosed)
+        .filter_map(|t| t.storage.clone())
+        .collect();
+    let faulted: u64 = tallies.iter().map(|s| s.faulted).sum();
+    let missed: u64 = tallies.iter().map(|s| s.missed).sum();
+    assert!(faulted >= 2, "declared deadlines are Faulted: {tallies:?}");
+    assert!(
+        missed <= 1,
+        "only the first unanswered deadline was undeclared: {tallies:?}"
+    );
+    let ledger = status.storage.expect("status.storage");
+    assert_eq!(
+        ledger.sectors[0].declared_faults, faulted,
+        "{:?}",
+        ledger.sectors[0]
+    );
+    // Faults are no audits: the score is what `missed` failures alone leave.
+    assert!(
+        ledger.reputation.beta <= missed as f64 + 1e-9,
+        "declared faults lowered reputation: {:?} (missed {missed})",
+        ledger.reputation
+    );
+    let policy = epoch::policy(&epoch::policy_yaml(EPOCH_SECONDS));
+    let (mut honest_paid, mut faulty_paid) = (0, 0);
+    for e in [n, n + 1] {
+        let closed = epoch::close(&sink, &[&honest, &faulty], &policy, e);
+        honest_paid += closed.paid_to(&honest);
+        faulty_paid += closed.paid_to(&faulty);
+    }
+    assert!(honest_paid > 0, "the honest node is paid");
+    assert_eq!(
+        faulty_paid, 0,
+        "deadlines declared faulty earned {faulty_paid}"
+    );
+}
+
+/// How long until epoch `n` (of EPOCH_SECONDS) ends, plus `settle`.
+fn epoch_end_in(n: u64, settle: Duration) -> Duration {
+    let end_ms = (n + 1) * EPOCH_SECONDS * 1000;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64;
+    Duration::from_millis(end_ms.saturating_sub(now_ms)) + settle
+}

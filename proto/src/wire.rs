@@ -127,6 +127,30 @@ pub fn commitment_from_wire(
     })
 }
 
+/// A fault declaration as sent.
+pub fn fault_declaration_to_wire(
+    d: &depin_proof::storage::FaultDeclaration,
+) -> v1::FaultDeclaration {
+    v1::FaultDeclaration {
+        sector: d.sector.0,
+        period: d.period,
+        deadline_index: d.deadline_index,
+        signature: d.signature.to_vec(),
+    }
+}
+
+/// Decodes a fault declaration (its signature is checked against the session key).
+pub fn fault_declaration_from_wire(
+    wire: &v1::FaultDeclaration,
+) -> Result<depin_proof::storage::FaultDeclaration, RejectReason> {
+    Ok(depin_proof::storage::FaultDeclaration {
+        sector: SectorId(wire.sector),
+        period: wire.period,
+        deadline_index: wire.deadline_index,
+        signature: fixed(&wire.signature)?,
+    })
+}
+
 /// A storage challenge with its id and the number of leaves to open (k).
 pub fn storage_challenge_to_wire(
     challenge: &StorageChallenge,

@@ -53,6 +53,8 @@ pub struct VerifierMetrics {
     pub deadlines_missed: IntCounterVec,
     /// Sector commitments by result (`Accepted` or a RejectReason).
     pub sector_commitments: IntCounterVec,
+    /// Storage fault declarations by result (`Accepted` or a RejectReason).
+    pub fault_declarations: IntCounterVec,
     /// Sessions refused or cut by the verifier, by reason.
     pub sessions_refused: IntCounterVec,
     /// Durable tally writes by result (`ok`, `retry`, `failed`).
@@ -121,6 +123,13 @@ impl VerifierMetrics {
             ),
             &["result"],
         )?;
+        let fault_declarations = IntCounterVec::new(
+            Opts::new(
+                "storage_fault_declarations_total",
+                "Storage fault declarations by result (Accepted or a reject reason).",
+            ),
+            &["result"],
+        )?;
         let sessions_refused = IntCounterVec::new(
             Opts::new(
                 "verifier_sessions_refused_total",
@@ -160,6 +169,7 @@ impl VerifierMetrics {
             seal_audits.with_label_values(&[result]);
         }
         registry.register(Box::new(sector_commitments.clone()))?;
+        registry.register(Box::new(fault_declarations.clone()))?;
         registry.register(Box::new(sessions_refused.clone()))?;
         registry.register(Box::new(tally_writes.clone()))?;
         registry.register(Box::new(tally_batch_size.clone()))?;
@@ -174,6 +184,7 @@ impl VerifierMetrics {
             }
         }
         sector_commitments.with_label_values(&["Accepted"]);
+        fault_declarations.with_label_values(&["Accepted"]);
         for task in SUPERVISED_TASKS {
             task_failures.with_label_values(&[task]);
         }
@@ -193,6 +204,7 @@ impl VerifierMetrics {
             challenges_issued,
             deadlines_missed,
             sector_commitments,
+            fault_declarations,
             sessions_refused,
             tally_writes,
             tally_batch_size,

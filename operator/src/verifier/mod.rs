@@ -97,6 +97,10 @@ impl Settings {
                 proving_period_ms: ms(config.storage_proving_period),
                 deadlines_per_period: config.storage_deadlines,
                 challenges_per_deadline: config.storage_challenges,
+                // Filecoin's FaultDeclarationCutoff is 70 of a proving period's 2880 epochs
+                // (35 min of 24 h); scaled with the period, so short test periods can
+                // declare faults at all.
+                fault_cutoff_ms: ms(config.storage_proving_period) / 2880 * 70,
                 ..StorageParams::default()
             },
             gpu: GpuParams {

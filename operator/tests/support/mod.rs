@@ -33,6 +33,8 @@ pub fn settings() -> Settings {
             proving_period_ms: 2_000,
             deadlines_per_period: 2,
             challenges_per_deadline: 4,
+            // Faults for the next period (≥ 1 s ahead) are in time; the open one is late.
+            fault_cutoff_ms: 200,
             ..StorageParams::default()
         },
         gpu: GpuParams {

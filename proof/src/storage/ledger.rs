@@ -46,6 +46,10 @@ pub struct SectorRecord {
     pub unaccounted_proofs: Vec<u64>,
     /// Latest proving period the node declared a fault for.
     pub declared_fault_period: Option<u64>,
+    /// Declared-faulty periods whose deadline is not accounted yet, oldest first (at most
+    /// [`MAX_UNACCOUNTED_PROOFS`]); like `unaccounted_proofs`, so that a declaration for
+    /// the period after does not turn this one into a miss.
+    pub unaccounted_faults: Vec<u64>,
     /// Passes still unpaid after a reset.
     pub vetting_left: u32,
     /// Resets over the sector's life.
@@ -189,6 +193,7 @@ impl StorageLedger {
             last_proven_period: None,
             unaccounted_proofs: Vec::new(),
             declared_fault_period: None,
+            unaccounted_faults: Vec::new(),
             vetting_left,
             resets,
         };
@@ -274,6 +279,13 @@ impl StorageLedger {
             .ok_or(RejectReason::UnknownSector)?;
         let record = self.live_record(sector, &root)?;
         record.declared_fault_period = Some(period.max(record.declared_fault_period.unwrap_or(0)));
+        if !record.unaccounted_faults.contains(&period) {
+            record.unaccounted_faults.push(period);
+            record.unaccounted_faults.sort_unstable();
+            if record.unaccounted_faults.len() > MAX_UNACCOUNTED_PROOFS {
+                record.unaccounted_faults.remove(0);
+            }
+        }
         Ok(())
     }
 
@@ -351,6 +363,7 @@ impl StorageLedger {
             };
             let period = account.deadline.period;
             record.unaccounted_proofs.retain(|p| *p > period);
+            record.unaccounted_faults.retain(|p| *p > period);
             let result = match outcome {
                 DeadlineOutcome::Passed => {
                     totals.passed += 1;
@@ -451,7 +464,7 @@ pub fn account_deadline(
         .filter_map(|(id, r)| {
             let outcome = if r.unaccounted_proofs.contains(&deadline.period) {
                 DeadlineOutcome::Passed
-            } else if r.declared_fault_period == Some(deadline.period) {
+            } else if r.unaccounted_faults.contains(&deadline.period) {
                 DeadlineOutcome::Faulted
             } else {
                 DeadlineOutcome::Missed

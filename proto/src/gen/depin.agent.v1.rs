@@ -2,7 +2,7 @@
 /// Everything an agent sends on a session.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct AgentMessage {
-    #[prost(oneof = "agent_message::Body", tags = "1, 2, 3, 4, 5, 6, 7, 8")]
+    #[prost(oneof = "agent_message::Body", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9")]
     pub body: ::core::option::Option<agent_message::Body>,
 }
 /// Nested message and enum types in `AgentMessage`.
@@ -25,12 +25,14 @@ pub mod agent_message {
         BeaconReport(super::BeaconReport),
         #[prost(message, tag = "8")]
         WitnessReport(super::WitnessReport),
+        #[prost(message, tag = "9")]
+        FaultDeclaration(super::FaultDeclaration),
     }
 }
 /// Everything the verifier sends on a session.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct VerifierMessage {
-    #[prost(oneof = "verifier_message::Body", tags = "1, 2, 3, 4, 5, 6, 7, 8")]
+    #[prost(oneof = "verifier_message::Body", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9")]
     pub body: ::core::option::Option<verifier_message::Body>,
 }
 /// Nested message and enum types in `VerifierMessage`.
@@ -53,6 +55,8 @@ pub mod verifier_message {
         Receipt(super::Receipt),
         #[prost(message, tag = "8")]
         BeaconChallenge(super::BeaconChallenge),
+        #[prost(message, tag = "9")]
+        FaultReceipt(super::FaultReceipt),
     }
 }
 /// First message of every session.
@@ -140,6 +144,33 @@ pub struct CommitmentReceipt {
     pub accepted: bool,
     /// RejectReason name when refused, empty when accepted.
     #[prost(string, tag = "3")]
+    pub reason: ::prost::alloc::string::String,
+}
+/// depin_proof::storage::FaultDeclaration: a sector the agent cannot prove at a coming
+/// deadline, declared before that deadline's cutoff (a declared fault costs half what a
+/// miss does and is no failed audit). Signed by the key of the session it is sent on.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct FaultDeclaration {
+    #[prost(uint64, tag = "1")]
+    pub sector: u64,
+    #[prost(uint64, tag = "2")]
+    pub period: u64,
+    #[prost(uint32, tag = "3")]
+    pub deadline_index: u32,
+    #[prost(bytes = "vec", tag = "4")]
+    pub signature: ::prost::alloc::vec::Vec<u8>,
+}
+/// Whether a fault declaration was recorded.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct FaultReceipt {
+    #[prost(uint64, tag = "1")]
+    pub sector: u64,
+    #[prost(uint64, tag = "2")]
+    pub period: u64,
+    #[prost(bool, tag = "3")]
+    pub accepted: bool,
+    /// RejectReason name when refused, empty when accepted.
+    #[prost(string, tag = "4")]
     pub reason: ::prost::alloc::string::String,
 }
 /// A beacon value E_t.

@@ -84,6 +84,27 @@ pub fn admission(
     })
 }
 
+/// A fault declaration received on `session` at `now_ms`: for a live sector of this node,
+/// in that sector's deadline, before the deadline's cutoff, signed by the session key.
+pub fn fault(
+    storage: &depin_proof::storage::StorageLedger,
+    declaration: &depin_proof::storage::FaultDeclaration,
+    rules: &ChallengeRules<'_>,
+    session: &depin_proof::session::Session,
+    now_ms: u64,
+) -> Result<depin_proof::storage::VerifiedFault, RejectReason> {
+    let no_replays: HashSet<(PublicKey, depin_proof::entropy::ChallengeId)> = HashSet::new();
+    let ctx = StorageContext {
+        params: rules.storage,
+        beacon: rules.beacon,
+        session,
+        sectors: storage,
+        seen: &no_replays,
+        now_ms,
+    };
+    depin_proof::storage::verify_fault_declaration(declaration, &ctx)
+}
+
 /// A commitment must fit the node's declared volume: sectors of the declared size, and no
 /// more of them than the capacity holds.
 pub fn fits_declared(declared: &Declared, c: &SectorCommitment) -> Result<(), RejectReason> {

@@ -48,6 +48,7 @@ pub fn to_status(ledger: &StorageLedger) -> StorageLedgerStatus {
                 last_proven_period: r.last_proven_period,
                 unaccounted_proofs: r.unaccounted_proofs.clone(),
                 declared_fault_period: r.declared_fault_period,
+                unaccounted_faults: r.unaccounted_faults.clone(),
                 vetting_left: r.vetting_left,
                 resets: r.resets,
             })
@@ -99,6 +100,7 @@ pub fn from_status(status: &StorageLedgerStatus) -> Result<StorageLedger, String
             last_proven_period: s.last_proven_period,
             unaccounted_proofs: s.unaccounted_proofs.clone(),
             declared_fault_period: s.declared_fault_period,
+            unaccounted_faults: s.unaccounted_faults.clone(),
             vetting_left: s.vetting_left,
             resets: s.resets,
         };

@@ -97,6 +97,9 @@ impl Live {
                     Err(reason) => self.malformed(&id, ProofKind::Gpu, reason),
                 }
             }
+            Some(In::FaultDeclaration(d)) => {
+                return self.fault_declaration(entry, &d, &rules).await;
+            }
             Some(In::MeterReading(r)) => return self.meter_reading(entry, &r).await,
             Some(In::BeaconReport(r)) => return self.beacon_report(entry, &r).await,
             Some(In::WitnessReport(r)) => return self.witness_report(entry, &r).await,
@@ -221,6 +224,54 @@ impl Live {
                 }
             }
         }
+    }
+
+    /// A declared fault: recorded in the sector ledger (the closed deadline then costs
+    /// half a miss and is no failed audit), made durable, and answered.
+    async fn fault_declaration(
+        &self,
+        entry: NodeEntry,
+        w: &v1::FaultDeclaration,
+        rules: &ChallengeRules<'_>,
+    ) -> Result<(), Status> {
+        let v = self.v.clone();
+        v.restore_storage().await.map_err(|err| {
+            Status::unavailable(format!(
+                "sector ledgers not restored yet ({err}); reconnect and resend"
+            ))
+        })?;
+        let now = now_ms();
+        let verdict = wire::fault_declaration_from_wire(w).and_then(|d| {
+            let mut ledger = ledger::lock(&self.ledger);
+            let fault = decide::storage::fault(&ledger.storage, &d, rules, &self.session, now)?;
+            ledger
+                .storage
+                .record_fault(fault.sector, fault.deadline.period)
+        });
+        let label = verdict
+            .as_ref()
+            .map_or_else(|r| r.as_str(), |()| "Accepted");
+        v.metrics
+            .fault_declarations
+            .with_label_values(&[label])
+            .inc();
+        if verdict.is_ok() {
+            // Durable before the deadline closes, or a restart would count a miss.
+            let (v, entry) = (v.clone(), entry.clone());
+            tokio::spawn(async move {
+                let delta = crate::verifier::decide::tally::StorageDelta::default();
+                if let Err(err) = v.recorder.record_storage(&entry, None, delta).await {
+                    tracing::warn!(node = %entry.id, %err, "fault declaration not recorded");
+                }
+            });
+        }
+        self.send(message(Out::FaultReceipt(v1::FaultReceipt {
+            sector: w.sector,
+            period: w.period,
+            accepted: verdict.is_ok(),
+            reason: verdict.err().map_or(String::new(), |r| r.as_str().into()),
+        })))
+        .await
     }
 
     fn malformed(&self, id: &[u8], kind: ProofKind, reason: RejectReason) -> Action {
