@@ -2,7 +2,7 @@
 //! lies or dawdles on purpose, so the verifier's rejections can be checked on a cluster.
 
 use anyhow::{Context as _, bail};
-use depin_proof::gpu::GpuWork;
+use depin_proof::gpu::ChainWork;
 use depin_proof::identity::{NodeKey, PublicKey};
 use depin_proof::receipt::Receipt;
 use depin_proof::session::{ServerNonce, SessionHello};
@@ -123,9 +123,12 @@ impl RogueSession {
         Ok(receipt)
     }
 
-    /// Waits for a GPU challenge, computes it, waits `delay`, and commits; returns the work
-    /// so the caller can open rows.
-    pub async fn commit_next_gpu_challenge(&mut self, delay: Duration) -> anyhow::Result<GpuWork> {
+    /// Waits for a GPU chain challenge, computes it, waits `delay`, and commits; returns
+    /// the work so the caller can open the sampled rows.
+    pub async fn commit_next_gpu_challenge(
+        &mut self,
+        delay: Duration,
+    ) -> anyhow::Result<ChainWork> {
         let wire_challenge = self
             .next_where(Duration::from_secs(90), |m| {
                 if let In::GpuChallenge(c) = m {
@@ -135,22 +138,25 @@ impl RogueSession {
                 }
             })
             .await?;
-        let challenge = wire::gpu_challenge_from_wire(&wire_challenge)
+        let challenge = depin_proto::gpu_wire::chain_challenge_from_wire(&wire_challenge)
             .map_err(|r| anyhow::anyhow!("challenge: {r}"))?;
-        let work = GpuWork::compute(&challenge, &self.node.public(), 2)
+        let work = ChainWork::compute(&challenge, &self.node.public(), 2)
             .context("challenge matrix size")?;
         tokio::time::sleep(delay).await;
         let commitment = work.commit(&self.session_key);
-        self.send(Out::GpuCommitment(wire::gpu_commitment_to_wire(
-            &self.session_key.public(),
-            &commitment,
-        )))
+        self.send(Out::GpuCommitment(
+            depin_proto::gpu_wire::chain_commitment_to_wire(
+                &self.session_key.public(),
+                &commitment,
+            ),
+        ))
         .await?;
         Ok(work)
     }
 
-    /// Answers the verifier's row request for `work`; returns the opening sent, for replays.
-    pub async fn open_rows(&mut self, work: &GpuWork) -> anyhow::Result<v1::GpuOpening> {
+    /// Answers the verifier's sample request for `work`; returns the opening sent, for
+    /// replays.
+    pub async fn open_rows(&mut self, work: &ChainWork) -> anyhow::Result<v1::GpuOpening> {
         let request = self
             .next_where(Duration::from_secs(30), |m| {
                 if let In::RowRequest(r) = m {
@@ -160,9 +166,9 @@ impl RogueSession {
                 }
             })
             .await?;
-        let request = wire::row_request_from_wire(&request)
-            .map_err(|r| anyhow::anyhow!("row request: {r}"))?;
-        let opening = wire::gpu_opening_to_wire(
+        let request = depin_proto::gpu_wire::sample_request_from_wire(&request)
+            .map_err(|r| anyhow::anyhow!("sample request: {r}"))?;
+        let opening = depin_proto::gpu_wire::chain_opening_to_wire(
             &self.session_key.public(),
             &work.open(&request, &self.session_key),
         );

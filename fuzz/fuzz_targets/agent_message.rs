@@ -95,6 +95,7 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(witness_report_to_wire(&report), w);
             }
         }
+        Some(Body::RttEcho(_)) => {}
         Some(Body::FaultDeclaration(w)) => {
             if let Ok(declaration) = depin_proto::wire::fault_declaration_from_wire(&w) {
                 assert_eq!(depin_proto::wire::fault_declaration_to_wire(&declaration), w);

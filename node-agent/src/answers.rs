@@ -54,6 +54,12 @@ impl Prover {
                 }
             }
             Some(In::Receipt(w)) => self.on_receipt(&w, verifier, memory),
+            // Answered at once: the verifier adds the round trip to chain deadlines.
+            Some(In::RttProbe(p)) => {
+                let _ = tx
+                    .send(agent_message(Out::RttEcho(v1::RttEcho { nonce: p.nonce })))
+                    .await;
+            }
             Some(In::FaultReceipt(r)) => {
                 if r.accepted {
                     tracing::warn!(

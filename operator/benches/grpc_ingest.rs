@@ -18,7 +18,7 @@ use depin_operator::verifier::persist::sink::MemorySink;
 use depin_operator::verifier::state::index::{Declared, NodeEntry, NodeId, NodeIndex};
 use depin_operator::verifier::{Settings, Verifier};
 use depin_proof::entropy::EntropyConfig;
-use depin_proof::gpu::{GpuParams, GpuWork};
+use depin_proof::gpu::{ChainWork, GpuClass, GpuParams};
 use depin_proof::identity::NodeKey;
 use depin_proof::session::{HelloContext, ServerNonce, SessionHello, verify_hello};
 use depin_proof::storage::{
@@ -26,6 +26,7 @@ use depin_proof::storage::{
     commit_sector, verify_storage_response,
 };
 use depin_proto::config::Role;
+use depin_proto::gpu_wire;
 use depin_proto::v1::{self, agent_message::Body as Out, verifier_message::Body as In};
 use depin_proto::wire::{self, Filed};
 use prost::Message as _;
@@ -74,6 +75,16 @@ fn settings(period_ms: u64) -> Settings {
         write_retries: 2,
         hello_timeout: Duration::from_secs(10),
         seal_audit_max_bytes: depin_proof::storage::MAX_SECTOR_BYTES,
+        // A small chain (n = 64, one stage) with a deadline nothing misses: the bench
+        // measures the verifier's ingest, not the prover.
+        gpu_classes: vec![GpuClass {
+            name: "bench".into(),
+            min_tops: 1e-9,
+            n: 64,
+            stages: 1,
+            samples: 16,
+            close_grace_ms: 10_000,
+        }],
     }
 }
 
@@ -239,11 +250,11 @@ async fn gpu_node(mut s: Session, window: Duration) -> u64 {
         };
         match message.body {
             Some(In::GpuChallenge(w)) => {
-                let challenge = wire::gpu_challenge_from_wire(&w).unwrap();
-                let work = GpuWork::compute(&challenge, &s.node.public(), 1).unwrap();
+                let challenge = gpu_wire::chain_challenge_from_wire(&w).unwrap();
+                let work = ChainWork::compute(&challenge, &s.node.public(), 1).unwrap();
                 let commitment = work.commit(&s.session_key);
                 works.insert(commitment.challenge, work);
-                let body = Out::GpuCommitment(wire::gpu_commitment_to_wire(
+                let body = Out::GpuCommitment(gpu_wire::chain_commitment_to_wire(
                     &s.session_key.public(),
                     &commitment,
                 ));
@@ -252,13 +263,15 @@ async fn gpu_node(mut s: Session, window: Duration) -> u64 {
                     .unwrap();
             }
             Some(In::RowRequest(w)) => {
-                let request = wire::row_request_from_wire(&w).unwrap();
+                let request = gpu_wire::sample_request_from_wire(&w).unwrap();
                 let opening = works
                     .remove(&request.challenge)
                     .unwrap()
                     .open(&request, &s.session_key);
-                let body =
-                    Out::GpuOpening(wire::gpu_opening_to_wire(&s.session_key.public(), &opening));
+                let body = Out::GpuOpening(gpu_wire::chain_opening_to_wire(
+                    &s.session_key.public(),
+                    &opening,
+                ));
                 s.tx.send(v1::AgentMessage { body: Some(body) })
                     .await
                     .unwrap();

@@ -10,11 +10,12 @@ mod support;
 use depin_operator::verifier::Settings;
 use depin_operator::verifier::persist::sink::MemorySink;
 use depin_operator::verifier::state::index::{Declared, NodeEntry, NodeIndex};
-use depin_proof::gpu::GpuWork;
+use depin_proof::RejectReason;
+use depin_proof::gpu::ChainWork;
 use depin_proof::identity::NodeKey;
 use depin_proto::config::Role;
+use depin_proto::gpu_wire;
 use depin_proto::v1::{agent_message::Body as Out, verifier_message::Body as In};
-use depin_proto::wire;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -78,11 +79,11 @@ async fn answer_one(agent: &mut Scripted, wait: Duration) -> Round {
             Err(end) => return Round::Ended(end),
         }
     };
-    let challenge = wire::gpu_challenge_from_wire(&challenge).expect("challenge");
-    let work = GpuWork::compute(&challenge, &agent.node.public(), 1).expect("computes");
+    let challenge = gpu_wire::chain_challenge_from_wire(&challenge).expect("challenge");
+    let work = ChainWork::compute(&challenge, &agent.node.public(), 1).expect("computes");
     let commitment = work.commit(&agent.session_key);
     let sent = agent
-        .try_send(Out::GpuCommitment(wire::gpu_commitment_to_wire(
+        .try_send(Out::GpuCommitment(gpu_wire::chain_commitment_to_wire(
             &agent.session_key.public(),
             &commitment,
         )))
@@ -98,10 +99,10 @@ async fn answer_one(agent: &mut Scripted, wait: Duration) -> Round {
             Err(end) => return Round::Ended(end),
         }
     };
-    let request = wire::row_request_from_wire(&request).expect("rows");
+    let request = gpu_wire::sample_request_from_wire(&request).expect("samples");
     let opening = work.open(&request, &agent.session_key);
     let sent = agent
-        .try_send(Out::GpuOpening(wire::gpu_opening_to_wire(
+        .try_send(Out::GpuOpening(gpu_wire::chain_opening_to_wire(
             &agent.session_key.public(),
             &opening,
         )))
@@ -297,4 +298,79 @@ async fn missed_rounds_count_and_extra_sessions_earn_no_extra_rounds() {
             "{name} earned {paid}, more than an honest node's {paid_h} for the same rounds: {res:?}"
         );
     }
+}
+
+/// A CPU claiming a GPU class: a real agent (CPU backend) that declares 10 TOPS is
+/// challenged every round with the chain of the class it claims, and computes it honestly,
+/// but the class's deadline is W / P_c = 2·256³·4 / 10¹³ s ≈ 0.013 ms: every commitment is
+/// `TooSlow`, and the closed epoch pays it nothing, while the CPU worker that claims the
+/// CPU-sized class beside it (same chain shape, floor 0.0005 TOPS) is paid. Before chains
+/// were sized per class, the measured 2n³ / (challenge → commitment) of a single product
+/// decided the class, so a CPU answering for a GPU identity was paid as the class it
+/// reached, and the claim itself cost nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cpu_claiming_a_gpu_class_is_too_slow_every_round_and_earns_nothing() {
+    let (index, sink) = (NodeIndex::new(), Arc::new(MemorySink::default()));
+    epoch::register_policy(&index, "default", EPOCH_SECONDS);
+    let (honest_key, claimant_key) = (NodeKey::generate(), NodeKey::generate());
+    let honest = gpu_node("cpu-honest", &honest_key);
+    let claimant = entry(
+        Role::Gpu,
+        "cpu-as-gpu",
+        &claimant_key.public(),
+        Declared::Gpu {
+            declared_tops: 10.0,
+        },
+    );
+    index.upsert(honest.clone());
+    index.upsert(claimant.clone());
+    let base = round_settings();
+    let gpu_class = depin_proof::gpu::GpuClass {
+        name: "gpu".into(),
+        min_tops: 10.0,
+        ..base.gpu_classes[0].clone()
+    };
+    let settings = Settings {
+        gpu_classes: vec![base.gpu_classes[0].clone(), gpu_class],
+        ..base
+    };
+    let verifier = start(settings, index, sink.clone(), "127.0.0.1:0").await;
+    let n = epoch::start_of_next_epoch(EPOCH_SECONDS).await;
+    let honest_agent = gpu_agent(&verifier.endpoint, "cpu-honest", honest_key);
+    let claimant_agent = gpu_agent(&verifier.endpoint, "cpu-as-gpu", claimant_key);
+    epoch::end_of_epoch(n, EPOCH_SECONDS, Duration::from_millis(900)).await;
+    honest_agent.stop().await;
+    claimant_agent.stop().await;
+    let too_slow = verifier
+        .verifier
+        .metrics
+        .rejected("GpuWorker", RejectReason::TooSlow);
+    verifier.stop().await;
+
+    let tally = |e: &NodeEntry| {
+        let t = sink.tallies(&e.id.namespace, &e.id.name);
+        [t.proofs, t.previous]
+            .into_iter()
+            .flatten()
+            .find(|p| p.epoch == n)
+            .unwrap_or_default()
+    };
+    let c = tally(&claimant);
+    assert_eq!(c.accepted, 0, "{c:?}");
+    assert!(
+        c.rejected_by_reason.get("TooSlow").copied().unwrap_or(0) >= 5 && too_slow >= 5,
+        "the claimant computed and committed every round, too slowly: {c:?}"
+    );
+    let policy = epoch::policy(&epoch::policy_yaml(EPOCH_SECONDS));
+    let closed = epoch::close(&sink, &[&honest, &claimant], &policy, n);
+    let res = &closed.result;
+    assert!(
+        closed.paid_to(&honest) > 0,
+        "the honest CPU worker is paid: {res:?}"
+    );
+    assert_eq!(
+        closed.paid_to(&claimant),
+        0,
+        "the CPU claiming a GPU class: {res:?}"
+    );
 }

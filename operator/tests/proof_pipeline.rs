@@ -61,7 +61,8 @@ async fn honest_storage_and_gpu_agents_get_accepted_receipts_and_tallies_rise() 
     assert_eq!(gw.rejected, 0, "{gw:?}");
     assert_eq!(
         gw.work_units,
-        Some((u128::from(gw.accepted) * 2 * 32u128.pow(3)).to_string())
+        // The test class's chain: 2n³K int8 operations at n = 256, K = 4.
+        Some((u128::from(gw.accepted) * 2 * 256u128.pow(3) * 4).to_string())
     );
     eventually(5, "agents saw their receipts", || {
         storage.accepted("storage") >= 2 && gpu.accepted("gpu") >= 2
@@ -268,7 +269,7 @@ async fn a_late_storage_response_is_rejected_after_the_window_and_recorded() {
 }
 
 /// A scripted GPU worker's commitment to its first challenge, sent after `delay`.
-async fn commit_gpu(agent: &mut Scripted, delay: Duration) -> depin_proof::gpu::GpuWork {
+async fn commit_gpu(agent: &mut Scripted, delay: Duration) -> depin_proof::gpu::ChainWork {
     let w = agent
         .next_where(|m| {
             if let In::GpuChallenge(c) = m {
@@ -278,15 +279,17 @@ async fn commit_gpu(agent: &mut Scripted, delay: Duration) -> depin_proof::gpu::
             }
         })
         .await;
-    let challenge = wire::gpu_challenge_from_wire(&w).unwrap();
-    let work = depin_proof::gpu::GpuWork::compute(&challenge, &agent.node.public(), 1).unwrap();
+    let challenge = depin_proto::gpu_wire::chain_challenge_from_wire(&w).unwrap();
+    let work = depin_proof::gpu::ChainWork::compute(&challenge, &agent.node.public(), 1).unwrap();
     tokio::time::sleep(delay).await;
     let commitment = work.commit(&agent.session_key);
     agent
-        .send(Out::GpuCommitment(wire::gpu_commitment_to_wire(
-            &agent.session_key.public(),
-            &commitment,
-        )))
+        .send(Out::GpuCommitment(
+            depin_proto::gpu_wire::chain_commitment_to_wire(
+                &agent.session_key.public(),
+                &commitment,
+            ),
+        ))
         .await;
     work
 }
@@ -308,12 +311,16 @@ async fn slow_and_late_gpu_commitments_are_rejected_and_recorded() {
             declared_tops: 0.001,
         },
     ));
+    // A class far above what this machine does: its deadline (W / P_c) is under a
+    // millisecond, so the claimant's honest chain arrives TooSlow (before the close).
+    let test_class = settings().gpu_classes[0].clone();
+    let claimed = depin_proof::gpu::GpuClass {
+        name: "datacenter".into(),
+        min_tops: 1000.0,
+        ..test_class.clone()
+    };
     let strict = Settings {
-        gpu: depin_proof::gpu::GpuParams {
-            min_fraction_of_declared: 0.5,
-            deadline_ms: 400,
-            ..settings().gpu
-        },
+        gpu_classes: vec![test_class, claimed],
         gpu_interval: Duration::from_secs(60),
         ..settings()
     };
@@ -327,8 +334,9 @@ async fn slow_and_late_gpu_commitments_are_rejected_and_recorded() {
         (Err(RejectReason::TooSlow), true)
     );
 
+    // The test class closes at 2 × 269 ms + 200 ms: a commitment a second in is late.
     let mut late = Scripted::open(&verifier.endpoint, key(6)).await.unwrap();
-    commit_gpu(&mut late, Duration::from_millis(600)).await;
+    commit_gpu(&mut late, Duration::from_millis(1_000)).await;
     let (receipt, _) = late.receipt().await;
     assert_eq!(
         (receipt.verdict, receipt.recorded),
@@ -386,10 +394,10 @@ async fn a_gpu_proof_survives_a_reconnect_between_commitment_and_opening() {
             }
         })
         .await;
-    let request = wire::row_request_from_wire(&request).unwrap();
+    let request = depin_proto::gpu_wire::sample_request_from_wire(&request).unwrap();
     // The opening is signed by the first session's key, but sent on a new connection.
     let opening = work.open(&request, &first.session_key);
-    let opening = Out::GpuOpening(wire::gpu_opening_to_wire(
+    let opening = Out::GpuOpening(depin_proto::gpu_wire::chain_opening_to_wire(
         &first.session_key.public(),
         &opening,
     ));

@@ -48,6 +48,7 @@ fn policy(index: &NodeIndex, name: &str, poc_yaml: &str, base: &depin_proof::poc
         poc,
         denylist: Arc::new(policy_denylist(name, Some(&rules))),
         last_closed_epoch: None,
+        gpu_classes: None,
     };
     index.set_policy(name, entry);
 }

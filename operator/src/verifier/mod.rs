@@ -73,6 +73,9 @@ pub struct Settings {
     pub hello_timeout: Duration,
     /// Largest sector whose seal is audited before it is challenged (`seal::audit`).
     pub seal_audit_max_bytes: u64,
+    /// The GPU classes workers are challenged with when their RewardPolicy lists none
+    /// (the built-in cpu … flagship), slowest first.
+    pub gpu_classes: Vec<depin_proof::gpu::GpuClass>,
 }
 
 /// The beacon tick when none is set: Helium's 60 s, or one storage deadline if shorter, so
@@ -133,6 +136,10 @@ impl Settings {
             write_retries: 5,
             hello_timeout: Duration::from_secs(10),
             seal_audit_max_bytes: config.storage_seal_audit_max_bytes,
+            gpu_classes: crate::rewards::policy::DEFAULT_GPU_CLASSES
+                .iter()
+                .filter_map(|(name, _)| depin_proof::gpu::GpuClass::built_in(name))
+                .collect(),
         };
         settings.check()?;
         Ok(settings)
@@ -430,10 +437,39 @@ impl Verifier {
             .max(1)
     }
 
-    /// How long after a GPU round ends it is accounted: the commitment deadline of a
-    /// challenge issued at the round's very end, and as long again for the opening.
+    /// How long after a GPU round ends it is accounted: the close of the slowest class's
+    /// chain issued at the round's very end, and as long again for the opening.
     pub fn gpu_round_grace_ms(&self) -> u64 {
-        self.settings.gpu.deadline_ms.saturating_mul(2)
+        let longest = self
+            .settings
+            .gpu_classes
+            .iter()
+            .map(depin_proof::gpu::GpuClass::close_ms)
+            .chain(std::iter::once(self.index.longest_gpu_close_ms()))
+            .max()
+            .unwrap_or(0);
+        self.settings.gpu.deadline_ms.max(longest).saturating_mul(2)
+    }
+
+    /// The class `entry` is challenged with: the fastest of its policy's classes (else the
+    /// verifier's) whose floor its declared throughput reaches, or the slowest when it
+    /// reaches none (that one it must still pass to earn). None only without any class.
+    pub fn gpu_class(&self, entry: &state::index::NodeEntry) -> Option<depin_proof::gpu::GpuClass> {
+        let classes = self
+            .index
+            .gpu_classes(&entry.reward_policy)
+            .unwrap_or_else(|| self.settings.gpu_classes.clone());
+        let declared = match entry.declared {
+            state::index::Declared::Gpu { declared_tops } => declared_tops,
+            _ => 0.0,
+        };
+        depin_proof::gpu::claimed_class(&classes, declared)
+            .or_else(|| {
+                classes
+                    .iter()
+                    .min_by(|a, b| a.min_tops.total_cmp(&b.min_tops))
+            })
+            .cloned()
     }
 
     /// The PoC rules for hotspots paid by `policy`: its own `spec.poc`, else the verifier's.

@@ -2,7 +2,7 @@
 /// Everything an agent sends on a session.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct AgentMessage {
-    #[prost(oneof = "agent_message::Body", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9")]
+    #[prost(oneof = "agent_message::Body", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10")]
     pub body: ::core::option::Option<agent_message::Body>,
 }
 /// Nested message and enum types in `AgentMessage`.
@@ -27,12 +27,14 @@ pub mod agent_message {
         WitnessReport(super::WitnessReport),
         #[prost(message, tag = "9")]
         FaultDeclaration(super::FaultDeclaration),
+        #[prost(message, tag = "10")]
+        RttEcho(super::RttEcho),
     }
 }
 /// Everything the verifier sends on a session.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct VerifierMessage {
-    #[prost(oneof = "verifier_message::Body", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9")]
+    #[prost(oneof = "verifier_message::Body", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10")]
     pub body: ::core::option::Option<verifier_message::Body>,
 }
 /// Nested message and enum types in `VerifierMessage`.
@@ -57,6 +59,8 @@ pub mod verifier_message {
         BeaconChallenge(super::BeaconChallenge),
         #[prost(message, tag = "9")]
         FaultReceipt(super::FaultReceipt),
+        #[prost(message, tag = "10")]
+        RttProbe(super::RttProbe),
     }
 }
 /// First message of every session.
@@ -172,6 +176,19 @@ pub struct FaultReceipt {
     /// RejectReason name when refused, empty when accepted.
     #[prost(string, tag = "4")]
     pub reason: ::prost::alloc::string::String,
+}
+/// The verifier measuring the session's round trip (GPU chain deadlines add it, capped at
+/// 1/50 of the compute time): the agent answers at once with RttEcho carrying the nonce.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct RttProbe {
+    #[prost(bytes = "vec", tag = "1")]
+    pub nonce: ::prost::alloc::vec::Vec<u8>,
+}
+/// An RttProbe's nonce, echoed.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct RttEcho {
+    #[prost(bytes = "vec", tag = "1")]
+    pub nonce: ::prost::alloc::vec::Vec<u8>,
 }
 /// A beacon value E_t.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]

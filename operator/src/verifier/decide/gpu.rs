@@ -6,8 +6,9 @@ use crate::verifier::state::ledger::{Challenge, NodeLedger, State};
 use depin_proof::RejectReason;
 use depin_proof::entropy::ChallengeId;
 use depin_proof::gpu::{
-    GpuCommitContext, GpuCommitment, GpuOpenContext, GpuOpening, sample_rows,
-    verify_gpu_commitment, verify_gpu_opening,
+    ChainCommitContext, ChainCommitment, ChainOpenContext, ChainOpening, GpuClass,
+    GpuCommitContext, GpuCommitment, GpuOpenContext, GpuOpening, sample_rows, sample_stage_rows,
+    verify_chain_commitment, verify_chain_opening, verify_gpu_commitment, verify_gpu_opening,
 };
 use depin_proof::identity::PublicKey;
 use depin_proof::receipt::ProofKind;
@@ -123,9 +124,126 @@ pub fn opening(
         }
     };
     // The throughput class measured at commitment decides the GPU's reward class.
-    let class = result.as_ref().ok().map(|proof| proof.class.policy_name());
+    let class = result
+        .as_ref()
+        .ok()
+        .map(|proof| proof.class.policy_name().to_string());
     let result = result.map(|proof| work_units(proof.n));
     record(issued, id, result, class, rules, now_ms)
+}
+
+/// A chain commitment received at `now_ms`: one root per stage of the class the challenge
+/// was sized for, signed, in time for that class's deadline plus the capped round trip.
+/// An accepted one gets its samples (nothing recorded yet); a refused one is recorded.
+pub fn chain_commitment(
+    ledger: &NodeLedger,
+    filed: &Filed<ChainCommitment>,
+    rules: &ChallengeRules<'_>,
+    now_ms: u64,
+) -> Outcome {
+    let id = filed.challenge;
+    if let Some(outcome) = settled(ledger, id, ProofKind::Gpu) {
+        return outcome;
+    }
+    let Some(issued) = ledger.challenges.get(&id) else {
+        return unknown(id);
+    };
+    if let State::ChainCommitted(committed) = &issued.state {
+        let (verified, request) = committed.as_ref();
+        // Re-sent after a reconnect: the same samples again. Other roots: a second
+        // commitment, refused unrecorded.
+        return if verified.stage_roots == filed.message.stage_roots {
+            Outcome::AskAgainChain(request.clone())
+        } else {
+            Outcome::Refuse {
+                challenge: id,
+                kind: ProofKind::Gpu,
+                reason: RejectReason::Replay,
+            }
+        };
+    }
+    let Challenge::Chain(chain) = &issued.challenge else {
+        // A single-product challenge answered with stage roots.
+        return record(
+            issued,
+            id,
+            Err(RejectReason::WrongStageCount),
+            None,
+            rules,
+            now_ms,
+        );
+    };
+    let Some(session) = issued.session_for(&filed.session_key) else {
+        return record(
+            issued,
+            id,
+            Err(RejectReason::BadSignature),
+            None,
+            rules,
+            now_ms,
+        );
+    };
+    let no_replays: HashSet<(PublicKey, ChallengeId)> = HashSet::new();
+    let ctx = ChainCommitContext {
+        class: &chain.class,
+        beacon: rules.beacon,
+        session,
+        challenge: &chain.challenge,
+        seen: &no_replays,
+        measured_rtt_ms: chain.rtt_ms,
+        received_at_ms: now_ms,
+    };
+    match verify_chain_commitment(&filed.message, &ctx) {
+        Ok(verified) => {
+            let request = sample_stage_rows(rules.beacon, &verified);
+            Outcome::CommitChain {
+                challenge: id,
+                committed: Box::new((verified, request)),
+            }
+        }
+        Err(reason) => record(issued, id, Err(reason), None, rules, now_ms),
+    }
+}
+
+/// A chain opening received at `now_ms`: the proof's final step, always recorded once the
+/// commitment was in. Paid as the class's work (2n³K int8 operations) under the class's
+/// name, which the reward controller pays by.
+pub fn chain_opening(
+    ledger: &NodeLedger,
+    filed: &Filed<ChainOpening>,
+    rules: &ChallengeRules<'_>,
+    now_ms: u64,
+) -> Outcome {
+    let id = filed.challenge;
+    if let Some(outcome) = settled(ledger, id, ProofKind::Gpu) {
+        return outcome;
+    }
+    let Some(issued) = ledger.challenges.get(&id) else {
+        return unknown(id);
+    };
+    let State::ChainCommitted(committed) = &issued.state else {
+        return unknown(id);
+    };
+    let (verified, request) = committed.as_ref();
+    let result = match issued.session_for(&filed.session_key) {
+        None => Err(RejectReason::BadSignature),
+        Some(session) => verify_chain_opening(
+            &filed.message,
+            &ChainOpenContext {
+                session,
+                commitment: verified,
+                request,
+            },
+        ),
+    };
+    let class = result.as_ref().ok().map(|proof| proof.class.name.clone());
+    let result = result.map(|proof| chain_work_units(&proof.class));
+    record(issued, id, result, class, rules, now_ms)
+}
+
+/// Work units of one verified chain: its int8 operations, 2n³K.
+pub fn chain_work_units(class: &GpuClass) -> u128 {
+    2 * u128::from(class.n).pow(3) * u128::from(class.stages)
 }
 
 fn unknown(challenge: ChallengeId) -> Outcome {

@@ -16,7 +16,9 @@ use super::state::index::EpochWindow;
 use super::state::ledger::{Issued, NodeLedger, State};
 use depin_proof::RejectReason;
 use depin_proof::entropy::{Beacon, ChallengeId};
-use depin_proof::gpu::{GpuParams, RowRequest, VerifiedGpuCommitment};
+use depin_proof::gpu::{
+    GpuParams, RowRequest, SampleRequest, VerifiedChainCommitment, VerifiedGpuCommitment,
+};
 use depin_proof::receipt::{ProofKind, Receipt};
 use depin_proof::storage::StorageParams;
 
@@ -58,6 +60,16 @@ pub enum Outcome {
     },
     /// GPU commitment re-sent (reconnect): request the same rows again.
     AskAgain(RowRequest),
+    /// GPU chain commitment accepted: remember it (state ChainCommitted) and request
+    /// these samples.
+    CommitChain {
+        /// The challenge.
+        challenge: ChallengeId,
+        /// The verified commitment and the samples to request.
+        committed: Box<(VerifiedChainCommitment, SampleRequest)>,
+    },
+    /// GPU chain commitment re-sent (reconnect): request the same samples again.
+    AskAgainChain(SampleRequest),
     /// Make this result durable (state Recording), then send its receipt.
     Record {
         /// The challenge.
@@ -67,7 +79,7 @@ pub enum Outcome {
         /// Work units when accepted, else the reason.
         result: Result<u128, RejectReason>,
         /// What earned the units (GPU: the measured throughput class).
-        part: Option<&'static str>,
+        part: Option<String>,
     },
 }
 
@@ -122,7 +134,7 @@ pub fn settled(ledger: &NodeLedger, challenge: ChallengeId, kind: ProofKind) -> 
             original: original.clone(),
         }),
         Some(State::Recording { .. }) => Some(Outcome::AwaitOriginal { challenge, kind }),
-        Some(State::Open | State::Committed(_)) => None,
+        Some(State::Open | State::Committed(_) | State::ChainCommitted(_)) => None,
     }
 }
 
@@ -131,7 +143,7 @@ fn record(
     issued: &Issued,
     challenge: ChallengeId,
     result: Result<u128, RejectReason>,
-    part: Option<&'static str>,
+    part: Option<String>,
     rules: &ChallengeRules<'_>,
     now_ms: u64,
 ) -> Outcome {
@@ -174,8 +186,8 @@ impl Outcome {
             Outcome::Refuse { reason, .. } => Shape::Refused(*reason),
             Outcome::Replay { .. } => Shape::Replayed,
             Outcome::AwaitOriginal { .. } => Shape::Awaiting,
-            Outcome::Commit { .. } => Shape::Committed,
-            Outcome::AskAgain(_) => Shape::AskedAgain,
+            Outcome::Commit { .. } | Outcome::CommitChain { .. } => Shape::Committed,
+            Outcome::AskAgain(_) | Outcome::AskAgainChain(_) => Shape::AskedAgain,
             Outcome::Record { result, .. } => Shape::Recorded(*result),
         }
     }

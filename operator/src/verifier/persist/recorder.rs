@@ -63,7 +63,7 @@ struct Pending {
     /// StorageNodes: closed deadlines and resets to add to `proofs.storage`.
     storage: StorageDelta,
     /// Which part of the node's work earned it (hotspots: beacon or witness).
-    part: Option<&'static str>,
+    part: Option<String>,
     policy: String,
     /// MeterBridges: the chain as it stands after this result, written with it.
     meter: Option<depin_crds::MeterRecord>,
@@ -122,7 +122,7 @@ impl Recorder {
         &self,
         node: &NodeEntry,
         result: Result<u128, RejectReason>,
-        part: Option<&'static str>,
+        part: Option<String>,
     ) -> Result<TallySnapshot, RecordError> {
         self.record_full(
             node,
@@ -159,7 +159,7 @@ impl Recorder {
         self.record_full(
             node,
             Some(result),
-            Some(part),
+            Some(part.to_string()),
             None,
             Some(poc),
             StorageDelta::default(),
@@ -195,7 +195,7 @@ impl Recorder {
         &self,
         node: &NodeEntry,
         result: Option<Result<u128, RejectReason>>,
-        part: Option<&'static str>,
+        part: Option<String>,
         meter: Option<depin_crds::MeterRecord>,
         poc: Option<depin_crds::PocRecord>,
         storage: StorageDelta,
@@ -412,7 +412,7 @@ fn apply_batch(
     let snapshots = batch
         .iter()
         .map(|p| match p.result {
-            Some(result) => tally::apply(current, epoch, result, p.part, &at),
+            Some(result) => tally::apply(current, epoch, result, p.part.as_deref(), &at),
             None => tally::snapshot(current),
         })
         .collect();

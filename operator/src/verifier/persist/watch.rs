@@ -253,6 +253,11 @@ fn policy_entry(policy: &RewardPolicy, poc: &PocParams) -> PolicyEntry {
             policy.spec.poc.as_ref(),
         )),
         last_closed_epoch: policy.status.as_ref().and_then(|s| s.last_closed_epoch),
+        // An invalid list is the policy's to report (its conditions); the verifier then
+        // challenges with its own classes rather than none.
+        gpu_classes: (!policy.spec.gpu_classes.is_empty())
+            .then(|| crate::rewards::policy::gpu_classes(&policy.spec).ok())
+            .flatten(),
     }
 }
 

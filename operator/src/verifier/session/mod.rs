@@ -14,16 +14,17 @@ pub mod seal;
 use super::Verifier;
 use super::now_ms;
 use super::state::index::NodeEntry;
+use super::state::ledger::IssuedChain;
 use super::state::ledger::{self, Challenge, NodeLedger, RETENTION_MS};
-use super::state::schedule::Schedule;
+use super::state::schedule::{Rtt, Schedule};
 use depin_proof::RejectReason;
-use depin_proof::gpu::GpuChallenge;
+use depin_proof::gpu::ChainChallenge;
 use depin_proof::identity::PublicKey;
 use depin_proof::session::{HelloContext, ServerNonce, Session, verify_hello};
 use depin_proof::storage::StorageChallenge;
 use depin_proto::config::Role;
 use depin_proto::v1::{self, agent_message::Body as In, verifier_message::Body as Out};
-use depin_proto::wire;
+use depin_proto::{gpu_wire, wire};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -197,6 +198,7 @@ async fn run(
             ledger: v.ledger.node(&session.node),
             schedule,
             bucket: TokenBucket::new(v.settings.session_rate, v.settings.session_burst),
+            rtt: Rtt::default(),
             v: v.clone(),
             session,
             out,
@@ -340,6 +342,8 @@ struct Live {
     ledger: Arc<Mutex<NodeLedger>>,
     schedule: Schedule,
     bucket: TokenBucket,
+    /// Round trips measured on this session (GPU workers), for chain deadlines.
+    rtt: Rtt,
 }
 
 impl Live {
@@ -432,6 +436,14 @@ impl Live {
                     wire::storage_challenge_to_wire(&challenge, id, params.challenges_per_deadline);
                 outgoing.push(message(Out::StorageChallenge(wire)));
             }
+            // GPU workers: keep the round trip measured, so chain deadlines can allow it.
+            if entry.id.role == Role::Gpu && self.rtt.probe_due(now) {
+                let nonce = ServerNonce::random().0;
+                self.rtt.probe_sent(nonce, now);
+                outgoing.push(message(Out::RttProbe(v1::RttProbe {
+                    nonce: nonce.to_vec(),
+                })));
+            }
             // One challenge per node per round, whichever session asks first: a reconnect
             // loop or a second session earns no extra round.
             if let Some(round) = self
@@ -439,24 +451,39 @@ impl Live {
                 .due_gpu_round(now)
                 .filter(|r| !ledger.gpu_rounds.contains_key(r))
             {
-                let challenge =
-                    GpuChallenge::issue(&v.beacon, &v.settings.gpu, now, ServerNonce::random().0);
-                let id = challenge.id(&node);
-                let closes = now + v.settings.gpu.deadline_ms + 1;
-                // Kept at least until the round is accounted, which asks whether it settled.
-                let accounted_at = (round + 1)
-                    .saturating_mul(v.gpu_interval_ms())
-                    .saturating_add(v.gpu_round_grace_ms());
-                ledger.issue(
-                    id,
-                    Challenge::Gpu(challenge),
-                    &self.session,
-                    closes.max(accounted_at) + RETENTION_MS,
-                );
-                ledger.gpu_rounds.insert(round, id);
-                self.schedule.watch_close(closes, id);
-                let wire = wire::gpu_challenge_to_wire(&challenge, id, v.settings.gpu.deadline_ms);
-                outgoing.push(message(Out::GpuChallenge(wire)));
+                // The chain of the class the worker claims: work sized so that only
+                // hardware of that class finishes it by the deadline, seeded per node.
+                if let Some(class) = v.gpu_class(&entry) {
+                    let challenge =
+                        ChainChallenge::issue(&v.beacon, &class, now, ServerNonce::random().0);
+                    let id = challenge.id(&node);
+                    let rtt_ms = self.rtt.median_ms();
+                    let closes = now + class.close_ms() + 1;
+                    // Kept at least until the round is accounted, which asks whether it
+                    // settled.
+                    let accounted_at = (round + 1)
+                        .saturating_mul(v.gpu_interval_ms())
+                        .saturating_add(v.gpu_round_grace_ms());
+                    let wire = gpu_wire::chain_challenge_to_wire(
+                        &challenge,
+                        id,
+                        class.deadline_ms(rtt_ms),
+                        &class.name,
+                    );
+                    ledger.issue(
+                        id,
+                        Challenge::Chain(Box::new(IssuedChain {
+                            challenge,
+                            class,
+                            rtt_ms,
+                        })),
+                        &self.session,
+                        closes.max(accounted_at) + RETENTION_MS,
+                    );
+                    ledger.gpu_rounds.insert(round, id);
+                    self.schedule.watch_close(closes, id);
+                    outgoing.push(message(Out::GpuChallenge(wire)));
+                }
             }
             let beacon_interval = v.poc_params(&entry.reward_policy).beacon_interval_ms;
             if self.schedule.due_beacon(now, beacon_interval) {

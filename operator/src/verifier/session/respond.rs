@@ -16,7 +16,7 @@ use depin_proof::identity::PublicKey;
 use depin_proof::receipt::{ProofKind, Receipt, TallySnapshot};
 use depin_proof::storage::SectorLookup;
 use depin_proto::v1::{self, agent_message::Body as In, verifier_message::Body as Out};
-use depin_proto::wire;
+use depin_proto::{gpu_wire, wire};
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 use tonic::Status;
@@ -36,7 +36,7 @@ enum Action {
         challenge: ChallengeId,
         kind: ProofKind,
         result: Result<u128, RejectReason>,
-        part: Option<&'static str>,
+        part: Option<String>,
         done: watch::Sender<Option<Receipt>>,
     },
 }
@@ -78,6 +78,23 @@ impl Live {
                     Err(reason) => self.malformed(&id, ProofKind::Storage, reason),
                 }
             }
+            // A commitment with stage roots answers a chain challenge.
+            Some(In::GpuCommitment(c)) if !c.stage_roots.is_empty() => {
+                match gpu_wire::chain_commitment_from_wire(&c) {
+                    Ok(filed) => self.decide(|ledger| {
+                        decide::gpu::chain_commitment(ledger, &filed, &rules, now)
+                    }),
+                    Err(reason) => self.malformed(&c.challenge_id, ProofKind::Gpu, reason),
+                }
+            }
+            Some(In::GpuOpening(o)) if !o.stage_openings.is_empty() => {
+                let id = o.challenge_id.clone();
+                match gpu_wire::chain_opening_from_wire(o) {
+                    Ok(filed) => self
+                        .decide(|ledger| decide::gpu::chain_opening(ledger, &filed, &rules, now)),
+                    Err(reason) => self.malformed(&id, ProofKind::Gpu, reason),
+                }
+            }
             Some(In::GpuCommitment(c)) => match wire::gpu_commitment_from_wire(&c) {
                 Ok(filed) => {
                     let tops = match entry.declared {
@@ -96,6 +113,10 @@ impl Live {
                     }
                     Err(reason) => self.malformed(&id, ProofKind::Gpu, reason),
                 }
+            }
+            Some(In::RttEcho(e)) => {
+                self.rtt.echoed(&e.nonce, now);
+                return Ok(());
             }
             Some(In::FaultDeclaration(d)) => {
                 return self.fault_declaration(entry, &d, &rules).await;
@@ -182,6 +203,17 @@ impl Live {
                 Action::Reply(reply)
             }
             Outcome::AskAgain(request) => Action::Reply(row_request_message(&request)),
+            Outcome::CommitChain {
+                challenge,
+                committed,
+            } => {
+                let reply = sample_request_message(&committed.1);
+                if let Some(issued) = ledger.challenges.get_mut(&challenge) {
+                    issued.state = State::ChainCommitted(committed);
+                }
+                Action::Reply(reply)
+            }
+            Outcome::AskAgainChain(request) => Action::Reply(sample_request_message(&request)),
             Outcome::Record {
                 challenge,
                 kind,
@@ -424,6 +456,10 @@ fn unrecorded(
 ) -> Receipt {
     v.metrics.count(kind_label(kind), Err(reason));
     v.sign_receipt(node, id, kind, Err(reason), false, None)
+}
+
+fn sample_request_message(request: &depin_proof::gpu::SampleRequest) -> v1::VerifierMessage {
+    message(Out::RowRequest(gpu_wire::sample_request_to_wire(request)))
 }
 
 fn row_request_message(request: &depin_proof::gpu::RowRequest) -> v1::VerifierMessage {

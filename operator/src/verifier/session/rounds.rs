@@ -42,14 +42,9 @@ pub async fn account(v: Arc<Verifier>) {
             known_since.entry(node.key).or_insert(first);
         }
         first_pass = false;
-        let rounds = accountable_gpu_rounds(
-            v.started_ms,
-            accounted,
-            now,
-            interval,
-            v.settings.gpu.deadline_ms,
-            v.settings.gpu.deadline_ms,
-        );
+        // Half for the commitment, half for the opening.
+        let grace = v.gpu_round_grace_ms() / 2;
+        let rounds = accountable_gpu_rounds(v.started_ms, accounted, now, interval, grace, grace);
         for round in rounds {
             let begins = round.saturating_mul(interval);
             for node in &nodes {

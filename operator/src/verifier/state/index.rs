@@ -118,6 +118,8 @@ pub struct PolicyEntry {
     pub denylist: Arc<PolicyDenylist>,
     /// Its `status.lastClosedEpoch`: tallies of later epochs are kept until closed.
     pub last_closed_epoch: Option<u64>,
+    /// Its `spec.gpuClasses` resolved (`None`: it lists none, the verifier's apply).
+    pub gpu_classes: Option<Vec<depin_proof::gpu::GpuClass>>,
 }
 
 /// A RewardPolicy's epoch timing, as the `LateForEpoch` rule reads it.
@@ -304,6 +306,23 @@ impl NodeIndex {
             .policies
             .get(policy)
             .map_or(DEFAULT_EPOCH_SECONDS, |p| p.epoch_seconds.max(1))
+    }
+
+    /// The longest close (ms) of any class a policy lists; 0 when none lists any.
+    pub fn longest_gpu_close_ms(&self) -> u64 {
+        self.read()
+            .policies
+            .values()
+            .filter_map(|p| p.gpu_classes.as_ref())
+            .flatten()
+            .map(depin_proof::gpu::GpuClass::close_ms)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// GPU classes `policy` challenges, or `None` when it does not exist or lists none.
+    pub fn gpu_classes(&self, policy: &str) -> Option<Vec<depin_proof::gpu::GpuClass>> {
+        self.read().policies.get(policy)?.gpu_classes.clone()
     }
 
     /// PoC rules of `policy`, or `None` when it does not exist or sets none of its own.

@@ -10,7 +10,10 @@
 //! also not recorded.
 
 use depin_proof::entropy::ChallengeId;
-use depin_proof::gpu::{GpuChallenge, RowRequest, VerifiedGpuCommitment};
+use depin_proof::gpu::{
+    ChainChallenge, GpuChallenge, GpuClass, RowRequest, SampleRequest, VerifiedChainCommitment,
+    VerifiedGpuCommitment,
+};
 use depin_proof::identity::PublicKey;
 use depin_proof::receipt::{ProofKind, Receipt};
 use depin_proof::session::Session;
@@ -33,6 +36,20 @@ pub enum Challenge {
     Storage(StorageChallenge),
     /// A GPU matrix product.
     Gpu(GpuChallenge),
+    /// A GPU chain of products, sized for the class the node claims.
+    Chain(Box<IssuedChain>),
+}
+
+/// A chain challenge as issued: the class it was sized for and the round trip the
+/// verifier measured on the session it went out on.
+#[derive(Clone, Debug)]
+pub struct IssuedChain {
+    /// What was asked.
+    pub challenge: ChainChallenge,
+    /// The class whose work and deadline it carries.
+    pub class: GpuClass,
+    /// Median round trip of the session's last probes, ms (the deadline adds it, capped).
+    pub rtt_ms: u64,
 }
 
 impl Challenge {
@@ -41,6 +58,7 @@ impl Challenge {
         match self {
             Challenge::Storage(c) => c.deadline.opens_at_ms,
             Challenge::Gpu(c) => c.issued_at_ms,
+            Challenge::Chain(c) => c.challenge.issued_at_ms,
         }
     }
 
@@ -48,7 +66,7 @@ impl Challenge {
     pub fn kind(&self) -> ProofKind {
         match self {
             Challenge::Storage(_) => ProofKind::Storage,
-            Challenge::Gpu(_) => ProofKind::Gpu,
+            Challenge::Gpu(_) | Challenge::Chain(_) => ProofKind::Gpu,
         }
     }
 }
@@ -60,6 +78,8 @@ pub enum State {
     Open,
     /// GPU: commitment accepted, these rows requested.
     Committed(Box<(VerifiedGpuCommitment, RowRequest)>),
+    /// GPU chain: stage roots accepted in time, these samples requested.
+    ChainCommitted(Box<(VerifiedChainCommitment, SampleRequest)>),
     /// A result is being made durable; the receiver yields its receipt.
     Recording {
         /// Resolves to the receipt once recorded (closed if recording failed).

@@ -371,3 +371,82 @@ mod tests {
         assert!(schedule.closed(1_000).is_empty());
     }
 }
+
+/// A session's round-trip samples from RTT probes: at most one probe out at a time, the
+/// median of the last [`RTT_SAMPLES`] echoes. Pure: the caller passes the clock.
+#[derive(Debug, Default)]
+pub struct Rtt {
+    /// The probe out: its nonce and when it was sent, ms.
+    pending: Option<([u8; 32], u64)>,
+    /// Latest samples, ms, oldest first.
+    samples: std::collections::VecDeque<u64>,
+    /// When the last probe went out, ms.
+    last_probe_ms: Option<u64>,
+}
+
+/// Echoes kept for the median.
+pub const RTT_SAMPLES: usize = 5;
+/// Time between probes.
+pub const RTT_PROBE_EVERY_MS: u64 = 10_000;
+
+impl Rtt {
+    /// Whether a probe is due at `now_ms` (none yet, or the last one long enough ago; a
+    /// probe never echoed is given up then too).
+    pub fn probe_due(&self, now_ms: u64) -> bool {
+        self.last_probe_ms
+            .is_none_or(|at| now_ms.saturating_sub(at) >= RTT_PROBE_EVERY_MS)
+    }
+
+    /// Records a probe with `nonce` sent at `now_ms`.
+    pub fn probe_sent(&mut self, nonce: [u8; 32], now_ms: u64) {
+        self.pending = Some((nonce, now_ms));
+        self.last_probe_ms = Some(now_ms);
+    }
+
+    /// An echo of `nonce` received at `now_ms`; one for no probe out is ignored (an agent
+    /// can delay echoes, never invent them early).
+    pub fn echoed(&mut self, nonce: &[u8], now_ms: u64) {
+        let Some((sent_nonce, sent_ms)) = self.pending else {
+            return;
+        };
+        if sent_nonce.as_slice() != nonce {
+            return;
+        }
+        self.pending = None;
+        self.samples.push_back(now_ms.saturating_sub(sent_ms));
+        while self.samples.len() > RTT_SAMPLES {
+            self.samples.pop_front();
+        }
+    }
+
+    /// The median of the samples, ms (0 without any: no allowance).
+    pub fn median_ms(&self) -> u64 {
+        let mut sorted: Vec<u64> = self.samples.iter().copied().collect();
+        sorted.sort_unstable();
+        sorted.get(sorted.len() / 2).copied().unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod rtt_tests {
+    use super::*;
+
+    #[test]
+    fn the_median_of_the_last_echoes_and_nothing_for_unknown_ones() {
+        let mut rtt = Rtt::default();
+        assert!(rtt.probe_due(0));
+        assert_eq!(rtt.median_ms(), 0, "no samples: no allowance");
+        // Honest echoes, then the lies: an echo of another nonce, one with no probe out.
+        for (i, took) in [(0u64, 30u64), (1, 10), (2, 20), (3, 500), (4, 15), (5, 25)] {
+            let at = i * RTT_PROBE_EVERY_MS;
+            assert!(rtt.probe_due(at));
+            rtt.probe_sent([i as u8; 32], at);
+            assert!(!rtt.probe_due(at + 1));
+            rtt.echoed(&[99; 32], at + 1);
+            rtt.echoed(&[i as u8; 32], at + took);
+            rtt.echoed(&[i as u8; 32], at + took + 1_000);
+        }
+        // Last five: 10, 20, 500, 15, 25 → median 20 (the 500 ms outlier does not move it).
+        assert_eq!(rtt.median_ms(), 20);
+    }
+}
