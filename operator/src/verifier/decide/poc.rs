@@ -11,13 +11,13 @@
 //! heard, whatever their own policy says, so one round has one rule table.
 
 use crate::verifier::state::index::{NodeEntry, PolicyDenylist};
-use crate::verifier::state::poc::{Filed, History, Round};
+use crate::verifier::state::poc::{DensityCache, Filed, History, Round};
 use depin_proof::RejectReason;
 use depin_proof::entropy::{Beacon, ChallengeId};
 use depin_proof::identity::PublicKey;
 use depin_proof::poc::{
     BeaconContext, BeaconSubmission, HIP104_DENSITY, HotspotInfo, PocOutcome, PocParams,
-    WitnessSubmission, hex_scales, is_active, price_poc, settle_poc,
+    WitnessSubmission, is_active, price_poc, settle_poc,
 };
 use depin_proof::reward::Decimal;
 use std::collections::HashMap;
@@ -61,6 +61,7 @@ pub struct Verdict<R> {
 pub fn settle<R>(
     round: Round<R>,
     history: &mut History,
+    density: &mut DensityCache,
     beacon: &Beacon,
     fleet: &dyn PocLookup,
     now_ms: u64,
@@ -100,7 +101,7 @@ pub fn settle<R>(
     // Every share of the round is scaled by the *beaconer's* hex (price_poc).
     let shares = price_poc(
         &outcome,
-        hex_scales(&active, &HIP104_DENSITY).get(&beaconer).copied(),
+        density.scale_of(active, &beaconer, &HIP104_DENSITY),
     );
     let work_units = |share: Decimal| share.units() / DECIMAL_UNITS_PER_WORK_UNIT;
     let mut verdicts = vec![Verdict {

@@ -73,7 +73,15 @@ async fn settle_later(v: Arc<Verifier>, beacon: BeaconId) {
         let mut state = v.poc.lock();
         let verdicts = match state.rounds.remove(&beacon) {
             Some(round) if restored.is_ok() => {
-                settle(round, &mut state.history, &v.beacon, &Fleet(&v), now)
+                let state = &mut *state;
+                settle(
+                    round,
+                    &mut state.history,
+                    &mut state.density,
+                    &v.beacon,
+                    &Fleet(&v),
+                    now,
+                )
             }
             Some(round) => unsettled(round),
             None => Vec::new(),

@@ -17,8 +17,41 @@ use depin_proof::entropy::ChallengeId;
 use depin_proof::identity::PublicKey;
 use depin_proof::poc::{BeaconId, BeaconSubmission, PocHistory, WitnessSubmission};
 use depin_proof::receipt::Receipt;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
+
+/// The hex-density scales of the active hotspots, recomputed only when the set of active
+/// hotspots (or a location) changed since the last round: settling used to rebuild the
+/// fleet's density map (H3 parents and k = 1 disks at seven resolutions, O(N log N)) for
+/// every round, while between two rounds the active set almost never changes (a hotspot's
+/// first beacon, or one passing the 60 h interactivity limit).
+#[derive(Debug, Default)]
+pub struct DensityCache {
+    /// The active hotspots the scales were computed for, sorted by key.
+    active: Vec<(PublicKey, h3o::CellIndex)>,
+    scales: BTreeMap<PublicKey, depin_proof::reward::Decimal>,
+    /// Times the map was rebuilt (for tests and the bench).
+    pub rebuilds: u64,
+}
+
+impl DensityCache {
+    /// `key`'s scale among `active` (any order), rebuilding the map only when `active`
+    /// differs from the set it was built for.
+    pub fn scale_of(
+        &mut self,
+        mut active: Vec<(PublicKey, h3o::CellIndex)>,
+        key: &PublicKey,
+        levels: &[depin_proof::poc::DensityLevel],
+    ) -> Option<depin_proof::reward::Decimal> {
+        active.sort_unstable_by_key(|a| a.0);
+        if active != self.active || self.rebuilds == 0 {
+            self.scales = depin_proof::poc::hex_scales(&active, levels);
+            self.active = active;
+            self.rebuilds += 1;
+        }
+        self.scales.get(key).copied()
+    }
+}
 
 /// How long a settled report's receipt is kept to answer resends with Replay.
 pub const SETTLED_RETENTION_MS: u64 = 10 * 60 * 1000;
@@ -146,6 +179,8 @@ pub struct PocState<R> {
     pub history: History,
     /// Receipts of settled reports and when they may be forgotten.
     pub settled: HashMap<ChallengeId, (Receipt, u64)>,
+    /// Hex-density scales, rebuilt only when the active set changes.
+    pub density: DensityCache,
 }
 
 impl<R> Default for PocState<R> {
@@ -154,6 +189,7 @@ impl<R> Default for PocState<R> {
             rounds: HashMap::new(),
             history: History::default(),
             settled: HashMap::new(),
+            density: DensityCache::default(),
         }
     }
 }
@@ -241,5 +277,48 @@ mod tests {
         assert_eq!(h.last_valid_witness_ms(&unknown), Some(1_000));
         // The beacon-rate and density rules see only real beacons.
         assert_eq!(h.last_beacon_ms(&unknown), None);
+    }
+}
+
+#[cfg(test)]
+mod density_tests {
+    use super::*;
+    use depin_proof::identity::NodeKey;
+    use depin_proof::poc::{HIP104_DENSITY, cell_at, hex_scales};
+
+    #[test]
+    fn the_density_map_is_rebuilt_only_when_the_active_set_changes() {
+        let key = |i: u8| NodeKey::from_seed([i; 32]).public();
+        let here = cell_at(52.3700, 4.8900, 12).expect("valid");
+        let far = cell_at(52.3880, 4.8900, 12).expect("valid");
+        let mut cache = DensityCache::default();
+        let two = vec![(key(1), here), (key(2), far)];
+        let scale = |cache: &mut DensityCache, set: &Vec<(PublicKey, h3o::CellIndex)>, k| {
+            cache.scale_of(set.clone(), &k, &HIP104_DENSITY)
+        };
+        let uncached = |set: &Vec<(PublicKey, h3o::CellIndex)>, k: PublicKey| {
+            hex_scales(set, &HIP104_DENSITY).get(&k).copied()
+        };
+        assert_eq!(scale(&mut cache, &two, key(1)), uncached(&two, key(1)));
+        // The same set in another order: no rebuild.
+        let reordered = vec![(key(2), far), (key(1), here)];
+        assert_eq!(
+            scale(&mut cache, &reordered, key(2)),
+            uncached(&two, key(2))
+        );
+        assert_eq!(cache.rebuilds, 1);
+        // A third hotspot stacked on the first: rebuilt, and both now share the cell.
+        let three = vec![(key(1), here), (key(2), far), (key(3), here)];
+        let shared = scale(&mut cache, &three, key(1));
+        assert_eq!(shared, uncached(&three, key(1)));
+        assert_ne!(shared, uncached(&two, key(1)));
+        assert_eq!(cache.rebuilds, 2);
+        // A hotspot moved: rebuilt.
+        let moved = vec![(key(1), here), (key(2), far), (key(3), far)];
+        assert_eq!(scale(&mut cache, &moved, key(3)), uncached(&moved, key(3)));
+        assert_eq!(cache.rebuilds, 3);
+        // Not active: no scale (the caller pays DEFAULT_TX_SCALE).
+        assert_eq!(scale(&mut cache, &moved, key(9)), None);
+        assert_eq!(cache.rebuilds, 3);
     }
 }
