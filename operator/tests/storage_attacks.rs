@@ -6,10 +6,10 @@ mod support;
 use depin_operator::verifier::persist::sink::MemorySink;
 use depin_operator::verifier::state::index::{NodeEntry, NodeIndex};
 use depin_proof::identity::NodeKey;
-use depin_proof::storage::{SectorId, StorageParams, answer_challenge, commit_sector};
+use depin_proof::storage::{SectorId, StorageParams, commit_sector};
 use depin_proto::config::Role;
 use depin_proto::v1::{self, agent_message::Body as Out, verifier_message::Body as In};
-use depin_proto::wire::{self, Filed};
+use depin_proto::wire;
 use std::sync::Arc;
 use std::time::Duration;
 use support::epoch;
@@ -22,37 +22,6 @@ fn sector_data(seed: u8) -> Vec<u8> {
     (0..SECTOR)
         .map(|i| ((i % 251) as u8).wrapping_add(seed))
         .collect()
-}
-
-/// Answers storage challenge `w` from `data` under `tree`, as an honest prover would.
-async fn answer(
-    agent: &mut Scripted,
-    tree: &depin_proof::storage::SectorTree,
-    data: &[u8],
-    w: &v1::StorageChallenge,
-) {
-    let (challenge, k) = wire::storage_challenge_from_wire(w).expect("challenge");
-    let params = StorageParams {
-        challenges_per_deadline: k,
-        ..StorageParams::default()
-    };
-    let response = answer_challenge(
-        tree,
-        &challenge,
-        &mut std::io::Cursor::new(data),
-        &agent.node.public(),
-        &agent.session_key,
-        &params,
-    )
-    .expect("answers");
-    let filed = Filed {
-        challenge: wire::challenge_from_wire(&w.challenge_id).expect("id"),
-        session_key: agent.session_key.public(),
-        message: response,
-    };
-    agent
-        .send(Out::StorageResponse(wire::storage_response_to_wire(&filed)))
-        .await;
 }
 
 /// One honest storage node and one rogue of one sector each, registered under the test
@@ -125,7 +94,7 @@ async fn recommit_after_every_challenge(
                         commitments: vec![wire::commitment_to_wire(&tree.sign(&agent.node))],
                     }))
                     .await;
-                answer(&mut agent, &tree, &data, &w).await;
+                answer_storage(&agent, &tree, &data, &w).await;
             }
             In::CommitmentReceipts(r) => {
                 // An accepted reset names itself (SectorReset): the root is taken only
@@ -210,7 +179,7 @@ async fn zeros_instead_of_the_seal(
             continue;
         };
         challenged += 1;
-        answer(&mut agent, &tree, &zeros, &w).await;
+        answer_storage(&agent, &tree, &zeros, &w).await;
     }
     challenged
 }

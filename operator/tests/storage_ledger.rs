@@ -10,11 +10,11 @@ use depin_operator::verifier::state::index::{NodeEntry, NodeIndex};
 use depin_proof::identity::NodeKey;
 use depin_proof::storage::{
     CapacityLimit, ReputationParams, SealedSector, SectorId, SectorTree, StorageLedger,
-    StorageParams, answer_challenge, commit_sealed,
+    StorageParams, commit_sealed,
 };
 use depin_proto::config::Role;
 use depin_proto::v1::{self, agent_message::Body as Out, verifier_message::Body as In};
-use depin_proto::wire::{self, Filed};
+use depin_proto::wire;
 use std::sync::Arc;
 use std::time::Duration;
 use support::epoch;
@@ -31,37 +31,6 @@ fn sealed(node: &NodeKey) -> (SealedSector, SectorTree) {
         &StorageParams::default(),
     )
     .expect("seals")
-}
-
-/// Answers storage challenge `w` from the sealed sector, as an honest prover would.
-async fn answer(
-    agent: &Scripted,
-    sealed: &SealedSector,
-    tree: &SectorTree,
-    w: &v1::StorageChallenge,
-) {
-    let (challenge, k) = wire::storage_challenge_from_wire(w).expect("challenge");
-    let params = StorageParams {
-        challenges_per_deadline: k,
-        ..StorageParams::default()
-    };
-    let response = answer_challenge(
-        tree,
-        &challenge,
-        &mut std::io::Cursor::new(sealed.to_bytes()),
-        &agent.node.public(),
-        &agent.session_key,
-        &params,
-    )
-    .expect("answers");
-    let filed = Filed {
-        challenge: wire::challenge_from_wire(&w.challenge_id).expect("id"),
-        session_key: agent.session_key.public(),
-        message: response,
-    };
-    agent
-        .send(Out::StorageResponse(wire::storage_response_to_wire(&filed)))
-        .await;
 }
 
 /// Commits the sealed sector, then answers the challenges `answers(i)` picks (i counts
@@ -84,7 +53,7 @@ async fn play(
             continue;
         };
         if answers(challenged) {
-            answer(&agent, &sector, &tree, &w).await;
+            answer_storage(&agent, &tree, &sector.to_bytes(), &w).await;
         }
         challenged += 1;
     }
@@ -313,7 +282,7 @@ async fn a_declared_fault_costs_half_a_miss_and_no_audit() {
         match next {
             Ok(Ok(In::StorageChallenge(w))) => {
                 if challenged == 0 {
-                    answer(&agent, &sector, &tree, &w).await;
+                    answer_storage(&agent, &tree, &sector.to_bytes(), &w).await;
                 } else {
                     let (c, _) = wire::storage_challenge_from_wire(&w).expect("challenge");
                     let mut periods = vec![c.deadline.period + 1];

@@ -354,3 +354,34 @@ impl Scripted {
         (receipt, wire_receipt)
     }
 }
+
+/// Answers storage challenge `w` from `data` under `tree`, as an honest prover would.
+pub async fn answer_storage(
+    agent: &Scripted,
+    tree: &depin_proof::storage::SectorTree,
+    data: &[u8],
+    w: &v1::StorageChallenge,
+) {
+    let (challenge, k) = wire::storage_challenge_from_wire(w).expect("challenge");
+    let params = StorageParams {
+        challenges_per_deadline: k,
+        ..StorageParams::default()
+    };
+    let response = depin_proof::storage::answer_challenge(
+        tree,
+        &challenge,
+        &mut std::io::Cursor::new(data),
+        &agent.node.public(),
+        &agent.session_key,
+        &params,
+    )
+    .expect("answers");
+    let filed = wire::Filed {
+        challenge: wire::challenge_from_wire(&w.challenge_id).expect("id"),
+        session_key: agent.session_key.public(),
+        message: response,
+    };
+    agent
+        .send(Out::StorageResponse(wire::storage_response_to_wire(&filed)))
+        .await;
+}

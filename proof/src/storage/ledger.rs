@@ -253,20 +253,16 @@ impl StorageLedger {
         period: u64,
         root: &Hash,
     ) -> Result<u64, RejectReason> {
+        // One set of checks for both: what is recorded is exactly what was predicted.
+        let bytes = self.proof_bytes(sector, period, root)?;
         let record = self.live_record(sector, root)?;
-        if record.last_proven_period.is_some_and(|p| p >= period) {
-            return Err(RejectReason::Replay);
-        }
         record.last_proven_period = Some(period);
         record.unaccounted_proofs.push(period);
         if record.unaccounted_proofs.len() > MAX_UNACCOUNTED_PROOFS {
             record.unaccounted_proofs.remove(0);
         }
-        if record.vetting_left > 0 {
-            record.vetting_left -= 1;
-            return Ok(0);
-        }
-        Ok(record.commitment.sector_bytes)
+        record.vetting_left = record.vetting_left.saturating_sub(1);
+        Ok(bytes)
     }
 
     /// Records a verified fault declaration (`verify_fault_declaration` checked the
