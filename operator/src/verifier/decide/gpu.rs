@@ -1,5 +1,5 @@
-//! GPU rules: a commitment (timed against its challenge) and the opening of the rows it
-//! was asked for.
+//! GPU rules: a chain commitment (one root per stage, timed against the deadline of the
+//! class the challenge was sized for) and the opening of the stage rows it was asked for.
 
 use super::{ChallengeRules, Outcome, record, settled};
 use crate::verifier::state::ledger::{Challenge, NodeLedger, State};
@@ -7,135 +7,17 @@ use depin_proof::RejectReason;
 use depin_proof::entropy::ChallengeId;
 use depin_proof::gpu::{
     ChainCommitContext, ChainCommitment, ChainOpenContext, ChainOpening, GpuClass,
-    GpuCommitContext, GpuCommitment, GpuOpenContext, GpuOpening, sample_rows, sample_stage_rows,
-    verify_chain_commitment, verify_chain_opening, verify_gpu_commitment, verify_gpu_opening,
+    sample_stage_rows, verify_chain_commitment, verify_chain_opening,
 };
 use depin_proof::identity::PublicKey;
 use depin_proof::receipt::ProofKind;
 use depin_proto::wire::Filed;
 use std::collections::HashSet;
 
-/// Work units of one verified GPU proof: the int8 operations of the product, 2n³.
-pub fn work_units(n: u32) -> u128 {
-    2 * u128::from(n).pow(3)
-}
-
-/// A GPU commitment received at `now_ms` from a node declaring `declared_tops`: an
-/// accepted one gets its row request (nothing recorded yet); a refused one is recorded.
-pub fn commitment(
-    ledger: &NodeLedger,
-    declared_tops: f64,
-    filed: &Filed<GpuCommitment>,
-    rules: &ChallengeRules<'_>,
-    now_ms: u64,
-) -> Outcome {
-    let id = filed.challenge;
-    if let Some(outcome) = settled(ledger, id, ProofKind::Gpu) {
-        return outcome;
-    }
-    let Some(issued) = ledger.challenges.get(&id) else {
-        return unknown(id);
-    };
-    if let State::Committed(committed) = &issued.state {
-        let (verified, request) = committed.as_ref();
-        // The agent re-sent its commitment (reconnect): ask for the same rows again. A
-        // different root for the same challenge is a second commitment: Replay.
-        return if verified.root == filed.message.root {
-            Outcome::AskAgain(request.clone())
-        } else {
-            Outcome::Refuse {
-                challenge: id,
-                kind: ProofKind::Gpu,
-                reason: RejectReason::Replay,
-            }
-        };
-    }
-    let Challenge::Gpu(challenge) = &issued.challenge else {
-        return record(
-            issued,
-            id,
-            Err(RejectReason::UnknownChallenge),
-            None,
-            rules,
-            now_ms,
-        );
-    };
-    let Some(session) = issued.session_for(&filed.session_key) else {
-        return record(
-            issued,
-            id,
-            Err(RejectReason::BadSignature),
-            None,
-            rules,
-            now_ms,
-        );
-    };
-    let no_replays: HashSet<(PublicKey, ChallengeId)> = HashSet::new();
-    let ctx = GpuCommitContext {
-        params: rules.gpu,
-        beacon: rules.beacon,
-        session,
-        challenge,
-        seen: &no_replays,
-        declared_tops,
-        received_at_ms: now_ms,
-    };
-    match verify_gpu_commitment(&filed.message, &ctx) {
-        Ok(verified) => {
-            let request = sample_rows(rules.beacon, &verified, rules.gpu.sampled_rows);
-            Outcome::Commit {
-                challenge: id,
-                committed: Box::new((verified, request)),
-            }
-        }
-        Err(reason) => record(issued, id, Err(reason), None, rules, now_ms),
-    }
-}
-
-/// A GPU opening received at `now_ms`: the proof's final step, always recorded when the
-/// commitment was in; the part is the throughput class measured at commitment.
-pub fn opening(
-    ledger: &NodeLedger,
-    filed: &Filed<GpuOpening>,
-    rules: &ChallengeRules<'_>,
-    now_ms: u64,
-) -> Outcome {
-    let id = filed.challenge;
-    if let Some(outcome) = settled(ledger, id, ProofKind::Gpu) {
-        return outcome;
-    }
-    let Some(issued) = ledger.challenges.get(&id) else {
-        return unknown(id);
-    };
-    let State::Committed(committed) = &issued.state else {
-        // An opening before any accepted commitment answers nothing we asked.
-        return unknown(id);
-    };
-    let (verified, request) = committed.as_ref();
-    let result = match issued.session_for(&filed.session_key) {
-        None => Err(RejectReason::BadSignature),
-        Some(session) => {
-            let ctx = GpuOpenContext {
-                session,
-                commitment: verified,
-                request,
-            };
-            verify_gpu_opening(&filed.message, &ctx)
-        }
-    };
-    // The throughput class measured at commitment decides the GPU's reward class.
-    let class = result
-        .as_ref()
-        .ok()
-        .map(|proof| proof.class.policy_name().to_string());
-    let result = result.map(|proof| work_units(proof.n));
-    record(issued, id, result, class, rules, now_ms)
-}
-
 /// A chain commitment received at `now_ms`: one root per stage of the class the challenge
 /// was sized for, signed, in time for that class's deadline plus the capped round trip.
 /// An accepted one gets its samples (nothing recorded yet); a refused one is recorded.
-pub fn chain_commitment(
+pub fn commitment(
     ledger: &NodeLedger,
     filed: &Filed<ChainCommitment>,
     rules: &ChallengeRules<'_>,
@@ -148,12 +30,12 @@ pub fn chain_commitment(
     let Some(issued) = ledger.challenges.get(&id) else {
         return unknown(id);
     };
-    if let State::ChainCommitted(committed) = &issued.state {
+    if let State::Committed(committed) = &issued.state {
         let (verified, request) = committed.as_ref();
         // Re-sent after a reconnect: the same samples again. Other roots: a second
         // commitment, refused unrecorded.
         return if verified.stage_roots == filed.message.stage_roots {
-            Outcome::AskAgainChain(request.clone())
+            Outcome::AskAgain(request.clone())
         } else {
             Outcome::Refuse {
                 challenge: id,
@@ -162,12 +44,11 @@ pub fn chain_commitment(
             }
         };
     }
-    let Challenge::Chain(chain) = &issued.challenge else {
-        // A single-product challenge answered with stage roots.
+    let Challenge::Gpu(chain) = &issued.challenge else {
         return record(
             issued,
             id,
-            Err(RejectReason::WrongStageCount),
+            Err(RejectReason::UnknownChallenge),
             None,
             rules,
             now_ms,
@@ -196,7 +77,7 @@ pub fn chain_commitment(
     match verify_chain_commitment(&filed.message, &ctx) {
         Ok(verified) => {
             let request = sample_stage_rows(rules.beacon, &verified);
-            Outcome::CommitChain {
+            Outcome::Commit {
                 challenge: id,
                 committed: Box::new((verified, request)),
             }
@@ -208,7 +89,7 @@ pub fn chain_commitment(
 /// A chain opening received at `now_ms`: the proof's final step, always recorded once the
 /// commitment was in. Paid as the class's work (2n³K int8 operations) under the class's
 /// name, which the reward controller pays by.
-pub fn chain_opening(
+pub fn opening(
     ledger: &NodeLedger,
     filed: &Filed<ChainOpening>,
     rules: &ChallengeRules<'_>,
@@ -221,7 +102,7 @@ pub fn chain_opening(
     let Some(issued) = ledger.challenges.get(&id) else {
         return unknown(id);
     };
-    let State::ChainCommitted(committed) = &issued.state else {
+    let State::Committed(committed) = &issued.state else {
         return unknown(id);
     };
     let (verified, request) = committed.as_ref();
@@ -237,12 +118,12 @@ pub fn chain_opening(
         ),
     };
     let class = result.as_ref().ok().map(|proof| proof.class.name.clone());
-    let result = result.map(|proof| chain_work_units(&proof.class));
+    let result = result.map(|proof| work_units(&proof.class));
     record(issued, id, result, class, rules, now_ms)
 }
 
 /// Work units of one verified chain: its int8 operations, 2n³K.
-pub fn chain_work_units(class: &GpuClass) -> u128 {
+pub fn work_units(class: &GpuClass) -> u128 {
     2 * u128::from(class.n).pow(3) * u128::from(class.stages)
 }
 
@@ -259,37 +140,35 @@ mod tests {
     use super::*;
     use crate::verifier::decide::Shape;
     use crate::verifier::state::index::EpochWindow;
-    use crate::verifier::state::ledger::Issued;
+    use crate::verifier::state::ledger::{Issued, IssuedChain};
     use depin_proof::entropy::{Beacon, EntropyConfig};
-    use depin_proof::gpu::{GpuChallenge, GpuParams, GpuWork};
+    use depin_proof::gpu::{ChainChallenge, ChainWork};
     use depin_proof::identity::NodeKey;
     use depin_proof::receipt::Receipt;
     use depin_proof::session::{ServerNonce, Session};
     use depin_proof::storage::{SectorId, StorageChallenge, StorageParams};
 
-    const N: u32 = 64;
     const ISSUED_AT: u64 = 600_000; // beacon tick 10
 
-    /// One GPU challenge, issued and worked honestly.
+    /// A small class: n = 64, 2 stages, 8 samples; deadline W/P_c = 1 ms at 1 GOPS.
+    fn class() -> GpuClass {
+        GpuClass::resolve("unit", Some(0.001), Some(64), Some(2), Some(8)).expect("valid")
+    }
+
+    /// One chain challenge, issued and worked honestly.
     struct Case {
-        params: GpuParams,
         storage: StorageParams,
         beacon: Beacon,
         session_key: NodeKey,
         ledger: NodeLedger,
-        work: GpuWork,
-        commitment: Filed<GpuCommitment>,
-        declared_tops: f64,
+        work: ChainWork,
+        commitment: Filed<ChainCommitment>,
         now_ms: u64,
         epoch: Option<EpochWindow>,
     }
 
     impl Case {
         fn honest() -> Self {
-            let params = GpuParams {
-                n: N,
-                ..GpuParams::default()
-            };
             let beacon = Beacon::new([4; 32], EntropyConfig::default());
             let (node, session_key) = (NodeKey::from_seed([1; 32]), NodeKey::from_seed([2; 32]));
             let session = Session {
@@ -297,26 +176,30 @@ mod tests {
                 session_key: session_key.public(),
                 nonce: ServerNonce([0; 32]),
             };
-            let challenge = GpuChallenge::issue(&beacon, &params, ISSUED_AT, [5; 32]);
+            let class = class();
+            let challenge = ChainChallenge::issue(&beacon, &class, ISSUED_AT, [5; 32]);
             let id = challenge.id(&node.public());
             let mut ledger = NodeLedger::default();
-            ledger.issue(id, Challenge::Gpu(challenge), &session, u64::MAX);
-            let work = GpuWork::compute(&challenge, &node.public(), 1).expect("valid n");
+            let issued = IssuedChain {
+                challenge,
+                class,
+                rtt_ms: 0,
+            };
+            ledger.issue(id, Challenge::Gpu(Box::new(issued)), &session, u64::MAX);
+            let work = ChainWork::compute(&challenge, &node.public(), 1).expect("valid n");
             let commitment = Filed {
                 challenge: id,
                 session_key: session_key.public(),
                 message: work.commit(&session_key),
             };
             Self {
-                params,
                 storage: StorageParams::default(),
                 beacon,
                 session_key,
                 ledger,
                 work,
                 commitment,
-                declared_tops: 0.0,
-                now_ms: ISSUED_AT + 50,
+                now_ms: ISSUED_AT,
                 epoch: None,
             }
         }
@@ -324,7 +207,6 @@ mod tests {
         fn rules(&self) -> ChallengeRules<'_> {
             ChallengeRules {
                 storage: &self.storage,
-                gpu: &self.params,
                 beacon: &self.beacon,
                 epoch: self.epoch,
             }
@@ -338,17 +220,11 @@ mod tests {
         }
 
         fn commit(&self) -> Outcome {
-            commitment(
-                &self.ledger,
-                self.declared_tops,
-                &self.commitment,
-                &self.rules(),
-                self.now_ms,
-            )
+            commitment(&self.ledger, &self.commitment, &self.rules(), self.now_ms)
         }
 
         /// Commits honestly (applying the outcome as the session does), then opens.
-        fn committed(mut self) -> (Self, Filed<GpuOpening>) {
+        fn committed(mut self) -> (Self, Filed<ChainOpening>) {
             let Outcome::Commit { committed, .. } = self.commit() else {
                 panic!("the honest commitment is accepted");
             };
@@ -361,13 +237,15 @@ mod tests {
             (self, opening)
         }
 
-        fn open(&self, filed: &Filed<GpuOpening>) -> Outcome {
+        fn open(&self, filed: &Filed<ChainOpening>) -> Outcome {
             opening(&self.ledger, filed, &self.rules(), self.now_ms)
         }
     }
 
     #[test]
     fn an_honest_commitment_is_accepted_and_each_lie_has_its_reason() {
+        let close = class().close_ms();
+        let deadline = class().deadline_ms(0);
         type Lie = fn(&mut Case);
         let table: &[(&str, Lie, Shape)] = &[
             ("honest", |_| {}, Shape::Committed),
@@ -401,16 +279,6 @@ mod tests {
                 Shape::Awaiting,
             ),
             (
-                "after the deadline",
-                |c| c.now_ms = ISSUED_AT + c.params.deadline_ms + 1,
-                Shape::Recorded(Err(RejectReason::AfterWindow)),
-            ),
-            (
-                "slower than the declared throughput allows",
-                |c| c.declared_tops = 1e9,
-                Shape::Recorded(Err(RejectReason::TooSlow)),
-            ),
-            (
                 "the id of a storage challenge (wrong kind)",
                 |c| {
                     let storage = StorageParams::default();
@@ -426,28 +294,45 @@ mod tests {
                 |c| c.commitment.session_key = NodeKey::from_seed([8; 32]).public(),
                 Shape::Recorded(Err(RejectReason::BadSignature)),
             ),
+            (
+                "a stage root short (work left out)",
+                |c| {
+                    c.commitment.message.stage_roots.pop();
+                },
+                Shape::Recorded(Err(RejectReason::WrongStageCount)),
+            ),
         ];
         for (name, lie, want) in table {
             let mut case = Case::honest();
             lie(&mut case);
             assert_eq!(case.commit().shape(), *want, "{name}");
         }
+        // Timing rows: slower than the class allows, then after its close.
+        for (at, want) in [
+            (deadline, Shape::Committed),
+            (deadline + 1, Shape::Recorded(Err(RejectReason::TooSlow))),
+            (close + 1, Shape::Recorded(Err(RejectReason::AfterWindow))),
+        ] {
+            let mut case = Case::honest();
+            case.now_ms = ISSUED_AT + at;
+            assert_eq!(case.commit().shape(), want, "{at} ms after the challenge");
+        }
     }
 
     #[test]
-    fn a_resent_commitment_gets_the_same_rows_and_another_root_is_a_replay() {
+    fn a_resent_commitment_gets_the_same_samples_and_other_roots_are_a_replay() {
         let (case, _) = Case::honest().committed();
         assert_eq!(case.commit().shape(), Shape::AskedAgain);
         let mut other = case;
-        other.commitment.message.root[0] ^= 1;
+        other.commitment.message.stage_roots[0][0] ^= 1;
         assert_eq!(other.commit().shape(), Shape::Refused(RejectReason::Replay));
     }
 
     #[test]
-    fn an_honest_opening_earns_2n_cubed_and_each_lie_has_its_reason() {
-        let honest = Shape::Recorded(Ok(work_units(N)));
-        assert_eq!(work_units(N), 2 * 64 * 64 * 64);
-        type Lie = fn(&mut Case, &mut Filed<GpuOpening>);
+    fn an_honest_opening_earns_2n_cubed_k_and_each_lie_has_its_reason() {
+        let honest = Shape::Recorded(Ok(work_units(&class())));
+        assert_eq!(work_units(&class()), 2 * 64 * 64 * 64 * 2);
+        type Lie = fn(&mut Case, &mut Filed<ChainOpening>);
         let table: &[(&str, Lie, Shape)] = &[
             ("honest", |_, _| {}, honest),
             (
@@ -466,8 +351,8 @@ mod tests {
                 Shape::Recorded(Err(RejectReason::BadSignature)),
             ),
             (
-                "rows other than those asked for",
-                |_, o| drop(o.message.rows.pop()),
+                "samples other than those asked for",
+                |_, o| drop(o.message.openings.pop()),
                 Shape::Recorded(Err(RejectReason::WrongRowCount)),
             ),
             (

@@ -16,9 +16,7 @@ use super::state::index::EpochWindow;
 use super::state::ledger::{Issued, NodeLedger, State};
 use depin_proof::RejectReason;
 use depin_proof::entropy::{Beacon, ChallengeId};
-use depin_proof::gpu::{
-    GpuParams, RowRequest, SampleRequest, VerifiedChainCommitment, VerifiedGpuCommitment,
-};
+use depin_proof::gpu::{SampleRequest, VerifiedChainCommitment};
 use depin_proof::receipt::{ProofKind, Receipt};
 use depin_proof::storage::StorageParams;
 
@@ -51,25 +49,15 @@ pub enum Outcome {
         /// Its proof kind.
         kind: ProofKind,
     },
-    /// GPU commitment accepted: remember it (state Committed) and request these rows.
+    /// GPU commitment accepted: remember it (state Committed) and request these samples.
     Commit {
-        /// The challenge.
-        challenge: ChallengeId,
-        /// The verified commitment and the rows to request.
-        committed: Box<(VerifiedGpuCommitment, RowRequest)>,
-    },
-    /// GPU commitment re-sent (reconnect): request the same rows again.
-    AskAgain(RowRequest),
-    /// GPU chain commitment accepted: remember it (state ChainCommitted) and request
-    /// these samples.
-    CommitChain {
         /// The challenge.
         challenge: ChallengeId,
         /// The verified commitment and the samples to request.
         committed: Box<(VerifiedChainCommitment, SampleRequest)>,
     },
-    /// GPU chain commitment re-sent (reconnect): request the same samples again.
-    AskAgainChain(SampleRequest),
+    /// GPU commitment re-sent (reconnect): request the same samples again.
+    AskAgain(SampleRequest),
     /// Make this result durable (state Recording), then send its receipt.
     Record {
         /// The challenge.
@@ -88,8 +76,6 @@ pub enum Outcome {
 pub struct ChallengeRules<'a> {
     /// Storage proof parameters.
     pub storage: &'a StorageParams,
-    /// GPU proof parameters.
-    pub gpu: &'a GpuParams,
     /// The beacon challenges were drawn from.
     pub beacon: &'a Beacon,
     /// The node's policy epoch timing (`None`: unknown policy, never late).
@@ -134,7 +120,7 @@ pub fn settled(ledger: &NodeLedger, challenge: ChallengeId, kind: ProofKind) -> 
             original: original.clone(),
         }),
         Some(State::Recording { .. }) => Some(Outcome::AwaitOriginal { challenge, kind }),
-        Some(State::Open | State::Committed(_) | State::ChainCommitted(_)) => None,
+        Some(State::Open | State::Committed(_)) => None,
     }
 }
 
@@ -186,8 +172,8 @@ impl Outcome {
             Outcome::Refuse { reason, .. } => Shape::Refused(*reason),
             Outcome::Replay { .. } => Shape::Replayed,
             Outcome::AwaitOriginal { .. } => Shape::Awaiting,
-            Outcome::Commit { .. } | Outcome::CommitChain { .. } => Shape::Committed,
-            Outcome::AskAgain(_) | Outcome::AskAgainChain(_) => Shape::AskedAgain,
+            Outcome::Commit { .. } => Shape::Committed,
+            Outcome::AskAgain(_) => Shape::AskedAgain,
             Outcome::Record { result, .. } => Shape::Recorded(*result),
         }
     }

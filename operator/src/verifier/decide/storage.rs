@@ -193,9 +193,9 @@ mod tests {
     use super::*;
     use crate::verifier::decide::Shape;
     use crate::verifier::state::index::EpochWindow;
-    use crate::verifier::state::ledger::{Issued, State};
+    use crate::verifier::state::ledger::{Issued, IssuedChain, State};
     use depin_proof::entropy::{Beacon, ChallengeId, EntropyConfig};
-    use depin_proof::gpu::{GpuChallenge, GpuParams};
+    use depin_proof::gpu::{ChainChallenge, GpuClass};
     use depin_proof::identity::NodeKey;
     use depin_proof::receipt::Receipt;
     use depin_proof::session::{ServerNonce, Session};
@@ -210,7 +210,6 @@ mod tests {
     /// One storage deadline, issued and answered honestly.
     struct Case {
         params: StorageParams,
-        gpu: GpuParams,
         beacon: Beacon,
         ledger: NodeLedger,
         filed: Filed<StorageResponse>,
@@ -263,7 +262,6 @@ mod tests {
             .expect("in-memory read");
             Self {
                 params,
-                gpu: GpuParams::default(),
                 beacon,
                 ledger,
                 filed: Filed {
@@ -287,7 +285,6 @@ mod tests {
         fn decide(&self) -> Outcome {
             let rules = ChallengeRules {
                 storage: &self.params,
-                gpu: &self.gpu,
                 beacon: &self.beacon,
                 epoch: self.epoch,
             };
@@ -371,8 +368,13 @@ mod tests {
             (
                 "the id of a GPU challenge (wrong kind)",
                 |c| {
-                    let gpu = GpuChallenge::issue(&c.beacon, &c.gpu, c.now_ms, [1; 32]);
-                    c.issued().challenge = Challenge::Gpu(gpu);
+                    let class = GpuClass::built_in("test").expect("built-in");
+                    let challenge = ChainChallenge::issue(&c.beacon, &class, c.now_ms, [1; 32]);
+                    c.issued().challenge = Challenge::Gpu(Box::new(IssuedChain {
+                        challenge,
+                        class,
+                        rtt_ms: 0,
+                    }));
                 },
                 Shape::Recorded(Err(RejectReason::UnknownChallenge)),
             ),

@@ -472,7 +472,7 @@ impl Live {
                     );
                     ledger.issue(
                         id,
-                        Challenge::Chain(Box::new(IssuedChain {
+                        Challenge::Gpu(Box::new(IssuedChain {
                             challenge,
                             class,
                             rtt_ms,

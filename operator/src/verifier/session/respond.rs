@@ -7,7 +7,7 @@ use crate::verifier::decide::storage::Admission;
 use crate::verifier::decide::{self, ChallengeRules, Outcome};
 use crate::verifier::metrics::kind_label;
 use crate::verifier::persist::recorder::RecordError;
-use crate::verifier::state::index::{Declared, NodeEntry};
+use crate::verifier::state::index::NodeEntry;
 use crate::verifier::state::ledger::{self, Challenge, NodeLedger, State};
 use crate::verifier::{Verifier, now_ms};
 use depin_proof::RejectReason;
@@ -54,7 +54,6 @@ impl Live {
         let now = now_ms();
         let rules = ChallengeRules {
             storage: &v.settings.storage,
-            gpu: &v.settings.gpu,
             beacon: &v.beacon,
             epoch: v.index.epoch_window(&entry.reward_policy),
         };
@@ -78,36 +77,17 @@ impl Live {
                     Err(reason) => self.malformed(&id, ProofKind::Storage, reason),
                 }
             }
-            // A commitment with stage roots answers a chain challenge.
-            Some(In::GpuCommitment(c)) if !c.stage_roots.is_empty() => {
-                match gpu_wire::chain_commitment_from_wire(&c) {
-                    Ok(filed) => self.decide(|ledger| {
-                        decide::gpu::chain_commitment(ledger, &filed, &rules, now)
-                    }),
-                    Err(reason) => self.malformed(&c.challenge_id, ProofKind::Gpu, reason),
-                }
-            }
-            Some(In::GpuOpening(o)) if !o.stage_openings.is_empty() => {
-                let id = o.challenge_id.clone();
-                match gpu_wire::chain_opening_from_wire(o) {
-                    Ok(filed) => self
-                        .decide(|ledger| decide::gpu::chain_opening(ledger, &filed, &rules, now)),
-                    Err(reason) => self.malformed(&id, ProofKind::Gpu, reason),
-                }
-            }
-            Some(In::GpuCommitment(c)) => match wire::gpu_commitment_from_wire(&c) {
+            // The chain protocol: a single-product commitment (no stage roots) is
+            // `WrongStageCount`, its opening (no stage openings) `WrongRowCount`.
+            Some(In::GpuCommitment(c)) => match gpu_wire::chain_commitment_from_wire(&c) {
                 Ok(filed) => {
-                    let tops = match entry.declared {
-                        Declared::Gpu { declared_tops } => declared_tops,
-                        _ => f64::INFINITY, // not a GPU node: every commitment is TooSlow
-                    };
-                    self.decide(|ledger| decide::gpu::commitment(ledger, tops, &filed, &rules, now))
+                    self.decide(|ledger| decide::gpu::commitment(ledger, &filed, &rules, now))
                 }
                 Err(reason) => self.malformed(&c.challenge_id, ProofKind::Gpu, reason),
             },
             Some(In::GpuOpening(o)) => {
                 let id = o.challenge_id.clone();
-                match wire::gpu_opening_from_wire(o) {
+                match gpu_wire::chain_opening_from_wire(o) {
                     Ok(filed) => {
                         self.decide(|ledger| decide::gpu::opening(ledger, &filed, &rules, now))
                     }
@@ -196,24 +176,13 @@ impl Live {
                 challenge,
                 committed,
             } => {
-                let reply = row_request_message(&committed.1);
+                let reply = sample_request_message(&committed.1);
                 if let Some(issued) = ledger.challenges.get_mut(&challenge) {
                     issued.state = State::Committed(committed);
                 }
                 Action::Reply(reply)
             }
-            Outcome::AskAgain(request) => Action::Reply(row_request_message(&request)),
-            Outcome::CommitChain {
-                challenge,
-                committed,
-            } => {
-                let reply = sample_request_message(&committed.1);
-                if let Some(issued) = ledger.challenges.get_mut(&challenge) {
-                    issued.state = State::ChainCommitted(committed);
-                }
-                Action::Reply(reply)
-            }
-            Outcome::AskAgainChain(request) => Action::Reply(sample_request_message(&request)),
+            Outcome::AskAgain(request) => Action::Reply(sample_request_message(&request)),
             Outcome::Record {
                 challenge,
                 kind,
@@ -460,10 +429,6 @@ fn unrecorded(
 
 fn sample_request_message(request: &depin_proof::gpu::SampleRequest) -> v1::VerifierMessage {
     message(Out::RowRequest(gpu_wire::sample_request_to_wire(request)))
-}
-
-fn row_request_message(request: &depin_proof::gpu::RowRequest) -> v1::VerifierMessage {
-    message(Out::RowRequest(wire::row_request_to_wire(request)))
 }
 
 /// A recorded (or failed) result, to be settled in the ledger.

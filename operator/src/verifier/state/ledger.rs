@@ -10,10 +10,7 @@
 //! also not recorded.
 
 use depin_proof::entropy::ChallengeId;
-use depin_proof::gpu::{
-    ChainChallenge, GpuChallenge, GpuClass, RowRequest, SampleRequest, VerifiedChainCommitment,
-    VerifiedGpuCommitment,
-};
+use depin_proof::gpu::{ChainChallenge, GpuClass, SampleRequest, VerifiedChainCommitment};
 use depin_proof::identity::PublicKey;
 use depin_proof::receipt::{ProofKind, Receipt};
 use depin_proof::session::Session;
@@ -34,10 +31,8 @@ pub const RETENTION_MS: u64 = 10 * 60 * 1000;
 pub enum Challenge {
     /// A storage deadline.
     Storage(StorageChallenge),
-    /// A GPU matrix product.
-    Gpu(GpuChallenge),
     /// A GPU chain of products, sized for the class the node claims.
-    Chain(Box<IssuedChain>),
+    Gpu(Box<IssuedChain>),
 }
 
 /// A chain challenge as issued: the class it was sized for and the round trip the
@@ -57,8 +52,7 @@ impl Challenge {
     pub fn work_started_ms(&self) -> u64 {
         match self {
             Challenge::Storage(c) => c.deadline.opens_at_ms,
-            Challenge::Gpu(c) => c.issued_at_ms,
-            Challenge::Chain(c) => c.challenge.issued_at_ms,
+            Challenge::Gpu(c) => c.challenge.issued_at_ms,
         }
     }
 
@@ -66,7 +60,7 @@ impl Challenge {
     pub fn kind(&self) -> ProofKind {
         match self {
             Challenge::Storage(_) => ProofKind::Storage,
-            Challenge::Gpu(_) | Challenge::Chain(_) => ProofKind::Gpu,
+            Challenge::Gpu(_) => ProofKind::Gpu,
         }
     }
 }
@@ -76,10 +70,8 @@ impl Challenge {
 pub enum State {
     /// Sent, not answered.
     Open,
-    /// GPU: commitment accepted, these rows requested.
-    Committed(Box<(VerifiedGpuCommitment, RowRequest)>),
-    /// GPU chain: stage roots accepted in time, these samples requested.
-    ChainCommitted(Box<(VerifiedChainCommitment, SampleRequest)>),
+    /// GPU: stage roots accepted in time, these samples requested.
+    Committed(Box<(VerifiedChainCommitment, SampleRequest)>),
     /// A result is being made durable; the receiver yields its receipt.
     Recording {
         /// Resolves to the receipt once recorded (closed if recording failed).
