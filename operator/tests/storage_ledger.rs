@@ -378,3 +378,43 @@ fn epoch_end_in(n: u64, settle: Duration) -> Duration {
         .as_millis() as u64;
     Duration::from_millis(end_ms.saturating_sub(now_ms)) + settle
 }
+
+/// The agent's side of fault declarations, end to end: a real storage agent proves its
+/// sector, then the sector file disappears (a failed disk). The next challenge's read
+/// fails, and the agent declares the sector's next deadline faulty on its own. The
+/// verifier accepts it and the durable ledger records it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_that_cannot_read_a_sector_declares_its_next_deadline() {
+    let (index, sink) = (NodeIndex::new(), Arc::new(MemorySink::default()));
+    let key = NodeKey::generate();
+    let entry = node(&index, "ledger-lost-disk", &key);
+    let verifier = start(settings(), index, sink.clone(), "127.0.0.1:0").await;
+    let agent = storage_agent(&verifier.endpoint, &entry.id.name, key, 1);
+    let accepted = || {
+        sink.tally("fleet", "ledger-lost-disk")
+            .map_or(0, |t| t.accepted)
+    };
+    eventually(30, "the sector proven once", || accepted() >= 1).await;
+    let file = agent
+        .data_dir()
+        .expect("a storage agent has a data dir")
+        .join("sectors/sector-0.bin");
+    std::fs::remove_file(&file).expect("the sector file exists");
+    let declared = || {
+        verifier
+            .verifier
+            .metrics
+            .fault_declarations
+            .with_label_values(&["Accepted"])
+            .get()
+    };
+    eventually(30, "the agent declared a fault", || declared() >= 1).await;
+    eventually(10, "the declaration is durable", || {
+        sink.tallies("fleet", "ledger-lost-disk")
+            .storage
+            .is_some_and(|l| l.sectors.iter().any(|s| s.declared_fault_period.is_some()))
+    })
+    .await;
+    agent.stop().await;
+    verifier.stop().await;
+}

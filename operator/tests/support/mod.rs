@@ -169,6 +169,11 @@ pub struct RealAgent {
 }
 
 impl RealAgent {
+    /// The storage agent's data directory (its `sectors/sector-<n>.bin` files).
+    pub fn data_dir(&self) -> Option<&std::path::Path> {
+        self.dir.as_deref()
+    }
+
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
