@@ -418,3 +418,74 @@ async fn an_agent_that_cannot_read_a_sector_declares_its_next_deadline() {
     agent.stop().await;
     verifier.stop().await;
 }
+
+/// A StorageNode the verifier's index admits only after it started (the watch listed it
+/// late, or its spec was fixed later) still gets its durable ledger back: its root is not
+/// audited again and its reputation is the recorded one, though the deadline sweep had
+/// already run over the nodes known before it. A one-shot restore at the first sweep
+/// found no such node and left it an empty ledger, which its next write saved over the
+/// durable one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_known_only_after_the_start_keeps_its_durable_ledger() {
+    let (index, sink) = (NodeIndex::new(), Arc::new(MemorySink::default()));
+    let key = NodeKey::generate();
+    let late = entry(
+        Role::Storage,
+        "ledger-late",
+        &key.public(),
+        storage_declared(1),
+    );
+    let rp = ReputationParams::default();
+    let mut left = StorageLedger::new(&rp);
+    let (_, tree) = sealed(&key);
+    let limit = CapacityLimit {
+        sector_bytes: SECTOR,
+        capacity_bytes: SECTOR,
+    };
+    left.commit(tree.commitment(), &limit, 0, &rp)
+        .expect("accepted");
+    for _ in 0..10 {
+        left.reputation = left.reputation.after_audit(false, &rp);
+    }
+    let score = left.reputation.score();
+    let status = depin_operator::verifier::persist::storage::to_status(&left);
+    sink.store(
+        &late.id,
+        &NodeTallies {
+            storage: Some(status),
+            ..NodeTallies::default()
+        },
+    )
+    .await
+    .expect("seeded");
+    let verifier = start(settings(), index.clone(), sink.clone(), "127.0.0.1:0").await;
+    // Let the deadline sweep run over an index without the node.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    index.upsert(late.clone());
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let session = Scripted::open(&verifier.endpoint, key)
+        .await
+        .expect("opens");
+    let played = tokio::spawn(play(session, |_| true, stop));
+    let accepted = || sink.tally("fleet", "ledger-late").map_or(0, |t| t.accepted);
+    eventually(30, "the restored root proven", || accepted() >= 1).await;
+    stop_tx.send(true).expect("stop");
+    played.await.expect("played");
+    let audits = verifier
+        .verifier
+        .metrics
+        .seal_audits
+        .with_label_values(&["Sealed"])
+        .get();
+    verifier.stop().await;
+    assert_eq!(audits, 0, "the recorded root was not audited again");
+    let ledger = sink
+        .tallies("fleet", "ledger-late")
+        .storage
+        .expect("status.storage");
+    let now: f64 = ledger.reputation.score.parse().expect("score");
+    assert!(
+        now <= score + 1e-3,
+        "the recorded reputation {score} carried over, not a fresh prior: {now}"
+    );
+}

@@ -221,8 +221,6 @@ pub struct Verifier {
     meters_restored: tokio::sync::OnceCell<()>,
     /// Set once every HotspotGateway's recorded PoC history is back in `poc`.
     poc_restored: tokio::sync::OnceCell<()>,
-    /// Set once every StorageNode's recorded sector ledger is back in `ledger`.
-    storage_restored: tokio::sync::OnceCell<()>,
     /// New sector roots waiting for their seal audit, and the queue's far end until the
     /// audit task (started by `serve`) takes it.
     seal_audits: tokio::sync::mpsc::UnboundedSender<session::seal::SealAudit>,
@@ -296,7 +294,6 @@ impl Verifier {
             live: session::LiveSessions::default(),
             meters_restored: tokio::sync::OnceCell::new(),
             poc_restored: tokio::sync::OnceCell::new(),
-            storage_restored: tokio::sync::OnceCell::new(),
             seal_audits,
             seal_queue: std::sync::Mutex::new(Some(seal_queue)),
             settings,
@@ -390,32 +387,40 @@ impl Verifier {
             .map(|_| ())
     }
 
-    /// Reads every StorageNode's `status.storage` back into its ledger, once, before any
-    /// commitment is accepted or deadline accounted: accepted roots stay fixed and sealed
-    /// (not audited again), proven periods are not paid twice, reputation carries over.
-    /// Err leaves it to be tried again by the next commitment or sweep.
-    pub async fn restore_storage(&self) -> Result<(), String> {
-        self.storage_restored
-            .get_or_try_init(|| async {
-                let mut restored = Vec::new();
-                for (entry, tallies) in self.recorded(depin_proto::config::Role::Storage).await? {
-                    if let Some(status) = &tallies.storage {
-                        let ledger = persist::storage::from_status(status)
-                            .map_err(|err| format!("{}: {err}", entry.id))?;
-                        restored.push((entry, ledger));
-                    }
-                }
-                for (entry, storage) in &restored {
-                    self.health
-                        .reputation(&entry.id, storage.reputation.score());
-                    state::ledger::lock(&self.ledger.node(&entry.key)).storage = storage.clone();
-                }
-                self.ledger.mark_storage_restored();
-                tracing::info!(nodes = restored.len(), "storage sector ledgers restored");
-                Ok(())
-            })
+    /// Makes sure `entry`'s sector ledger is the durable one: the first time this verifier
+    /// touches a StorageNode (a commitment, a fault declaration, a deadline), its
+    /// `status.storage` is read straight from the API (not the watch cache, so the previous
+    /// leader's last write is seen) into its ledger, or a new ledger when it has none.
+    /// Accepted roots then stay fixed and sealed (not audited again), proven periods are
+    /// not paid twice, reputation carries over. Per node, so a node the watch lists only
+    /// later (or whose spec was invalid at the start) still gets its own record back.
+    /// Err leaves it to be tried again; the caller judges nothing meanwhile.
+    pub async fn load_storage(&self, entry: &state::index::NodeEntry) -> Result<(), String> {
+        let handle = self.ledger.node(&entry.key);
+        if state::ledger::lock(&handle).storage_loaded {
+            return Ok(());
+        }
+        let tallies = self
+            .recorder
+            .load(entry)
             .await
-            .map(|_| ())
+            .map_err(|err| format!("{}: {err}", entry.id))?;
+        let storage = match &tallies.storage {
+            Some(status) => persist::storage::from_status(status)
+                .map_err(|err| format!("{}: {err}", entry.id))?,
+            None => depin_proof::storage::StorageLedger::default(),
+        };
+        let mut node = state::ledger::lock(&handle);
+        if !node.storage_loaded {
+            if tallies.storage.is_some() {
+                self.health
+                    .reputation(&entry.id, storage.reputation.score());
+                tracing::info!(node = %entry.id, sectors = storage.sectors.len(), "sector ledger restored");
+            }
+            node.storage = storage;
+            node.storage_loaded = true;
+        }
+        Ok(())
     }
 
     /// Queues `commitment`'s seal audit; the sector is challenged once it passes.

@@ -349,16 +349,17 @@ impl Writer {
     }
 
     /// A StorageNode's sector ledger as it stands now (everything applied to it so far,
-    /// this batch's proofs included), once the ledgers are restored; None otherwise, which
-    /// leaves `status.storage` as it is.
+    /// this batch's proofs included), once it was loaded from `status.storage`; None
+    /// otherwise, which leaves `status.storage` as it is.
     fn storage_snapshot(&self, batch: &[Pending]) -> Option<depin_crds::StorageLedgerStatus> {
-        if self.id.role != Role::Storage || !self.ledger.storage_restored() {
+        if self.id.role != Role::Storage {
             return None;
         }
         let key = batch.last()?.key;
         let handle = self.ledger.node(&key);
         let node = ledger::lock(&handle);
-        Some(super::storage::to_status(&node.storage))
+        node.storage_loaded
+            .then(|| super::storage::to_status(&node.storage))
     }
 
     async fn retrying<T, F, Fut>(&self, op: F) -> Result<T, RecordError>

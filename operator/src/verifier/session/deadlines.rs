@@ -35,13 +35,13 @@ pub async fn account(v: Arc<Verifier>) {
             () = tokio::time::sleep(every) => {}
             () = &mut shutdown => return,
         }
-        // Never against an empty ledger standing in for a durable one.
-        if let Err(err) = v.restore_storage().await {
-            tracing::warn!(%err, "storage deadlines not accounted: sector ledgers not restored");
-            continue;
-        }
         let through = now_ms().saturating_sub(ACCOUNT_GRACE_MS);
         for node in v.index.of_role(Role::Storage) {
+            // Never against an empty ledger standing in for a durable one.
+            if let Err(err) = v.load_storage(&node).await {
+                tracing::warn!(%err, "storage deadlines not accounted: sector ledger not loaded");
+                continue;
+            }
             let totals = ledger::lock(&v.ledger.node(&node.key))
                 .storage
                 .close_deadlines(&params, &reputation, v.started_ms, through);

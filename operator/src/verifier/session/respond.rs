@@ -60,9 +60,9 @@ impl Live {
         let action = match received.body {
             Some(In::SectorCommitments(batch)) => {
                 // Roots are judged against the durable ledger, never a fresh one.
-                v.restore_storage().await.map_err(|err| {
+                v.load_storage(&entry).await.map_err(|err| {
                     Status::unavailable(format!(
-                        "sector ledgers not restored yet ({err}); reconnect and resend"
+                        "sector ledger not loaded yet ({err}); reconnect and resend"
                     ))
                 })?;
                 let receipts = self.commitments(&entry, &batch)?;
@@ -236,9 +236,9 @@ impl Live {
         rules: &ChallengeRules<'_>,
     ) -> Result<(), Status> {
         let v = self.v.clone();
-        v.restore_storage().await.map_err(|err| {
+        v.load_storage(&entry).await.map_err(|err| {
             Status::unavailable(format!(
-                "sector ledgers not restored yet ({err}); reconnect and resend"
+                "sector ledger not loaded yet ({err}); reconnect and resend"
             ))
         })?;
         let now = now_ms();

@@ -18,7 +18,6 @@ use depin_proof::storage::{
     SectorCommitment, SectorId, SectorRecord, StorageChallenge, StorageLedger,
 };
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::watch;
 
@@ -150,6 +149,10 @@ pub struct NodeLedger {
     /// sector's record before, put back should the write fail (so the agent's resend is
     /// not refused as a Replay of a period that was never recorded).
     pub proofs_recording: HashMap<ChallengeId, SectorRecord>,
+    /// Whether `storage` holds this node's durable ledger (`status.storage`, read back
+    /// once per node by this verifier); until then it is not judged against or written
+    /// out, so an empty stand-in can never overwrite the durable one.
+    pub storage_loaded: bool,
     /// Challenges by id.
     pub challenges: HashMap<ChallengeId, Issued>,
     /// GPU rounds issued to this node (any session) and their challenge, until accounted.
@@ -233,22 +236,9 @@ impl NodeLedger {
 #[derive(Default)]
 pub struct Ledger {
     nodes: Mutex<HashMap<PublicKey, Arc<Mutex<NodeLedger>>>>,
-    /// Set once every StorageNode's `status.storage` is back in its ledger; before, a
-    /// ledger is not written out (it would overwrite the durable one with an empty one).
-    storage_restored: AtomicBool,
 }
 
 impl Ledger {
-    /// Marks the storage ledgers restored.
-    pub fn mark_storage_restored(&self) {
-        self.storage_restored.store(true, Ordering::Release);
-    }
-
-    /// Whether the storage ledgers are restored (and may be written out).
-    pub fn storage_restored(&self) -> bool {
-        self.storage_restored.load(Ordering::Acquire)
-    }
-
     /// The ledger of `node` (created empty on first use).
     pub fn node(&self, node: &PublicKey) -> Arc<Mutex<NodeLedger>> {
         let mut nodes = self.nodes.lock().unwrap_or_else(PoisonError::into_inner);
