@@ -60,6 +60,39 @@ async fn play(
     challenged
 }
 
+/// Stores in `sink` what a previous leader left for `node`: its sealed root accepted, and
+/// `failures` failed audits behind it. Returns the reputation score it left.
+async fn left_by_a_previous_leader(
+    sink: &MemorySink,
+    node: &NodeEntry,
+    key: &NodeKey,
+    failures: usize,
+) -> f64 {
+    let rp = ReputationParams::default();
+    let mut left = StorageLedger::new(&rp);
+    let (_, tree) = sealed(key);
+    let limit = CapacityLimit {
+        sector_bytes: SECTOR,
+        capacity_bytes: SECTOR,
+    };
+    left.commit(tree.commitment(), &limit, 0, &rp)
+        .expect("accepted");
+    for _ in 0..failures {
+        left.reputation = left.reputation.after_audit(false, &rp);
+    }
+    let status = depin_operator::verifier::persist::storage::to_status(&left);
+    sink.store(
+        &node.id,
+        &NodeTallies {
+            storage: Some(status),
+            ..NodeTallies::default()
+        },
+    )
+    .await
+    .expect("seeded");
+    left.reputation.score()
+}
+
 fn node(index: &NodeIndex, name: &str, key: &NodeKey) -> NodeEntry {
     let e = entry(Role::Storage, name, &key.public(), storage_declared(1));
     index.upsert(e.clone());
@@ -164,29 +197,8 @@ async fn a_restarted_verifier_keeps_roots_and_reputation_and_disqualification_pa
     let rogue = node(&index, "ledger-dq", &rogue_key);
     // What the previous leader left: the rogue's sealed root accepted, and 40 failed
     // audits behind it (0.999^40 prior: one more failure crosses 0.96).
-    let rp = ReputationParams::default();
-    let mut left = StorageLedger::new(&rp);
-    let (_, tree) = sealed(&rogue_key);
-    let limit = CapacityLimit {
-        sector_bytes: SECTOR,
-        capacity_bytes: SECTOR,
-    };
-    left.commit(tree.commitment(), &limit, 0, &rp)
-        .expect("accepted");
-    for _ in 0..40 {
-        left.reputation = left.reputation.after_audit(false, &rp);
-    }
-    assert!(left.reputation.score() >= rp.disqualify_below);
-    let status = depin_operator::verifier::persist::storage::to_status(&left);
-    sink.store(
-        &rogue.id,
-        &NodeTallies {
-            storage: Some(status),
-            ..NodeTallies::default()
-        },
-    )
-    .await
-    .expect("seeded");
+    let left = left_by_a_previous_leader(&sink, &rogue, &rogue_key, 40).await;
+    assert!(left >= ReputationParams::default().disqualify_below);
 
     // The rogue answers its first two challenges, then stops.
     let (verifier, honest_paid, rogue_paid, _) = two_epochs(
@@ -435,29 +447,7 @@ async fn a_node_known_only_after_the_start_keeps_its_durable_ledger() {
         &key.public(),
         storage_declared(1),
     );
-    let rp = ReputationParams::default();
-    let mut left = StorageLedger::new(&rp);
-    let (_, tree) = sealed(&key);
-    let limit = CapacityLimit {
-        sector_bytes: SECTOR,
-        capacity_bytes: SECTOR,
-    };
-    left.commit(tree.commitment(), &limit, 0, &rp)
-        .expect("accepted");
-    for _ in 0..10 {
-        left.reputation = left.reputation.after_audit(false, &rp);
-    }
-    let score = left.reputation.score();
-    let status = depin_operator::verifier::persist::storage::to_status(&left);
-    sink.store(
-        &late.id,
-        &NodeTallies {
-            storage: Some(status),
-            ..NodeTallies::default()
-        },
-    )
-    .await
-    .expect("seeded");
+    let score = left_by_a_previous_leader(&sink, &late, &key, 10).await;
     let verifier = start(settings(), index.clone(), sink.clone(), "127.0.0.1:0").await;
     // Let the deadline sweep run over an index without the node.
     tokio::time::sleep(Duration::from_millis(2_500)).await;
