@@ -423,6 +423,25 @@ impl Verifier {
         Ok(())
     }
 
+    /// Writes `entry`'s sector ledger (with `result` and `delta`) off the caller's path. A
+    /// failed write leaves the ledger ahead of `status.storage`; the node's next write
+    /// (any proof, commitment or closed deadline) carries it. `what` names the change in
+    /// the warning.
+    pub fn record_storage_later(
+        self: &Arc<Self>,
+        entry: state::index::NodeEntry,
+        result: Option<Result<u128, RejectReason>>,
+        delta: decide::tally::StorageDelta,
+        what: &'static str,
+    ) {
+        let v = self.clone();
+        tokio::spawn(async move {
+            if let Err(err) = v.recorder.record_storage(&entry, result, delta).await {
+                tracing::warn!(node = %entry.id, %err, "{what} not recorded");
+            }
+        });
+    }
+
     /// Queues `commitment`'s seal audit; the sector is challenged once it passes.
     pub fn audit_seal(
         &self,

@@ -301,6 +301,14 @@ impl StorageLedger {
         Ok(record)
     }
 
+    /// The sectors still challenged (not terminated), in order, without copying the ledger.
+    pub fn live_sectors(&self) -> impl Iterator<Item = SectorId> + '_ {
+        self.sectors
+            .iter()
+            .filter(|(_, r)| r.state.health != SectorHealth::Terminated)
+            .map(|(id, _)| *id)
+    }
+
     /// The accepted commitments still challenged (not terminated), for the schedule.
     pub fn live_commitments(&self) -> BTreeMap<SectorId, SectorCommitment> {
         self.sectors

@@ -53,13 +53,8 @@ pub async fn account(v: Arc<Verifier>) {
             if totals.missed > 0 {
                 tracing::info!(node = %node.id, missed = totals.missed, "storage deadlines missed");
             }
-            let v = v.clone();
-            tokio::spawn(async move {
-                let delta = StorageDelta { totals, resets: 0 };
-                if let Err(err) = v.recorder.record_storage(&node, None, delta).await {
-                    tracing::warn!(node = %node.id, %err, "closed storage deadlines not recorded");
-                }
-            });
+            let delta = StorageDelta { totals, resets: 0 };
+            v.record_storage_later(node, None, delta, "closed storage deadlines");
         }
     }
 }

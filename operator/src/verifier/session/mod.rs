@@ -380,7 +380,7 @@ impl Live {
         let (due, auditing) = {
             let ledger = ledger::lock(&self.ledger);
             let due = self.schedule.next_due(
-                &ledger.storage.live_commitments(),
+                ledger.storage.live_sectors(),
                 &self.v.settings.storage,
                 &self.v.settings.entropy,
                 now,
@@ -415,7 +415,7 @@ impl Live {
             ledger.prune(now);
             let params = &v.settings.storage;
             for (sector, deadline) in self.schedule.due_storage(
-                &ledger.storage.live_commitments(),
+                ledger.storage.live_sectors(),
                 params,
                 &v.settings.entropy,
                 now,

@@ -60,11 +60,7 @@ impl Live {
         let action = match received.body {
             Some(In::SectorCommitments(batch)) => {
                 // Roots are judged against the durable ledger, never a fresh one.
-                v.load_storage(&entry).await.map_err(|err| {
-                    Status::unavailable(format!(
-                        "sector ledger not loaded yet ({err}); reconnect and resend"
-                    ))
-                })?;
+                ledger_loaded(&v, &entry).await?;
                 let receipts = self.commitments(&entry, &batch)?;
                 return self.send(message(Out::CommitmentReceipts(receipts))).await;
             }
@@ -236,11 +232,7 @@ impl Live {
         rules: &ChallengeRules<'_>,
     ) -> Result<(), Status> {
         let v = self.v.clone();
-        v.load_storage(&entry).await.map_err(|err| {
-            Status::unavailable(format!(
-                "sector ledger not loaded yet ({err}); reconnect and resend"
-            ))
-        })?;
+        ledger_loaded(&v, &entry).await?;
         let now = now_ms();
         let verdict = wire::fault_declaration_from_wire(w).and_then(|d| {
             let mut ledger = ledger::lock(&self.ledger);
@@ -258,13 +250,8 @@ impl Live {
             .inc();
         if verdict.is_ok() {
             // Durable before the deadline closes, or a restart would count a miss.
-            let (v, entry) = (v.clone(), entry.clone());
-            tokio::spawn(async move {
-                let delta = crate::verifier::decide::tally::StorageDelta::default();
-                if let Err(err) = v.recorder.record_storage(&entry, None, delta).await {
-                    tracing::warn!(node = %entry.id, %err, "fault declaration not recorded");
-                }
-            });
+            let delta = crate::verifier::decide::tally::StorageDelta::default();
+            v.record_storage_later(entry, None, delta, "fault declaration");
         }
         self.send(message(Out::FaultReceipt(v1::FaultReceipt {
             sector: w.sector,
@@ -413,6 +400,16 @@ impl Live {
             }
         }
     }
+}
+
+/// `entry`'s durable sector ledger is loaded, or UNAVAILABLE so the agent reconnects and
+/// resends: nothing of a storage node is judged against a stand-in.
+async fn ledger_loaded(v: &Verifier, entry: &NodeEntry) -> Result<(), Status> {
+    v.load_storage(entry).await.map_err(|err| {
+        Status::unavailable(format!(
+            "sector ledger not loaded yet ({err}); reconnect and resend"
+        ))
+    })
 }
 
 /// An unrecorded rejection, counted and signed.

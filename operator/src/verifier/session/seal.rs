@@ -66,14 +66,7 @@ pub(crate) fn persist(
     if let Some(Err(reason)) = result {
         v.metrics.count(entry.id.kind(), Err(reason));
     }
-    let v = v.clone();
-    tokio::spawn(async move {
-        // A failed write leaves the ledger ahead of status.storage; the node's next write
-        // (any proof or closed deadline) carries it.
-        if let Err(err) = v.recorder.record_storage(&entry, result, delta).await {
-            tracing::warn!(node = %entry.id, %err, "sector commitment not recorded");
-        }
-    });
+    v.record_storage_later(entry, result, delta, "sector commitment");
 }
 
 /// One root to audit.

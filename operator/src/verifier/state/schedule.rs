@@ -17,7 +17,7 @@
 //! started are not accounted: a previous leader may have held them.
 
 use depin_proof::entropy::{ChallengeId, EntropyConfig};
-use depin_proof::storage::{Deadline, SectorCommitment, SectorId, StorageParams};
+use depin_proof::storage::{Deadline, SectorId, StorageParams};
 use std::collections::{BTreeMap, HashSet};
 
 /// The GPU round `now_ms` falls in.
@@ -150,16 +150,16 @@ impl Schedule {
     /// The earliest time anything is due (None: nothing scheduled).
     pub fn next_due(
         &self,
-        sectors: &BTreeMap<SectorId, SectorCommitment>,
+        sectors: impl IntoIterator<Item = SectorId>,
         params: &StorageParams,
         entropy: &EntropyConfig,
         now_ms: u64,
     ) -> Option<u64> {
         let storage = sectors
-            .keys()
+            .into_iter()
             .filter_map(|sector| {
                 next_storage(
-                    *sector,
+                    sector,
                     &self.handled,
                     params,
                     entropy,
@@ -186,23 +186,23 @@ impl Schedule {
     /// Storage deadlines due now; each is marked handled.
     pub fn due_storage(
         &mut self,
-        sectors: &BTreeMap<SectorId, SectorCommitment>,
+        sectors: impl IntoIterator<Item = SectorId>,
         params: &StorageParams,
         entropy: &EntropyConfig,
         now_ms: u64,
     ) -> Vec<(SectorId, Deadline)> {
         let due: Vec<_> = sectors
-            .keys()
+            .into_iter()
             .filter_map(|sector| {
                 let (at, deadline) = next_storage(
-                    *sector,
+                    sector,
                     &self.handled,
                     params,
                     entropy,
                     now_ms,
                     self.not_before_ms,
                 )?;
-                (at <= now_ms).then_some((*sector, deadline))
+                (at <= now_ms).then_some((sector, deadline))
             })
             .collect();
         for (sector, deadline) in &due {
@@ -232,6 +232,7 @@ impl Schedule {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use depin_proof::storage::SectorCommitment;
 
     fn sectors(ids: &[u64]) -> BTreeMap<SectorId, SectorCommitment> {
         ids.iter()
@@ -263,30 +264,33 @@ mod tests {
         };
         let sectors = sectors(&[0, 1]);
         let mut schedule = Schedule::new(0);
-        assert_eq!(schedule.next_due(&sectors, &params, &entropy, 0), Some(0));
-        let due = schedule.due_storage(&sectors, &params, &entropy, 0);
+        assert_eq!(
+            schedule.next_due(sectors.keys().copied(), &params, &entropy, 0),
+            Some(0)
+        );
+        let due = schedule.due_storage(sectors.keys().copied(), &params, &entropy, 0);
         assert_eq!(
             due.iter().map(|(s, d)| (s.0, d.index)).collect::<Vec<_>>(),
             vec![(0, 0)]
         );
         assert_eq!(
-            schedule.next_due(&sectors, &params, &entropy, 1),
+            schedule.next_due(sectors.keys().copied(), &params, &entropy, 1),
             Some(12_000)
         );
         assert!(
             schedule
-                .due_storage(&sectors, &params, &entropy, 11_999)
+                .due_storage(sectors.keys().copied(), &params, &entropy, 11_999)
                 .is_empty()
         );
         assert_eq!(
             schedule
-                .due_storage(&sectors, &params, &entropy, 12_000)
+                .due_storage(sectors.keys().copied(), &params, &entropy, 12_000)
                 .len(),
             1
         );
         // Both handled this period: next is sector 0 in the next period.
         assert_eq!(
-            schedule.next_due(&sectors, &params, &entropy, 12_001),
+            schedule.next_due(sectors.keys().copied(), &params, &entropy, 12_001),
             Some(60_000)
         );
     }
@@ -304,13 +308,13 @@ mod tests {
         };
         let schedule = Schedule::new(0);
         assert_eq!(
-            schedule.next_due(&sectors(&[1]), &params, &entropy, 15_000),
+            schedule.next_due(sectors(&[1]).keys().copied(), &params, &entropy, 15_000),
             Some(10_000)
         );
         // A verifier that started at 12 s leaves deadline 1 of period 0 to its predecessor.
         let restarted = Schedule::new(12_000);
         assert_eq!(
-            restarted.next_due(&sectors(&[1]), &params, &entropy, 15_000),
+            restarted.next_due(sectors(&[1]).keys().copied(), &params, &entropy, 15_000),
             Some(70_000)
         );
     }
