@@ -12,6 +12,22 @@ ROOT=$PWD
 step() { echo; echo "=== $* ($(date +%T))"; }
 t_start=$SECONDS
 
+# A one-shot CI build gains nothing from incremental state; it was a third of target/.
+if [[ ${CI:-} == true ]]; then export CARGO_INCREMENTAL=0; fi
+# A full disk shows up as a linker "Bus error" (signal 7) deep in the build; say it first.
+# A cold run writes about 8 GiB (target/, the fuzz build, the cluster cache).
+disk_check() {
+  local free_kib
+  free_kib=$(df -Pk . | awk 'NR == 2 {print $4}')
+  echo "disk: $((free_kib / 1024 / 1024)) GiB free under $ROOT ($1)"
+  if ((free_kib < ${DEPIN_MIN_FREE_GIB:-4} * 1024 * 1024)); then
+    echo "error: less than ${DEPIN_MIN_FREE_GIB:-4} GiB free; the build would fail in the linker" >&2
+    echo "       (free space, or set DEPIN_MIN_FREE_GIB lower)" >&2
+    exit 1
+  fi
+}
+disk_check start
+
 step "format and lint"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --features depin-e2e/cluster -- -D warnings
@@ -27,6 +43,7 @@ step "Helm chart, dashboards and alert rules (real Helm, promtool)"
 bash charts/test.sh
 
 step "build binaries for the cluster tests"
+disk_check "before the cluster build"
 cargo build -p depin-operator -p depin-agent -p depin-e2e -p depin-sim --bins
 mkdir -p target/image
 for b in depin-operator depin-agent incluster-probe sunspec-meter rf-medium; do
